@@ -1,0 +1,57 @@
+// Flags of `npm run bench -- [flags]`.
+export interface BenchArgs {
+  quick: boolean
+  /** External brokers to measure as well (mqtt://host:port). */
+  externals: string[]
+  only: string[] | null
+  targets: string[] | null
+  outDir: string | null
+  /** Runs per scenario and target; the best primary figure is kept (the machine may be shared). */
+  repeat: number
+  /** Rewrite tables and charts from the day's JSON without measuring anything. */
+  render: boolean
+  help: boolean
+}
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+  --quick                     every scenario with small counts (1.5–3 min for the built-in targets)
+  --only SCENARIO[,..]        scenario ids or prefixes: pubsub, fanout, fanin, latency, idle, storm,
+                              pubsub-qos1, latency-10k, idle-max, ...
+  --targets ID[,..]           swallow-embedded, swallow-memory, mosquitto, mosquitto-unlimited
+                              (default: all; mosquitto-unlimited is always run for the ratios)
+  --target mqtt://host:port   also measure this broker (repeatable); it is not started or stopped
+  --out DIR                   results directory (default: bench/results)
+  --render                    rewrite today's tables and charts from its JSON (with --quick: the quick run's)
+  --repeat N                  run each scenario N times per target and keep the best primary figure
+                              (useful on a shared machine; multiplies the time)
+`
+
+export function parseArgs (argv: string[]): BenchArgs {
+  const a: BenchArgs = { quick: false, externals: [], only: null, targets: null, outDir: null, repeat: 1, render: false, help: false }
+  const list = (v: string | undefined): string[] => (v ?? '').split(',').map(s => s.trim()).filter(Boolean)
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]
+    const value = (): string => {
+      const v = argv[++i]
+      if (v === undefined) throw new Error(`${flag} needs a value\n\n${USAGE}`)
+      return v
+    }
+    if (flag === '--quick') a.quick = true
+    else if (flag === '--help' || flag === '-h') a.help = true
+    else if (flag === '--render') a.render = true
+    else if (flag === '--target') a.externals.push(value())
+    else if (flag === '--only') a.only = list(value())
+    else if (flag === '--targets') a.targets = list(value())
+    else if (flag === '--out') a.outDir = value()
+    else if (flag === '--repeat') {
+      a.repeat = Number(value())
+      if (!Number.isInteger(a.repeat) || a.repeat < 1 || a.repeat > 5) throw new Error('--repeat takes 1 to 5')
+    }
+    else throw new Error(`unknown option ${flag}\n\n${USAGE}`)
+  }
+  for (const url of a.externals) {
+    if (!/^mqtt:\/\/[^/]+$/.test(url)) throw new Error(`--target ${url}: expected mqtt://host:port`)
+  }
+  return a
+}

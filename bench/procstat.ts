@@ -1,0 +1,57 @@
+// Reads a broker process's memory and CPU from /proc (Linux only; null elsewhere).
+import { readFileSync } from 'node:fs'
+
+/** Resident set size in KiB (VmRSS), or null when the process cannot be read. */
+export function rssKb (pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? null : Number(m[1])
+  } catch { return null }
+}
+
+const TICKS_PER_SECOND = 100 // USER_HZ on Linux
+
+/** CPU time (user + system) the process has used so far, in ms, or null. */
+export function cpuMs (pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS_PER_SECOND
+  } catch { return null }
+}
+
+/** Measures a process's CPU use over an interval, as % of one core. */
+export class ProcCpu {
+  private startCpu: number | null = null
+  private startWall = 0
+  constructor (private readonly pid: number | null) {}
+  start (): void { this.startCpu = this.pid === null ? null : cpuMs(this.pid); this.startWall = performance.now() }
+  percent (): number | null {
+    if (this.pid === null || this.startCpu === null) return null
+    const now = cpuMs(this.pid)
+    if (now === null) return null
+    return Math.round(100 * (now - this.startCpu) / Math.max(1, performance.now() - this.startWall))
+  }
+}
+
+/** Machine-wide CPU busy time so far (all cores), in jiffies, and the total. */
+function machineTicks (): { busy: number, total: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    const idle = f[3] + (f[4] ?? 0)
+    const total = f.reduce((a, b) => a + b, 0)
+    return { busy: total - idle, total }
+  } catch { return null }
+}
+
+/** Whole-machine CPU use over an interval in % of all cores: shows when other work competed. */
+export class MachineCpu {
+  private start0 = machineTicks()
+  start (): void { this.start0 = machineTicks() }
+  percent (): number | null {
+    const now = machineTicks()
+    if (now === null || this.start0 === null || now.total === this.start0.total) return null
+    return Math.round(100 * (now.busy - this.start0.busy) / (now.total - this.start0.total))
+  }
+}

@@ -1,0 +1,156 @@
+// Turns measured results into markdown tables (figure and ratio to the baseline) and files.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { barChart, formatNumber } from './svg.js'
+import { BASELINE, type TargetSpec } from './targets.js'
+import type { Metric, Scenario, ScenarioResult } from './scenarios/types.js'
+
+export interface Outcome { result?: ScenarioResult, error?: string }
+
+export interface ScenarioRecord {
+  scenario: Scenario
+  /** By target id, in the order the targets ran. */
+  outcomes: Map<string, Outcome>
+}
+
+export interface RunInfo {
+  date: string
+  quick: boolean
+  machine: string[]
+  targets: TargetSpec[]
+  unavailable: TargetSpec[]
+}
+
+/** value / baseline; the table says per row whether higher or lower is better. */
+export function ratio (m: Metric, base: Metric | undefined): number | null {
+  if (m.better === 'none' || base === undefined || m.value === null || base.value === null || base.value === 0) return null
+  return m.value / base.value
+}
+
+function find (o: Outcome | undefined, key: string): Metric | undefined {
+  return o?.result?.metrics.find(m => m.key === key)
+}
+
+const arrow = (m: Metric): string => m.better === 'higher' ? ' ↑' : m.better === 'lower' ? ' ↓' : ''
+
+const COUNTS = new Set(['%', 'msgs', 'conns'])
+
+function cell (m: Metric | undefined, base: Metric | undefined, isBase: boolean): string {
+  if (m === undefined) return '–'
+  const r = isBase ? null : ratio(m, base)
+  const v = m.value !== null && COUNTS.has(m.unit) ? Math.round(m.value) : m.value
+  return formatNumber(v) + (r === null ? '' : ` (${r.toFixed(2)}x)`)
+}
+
+const rowLabel = (m: Metric): string => (m.label.includes(m.unit) ? m.label : `${m.label} (${m.unit})`) + arrow(m)
+
+/** One table: metric rows (all, or only `keys`) x target columns. */
+export function table (rec: ScenarioRecord, info: RunInfo, keys?: string[]): string {
+  const ids = info.targets.map(t => t.id)
+  const first = ids.map(id => rec.outcomes.get(id)?.result).find(r => r !== undefined)
+  if (first === undefined) return ids.map(id => `- ${id}: ${rec.outcomes.get(id)?.error ?? 'not run'}`).join('\n')
+  const metrics = first.metrics.filter(m => keys === undefined || keys.includes(m.key))
+  const base = rec.outcomes.get(BASELINE)
+  const lines = [
+    `| ${rec.scenario.title} | ${info.targets.map(t => t.label).join(' | ')} |`,
+    `|---|${info.targets.map(() => '---:').join('|')}|`
+  ]
+  for (const m of metrics) {
+    const cells = ids.map(id => {
+      const o = rec.outcomes.get(id)
+      if (o?.error !== undefined) return 'failed'
+      return cell(find(o, m.key), find(base, m.key), id === BASELINE)
+    })
+    lines.push(`| ${rowLabel(m)} | ${cells.join(' | ')} |`)
+  }
+  return lines.join('\n')
+}
+
+const RATIO_NOTE = 'Each figure is followed by its ratio to Mosquitto with `max_queued_messages 0` measured in the same run ' +
+  '(target / Mosquitto): on ↑ rows above 1.0x is better, on ↓ rows below 1.0x is better; rows without an arrow are context.'
+
+function scenarioMarkdown (rec: ScenarioRecord, info: RunInfo): string {
+  const parts = [
+    `# ${rec.scenario.title}${info.quick ? ' (quick run)' : ''}`,
+    '',
+    `Run ${info.date}. ${rec.scenario.describe(info.quick)}`,
+    '',
+    table(rec, info),
+    '',
+    RATIO_NOTE
+  ]
+  const notes: string[] = []
+  for (const [id, o] of rec.outcomes) {
+    for (const n of o.result?.notes ?? []) notes.push(`- ${id}: ${n}`)
+    if (o.error !== undefined) notes.push(`- ${id} failed: ${o.error}`)
+  }
+  for (const t of info.unavailable) notes.push(`- ${t.label}: ${t.note ?? 'not available'}`)
+  if (notes.length > 0) parts.push('', ...notes)
+  parts.push('', `Machine: ${info.machine.join('; ')}`, '')
+  return parts.join('\n')
+}
+
+export function summaryMarkdown (records: ScenarioRecord[], info: RunInfo): string {
+  const parts = [`Run ${info.date}${info.quick ? ' (quick: small counts, indicative only)' : ''}. Machine: ${info.machine.join('; ')}`, '', RATIO_NOTE]
+  for (const rec of records) parts.push('', table(rec, info, rec.scenario.summary))
+  if (info.unavailable.length > 0) parts.push('', info.unavailable.map(t => `- ${t.label}: ${t.note ?? 'not available'}`).join('\n'))
+  return parts.join('\n') + '\n'
+}
+
+/** Writes <date>-<scenario>[-quick].md/.svg per scenario, plus the raw JSON and a summary. */
+export function writeResults (dir: string, records: ScenarioRecord[], info: RunInfo): string[] {
+  mkdirSync(dir, { recursive: true })
+  const suffix = info.quick ? '-quick' : ''
+  const written: string[] = []
+  const put = (name: string, text: string): void => { writeFileSync(join(dir, name), text); written.push(join(dir, name)) }
+  for (const rec of records) {
+    const stem = `${info.date}-${rec.scenario.id}${suffix}`
+    put(`${stem}.md`, scenarioMarkdown(rec, info) + `\n![chart](./${stem}.svg)\n`)
+    const primary = rec.scenario.primary
+    const bars = info.targets.map(t => {
+      const o = rec.outcomes.get(t.id)
+      const lost = find(o, 'ackedLost')?.value ?? 0
+      return { label: t.label, value: find(o, primary)?.value ?? null, note: lost > 0 ? `lost ${formatNumber(lost)} acknowledged` : '' }
+    })
+    const m0 = info.targets.map(t => find(rec.outcomes.get(t.id), primary)).find(m => m !== undefined)
+    put(`${stem}.svg`, barChart(`${rec.scenario.title}: ${m0 === undefined ? primary : rowLabel(m0)}`, bars))
+  }
+  put(`${info.date}-summary${suffix}.md`, `# Benchmark summary\n\n${summaryMarkdown(records, info)}`)
+  const json = {
+    date: info.date,
+    quick: info.quick,
+    machine: info.machine,
+    baseline: BASELINE,
+    targets: info.targets,
+    unavailable: info.unavailable,
+    scenarios: records.map(r => ({
+      id: r.scenario.id,
+      title: r.scenario.title,
+      description: r.scenario.describe(info.quick),
+      results: Object.fromEntries([...r.outcomes].map(([id, o]) => [id, o]))
+    }))
+  }
+  put(`${info.date}${suffix}.json`, JSON.stringify(json, null, 2) + '\n')
+  return written
+}
+
+/**
+ * Adds the scenarios of an earlier run of the same day (same --quick) that this run did not
+ * repeat, so `--only` re-runs update the summary instead of replacing it. Each scenario's
+ * table still comes from a single run.
+ */
+export function mergePrevious (dir: string, records: ScenarioRecord[], info: RunInfo, all: Scenario[]): ScenarioRecord[] {
+  const file = join(dir, `${info.date}${info.quick ? '-quick' : ''}.json`)
+  if (!existsSync(file)) return records
+  try {
+    const prev = JSON.parse(readFileSync(file, 'utf8')) as { targets: TargetSpec[], scenarios: Array<{ id: string, results: Record<string, Outcome> }> }
+    const kept = prev.scenarios.filter(p => !records.some(r => r.scenario.id === p.id))
+    for (const t of prev.targets) if (kept.length > 0 && !info.targets.some(x => x.id === t.id)) info.targets.push(t)
+    const merged = [...records]
+    for (const p of kept) {
+      const scenario = all.find(s => s.id === p.id)
+      if (scenario !== undefined) merged.push({ scenario, outcomes: new Map(Object.entries(p.results)) })
+    }
+    return all.flatMap(s => merged.filter(r => r.scenario.id === s.id))
+  } catch { return records }
+}

@@ -1,0 +1,103 @@
+// Message scenarios: 1->1 at QoS 0/1/2, fan-out, fan-in, fixed-rate latency.
+import { runFlow, type FlowOutcome, type FlowParams } from './flow.js'
+import { metric, type Metric, type Scenario, type ScenarioResult } from './types.js'
+
+const PAYLOAD = 64 // bytes per message, 16 of them the bench header
+
+function base (quick: boolean): Pick<FlowParams, 'payloadSize' | 'capMs' | 'rate' | 'latency' | 'pubsPerProc' | 'subsPerProc'> {
+  return { payloadSize: PAYLOAD, capMs: quick ? 700 : 8000, rate: 0, latency: false, pubsPerProc: 500, subsPerProc: 500 }
+}
+
+function accounting (o: FlowOutcome, qos: number): Metric[] {
+  return [
+    metric('lost', 'messages lost (sent, never delivered)', 'msgs', 'lower', o.lost),
+    metric('ackedLost', 'acknowledged to publisher, never delivered', 'msgs', 'lower', qos === 0 ? 0 : o.ackedLost),
+    metric('duplicates', 'duplicate deliveries', 'msgs', 'none', o.duplicates),
+    metric('sent', 'messages sent', 'msgs', 'none', o.sent),
+    metric('brokerCpu', 'broker CPU (% of one core)', '%', 'none', o.brokerCpu),
+    metric('generatorCpu', 'busiest generator process CPU (% of one core)', '%', 'none', o.generatorCpu)
+  ]
+}
+
+function result (o: FlowOutcome, head: Metric[], qos: number, notes: string[] = []): ScenarioResult {
+  if (o.unacked > 0) notes.push(`${o.unacked} messages were never acknowledged to their publisher within 10 s after sending stopped`)
+  if (o.disconnected > 0) notes.push(`the broker closed ${o.disconnected} publisher connection(s) during the run`)
+  if (o.generatorCpu >= 90) notes.push(`a generator process used ${o.generatorCpu}% of a core: the generator may be the limit here`)
+  const { histogram, ...raw } = o
+  return { metrics: [...head, ...accounting(o, qos)], notes, raw: { ...raw, histogram: histogram === null ? null : histogram.summary } }
+}
+
+function oneToOne (qos: 0 | 1 | 2): Scenario {
+  // Counts are upper bounds; capMs stops the publisher first on slower targets.
+  const count = (_quick: boolean): number => [600_000, 400_000, 200_000][qos]
+  // Mosquitto disconnects a 3.1.1 publisher with more than max_inflight_messages (20) QoS 2
+  // messages unreleased, so QoS 2 runs with that window on every target.
+  const window = qos === 2 ? 20 : 1000
+  return {
+    id: `pubsub-qos${qos}`,
+    title: `1 publisher -> 1 subscriber, QoS ${qos}`,
+    primary: 'rate',
+    summary: ['rate', 'lost', 'ackedLost'],
+    describe: quick => `One publisher sends up to ${count(quick).toLocaleString('en')} messages of ${PAYLOAD} bytes on one topic at QoS ${qos} as fast as ` +
+      `the socket${qos > 0 ? ` and a window of ${window} unacknowledged messages` : ''} allow (stopping after ${base(quick).capMs / 1000} s); one subscriber ` +
+      `(subscription QoS ${qos}) receives them. Rate = messages delivered / time from first send to last delivery.`,
+    async run (target, quick) {
+      const o = await runFlow(target, { ...base(quick), pubs: 1, subs: 1, qos, perPub: count(quick), window, topic: 'bench/1to1', filter: 'bench/1to1' })
+      return result(o, [metric('rate', 'delivered msgs/s', 'msgs/s', 'higher', o.deliveriesPerSecond)], qos)
+    }
+  }
+}
+
+const fanOut: Scenario = {
+  id: 'fanout-qos0',
+  title: 'fan-out 1 -> 100 subscribers, QoS 0',
+  primary: 'rate',
+  summary: ['rate', 'lost'],
+  describe: quick => `One publisher sends up to ${(quick ? 1_000 : 20_000).toLocaleString('en')} messages at QoS 0 on one topic; 100 subscribers ` +
+    'on that topic receive each. Rate = deliveries (messages x subscribers) / time from first send to last delivery; QoS 0 messages a broker drops count as lost.',
+  async run (target, quick) {
+    // Two subscriber processes: 100 sockets' deliveries are too much work for one core.
+    const o = await runFlow(target, { ...base(quick), subsPerProc: 50, pubs: 1, subs: 100, qos: 0, perPub: quick ? 1_000 : 20_000, window: 1000, topic: 'bench/fanout', filter: 'bench/fanout' })
+    return result(o, [metric('rate', 'deliveries/s', 'deliveries/s', 'higher', o.deliveriesPerSecond)], 0)
+  }
+}
+
+const fanIn: Scenario = {
+  id: 'fanin-qos1',
+  title: 'fan-in 200 publishers -> 1 wildcard subscriber, QoS 1',
+  primary: 'rate',
+  summary: ['rate', 'lost', 'ackedLost'],
+  describe: quick => `200 publishers each send up to ${(quick ? 100 : 1_000).toLocaleString('en')} messages at QoS 1 (10 unacknowledged each) to ` +
+    'bench/in/<n>; one subscriber on bench/in/# (QoS 1) receives them all. A broker that acknowledges and then drops (queue limit) shows up in the acknowledged-but-lost row.',
+  async run (target, quick) {
+    const o = await runFlow(target, { ...base(quick), pubs: 200, subs: 1, qos: 1, perPub: quick ? 100 : 1_000, window: 10, topic: 'bench/in/{i}', filter: 'bench/in/#' })
+    return result(o, [metric('rate', 'delivered msgs/s', 'msgs/s', 'higher', o.deliveriesPerSecond)], 1)
+  }
+}
+
+function latency (rate: number): Scenario {
+  const seconds = (quick: boolean): number => quick ? 1 : 10
+  return {
+    id: `latency-${rate / 1000}k`,
+    title: `latency at ${rate.toLocaleString('en')} msgs/s, QoS 1`,
+    primary: 'p99',
+    summary: ['p50', 'p99', 'p999', 'max', 'ackedLost'],
+    describe: quick => `One publisher sends ${rate.toLocaleString('en')} msgs/s at QoS 1 for ${seconds(quick)} s on a fixed schedule; each payload carries its ` +
+      'scheduled send time, so a stall counts against the broker (no coordinated omission). The subscriber (QoS 1) records delivery latency in an HdrHistogram.',
+    async run (target, quick) {
+      const n = rate * seconds(quick)
+      const o = await runFlow(target, { ...base(quick), capMs: seconds(quick) * 1000 + 2000, rate, latency: true, pubs: 1, subs: 1, qos: 1, perPub: n, window: 1000, topic: 'bench/lat', filter: 'bench/lat' })
+      const h = o.histogram
+      const ms = (v: number | undefined): number | null => v === undefined ? null : v / 1000
+      return result(o, [
+        metric('p50', 'p50 latency', 'ms', 'lower', ms(h?.getValueAtPercentile(50))),
+        metric('p99', 'p99 latency', 'ms', 'lower', ms(h?.getValueAtPercentile(99))),
+        metric('p999', 'p99.9 latency', 'ms', 'lower', ms(h?.getValueAtPercentile(99.9))),
+        metric('max', 'max latency', 'ms', 'lower', ms(h?.maxValue)),
+        metric('rate', 'delivered msgs/s', 'msgs/s', 'none', o.deliveriesPerSecond)
+      ], 1)
+    }
+  }
+}
+
+export const messagingScenarios: Scenario[] = [oneToOne(0), oneToOne(1), oneToOne(2), fanOut, fanIn, latency(1_000), latency(10_000)]

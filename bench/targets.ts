@@ -1,0 +1,165 @@
+// The brokers the harness measures. Each is started fresh on a free port for every scenario
+// (empty storage, clean memory baseline) and stopped afterwards.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const SWALLOW_BIN = fileURLToPath(new URL('../../bin/swallow.js', import.meta.url))
+const MOSQUITTO = '/usr/sbin/mosquitto'
+
+export interface TargetSpec {
+  id: string
+  label: string
+  kind: 'swallow' | 'mosquitto' | 'external' | 'unavailable'
+  storage?: 'embedded' | 'memory' | 'redis'
+  unlimitedQueue?: boolean
+  url?: string
+  note?: string
+}
+
+export interface RunningTarget {
+  host: string
+  port: number
+  /** Broker pid when the harness started it (for RSS/CPU), null for external targets. */
+  pid: number | null
+  stop: () => Promise<void>
+}
+
+/** The id every ratio is computed against: Mosquitto with an unlimited queue. */
+export const BASELINE = 'mosquitto-unlimited'
+
+export const BUILTIN_TARGETS: TargetSpec[] = [
+  { id: 'swallow-embedded', label: 'Swallow embedded', kind: 'swallow', storage: 'embedded' },
+  { id: 'swallow-memory', label: 'Swallow memory', kind: 'swallow', storage: 'memory' },
+  { id: 'swallow-redis', label: 'Swallow Redis (1 node)', kind: 'swallow', storage: 'redis' },
+  { id: 'swallow-redis-2', label: 'Swallow Redis (2 nodes)', kind: 'unavailable', note: 'not measured yet: the scenarios connect every client to one address; spreading them over two nodes is still to do' },
+  { id: 'mosquitto', label: 'Mosquitto defaults', kind: 'mosquitto' },
+  { id: BASELINE, label: 'Mosquitto max_queued_messages 0', kind: 'mosquitto', unlimitedQueue: true }
+]
+
+export function externalTarget (url: string): TargetSpec {
+  return { id: `external-${new URL(url).host}`, label: url, kind: 'external', url }
+}
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+async function waitListening (port: number, proc: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`broker exited with code ${proc.exitCode} before listening`)
+    const ok = await new Promise<boolean>(resolve => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true) })
+      s.on('error', () => resolve(false))
+    })
+    if (ok) return
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`broker not listening on ${port} after ${timeoutMs} ms`)
+}
+
+function stopper (proc: ChildProcess, dir: string): () => Promise<void> {
+  return async () => {
+    if (proc.exitCode === null) {
+      const exited = new Promise(resolve => proc.once('exit', resolve))
+      proc.kill('SIGTERM')
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(timer)
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function capture (proc: ChildProcess): string[] {
+  const lines: string[] = []
+  const keep = (b: Buffer): void => { lines.push(...b.toString().split('\n').filter(Boolean)); lines.splice(0, Math.max(0, lines.length - 20)) }
+  proc.stdout?.on('data', keep)
+  proc.stderr?.on('data', keep)
+  return lines
+}
+
+/** A private redis-server for the Redis target (no persistence: it measures the broker, not Redis's disk). */
+async function startRedis (): Promise<{ url: string, stop: () => Promise<void> }> {
+  const port = await freePort()
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  await waitListening(port, proc, 10_000)
+  const dir = mkdtempSync(join(tmpdir(), 'redis-bench-'))
+  return { url: `redis://127.0.0.1:${port}/0`, stop: stopper(proc, dir) }
+}
+
+async function startSwallow (spec: TargetSpec): Promise<RunningTarget> {
+  const redis = spec.storage === 'redis' ? await startRedis() : null
+  const running = await startSwallowNode(spec, redis ? ['--redis-url', redis.url] : [])
+    .catch(async err => { await redis?.stop(); throw err })
+  if (!redis) return running
+  return { ...running, stop: async () => { await running.stop(); await redis.stop() } }
+}
+
+async function startSwallowNode (spec: TargetSpec, extraArgs: string[]): Promise<RunningTarget> {
+  const dir = mkdtempSync(join(tmpdir(), 'swallow-bench-'))
+  const port = await freePort()
+  // Log level warn: info logs every connect, which Mosquitto is spared too (log_type below).
+  const proc = spawn(process.execPath, [SWALLOW_BIN, 'start', '--mqtt-port', String(port), '--ws-port', 'off',
+    '--http-port', 'off', '--storage', spec.storage ?? 'embedded', '--data-dir', dir, '--log-level', 'warn',
+    '--log-format', 'json', '--max-connections', '30000', '--sys-interval', 'off', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const lines = capture(proc)
+  try { await waitListening(port, proc, 20_000) } catch (err) {
+    await stopper(proc, dir)()
+    throw new Error(`${spec.id}: ${(err as Error).message}\n${lines.join('\n')}`)
+  }
+  return { host: '127.0.0.1', port, pid: proc.pid ?? null, stop: stopper(proc, dir) }
+}
+
+async function startMosquitto (spec: TargetSpec): Promise<RunningTarget> {
+  const dir = mkdtempSync(join(tmpdir(), 'mosquitto-bench-'))
+  const port = await freePort()
+  const conf = [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+    ...(spec.unlimitedQueue === true ? ['max_queued_messages 0'] : [])
+  ]
+  writeFileSync(join(dir, 'mosquitto.conf'), conf.join('\n') + '\n')
+  const proc = spawn(MOSQUITTO, ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const lines = capture(proc)
+  try { await waitListening(port, proc, 10_000) } catch (err) {
+    await stopper(proc, dir)()
+    throw new Error(`${spec.id}: ${(err as Error).message}\n${lines.join('\n')}`)
+  }
+  return { host: '127.0.0.1', port, pid: proc.pid ?? null, stop: stopper(proc, dir) }
+}
+
+export async function startTarget (spec: TargetSpec): Promise<RunningTarget> {
+  switch (spec.kind) {
+    case 'swallow': {
+      // dist/ is shared with whoever is rebuilding the tree: a half-written build makes the
+      // broker exit at startup, so try again a few times before calling the scenario failed.
+      for (let attempt = 1; ; attempt++) {
+        try { return await startSwallow(spec) } catch (err) {
+          if (attempt >= 3) throw err
+          await new Promise(resolve => setTimeout(resolve, 3000))
+        }
+      }
+    }
+    case 'mosquitto': return await startMosquitto(spec)
+    case 'external': {
+      const u = new URL(spec.url ?? '')
+      return { host: u.hostname, port: Number(u.port || 1883), pid: null, stop: async () => {} }
+    }
+    default: throw new Error(`${spec.id}: ${spec.note ?? 'not available'}`)
+  }
+}

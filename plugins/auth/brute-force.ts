@@ -1,0 +1,79 @@
+// Brute-force guard: after `maxFailures` failed CONNECTs from one address within
+// `windowMs`, that address is refused (CONNACK 5, no password check) for `lockoutMs`.
+// State per address is small and pruned, and the table is capped, so a flood of
+// addresses cannot grow it without bound.
+
+export interface GuardOptions {
+  /** 0 disables the guard. */
+  maxFailures: number
+  windowMs: number
+  lockoutMs: number
+  maxAddresses?: number
+}
+
+interface AddressState { failures: number, windowStart: number, lockedUntil: number }
+
+export class BruteForceGuard {
+  private readonly table = new Map<string, AddressState>()
+  private readonly maxAddresses: number
+
+  constructor (private readonly opts: GuardOptions, private readonly now: () => number = Date.now) {
+    this.maxAddresses = opts.maxAddresses ?? 100_000
+  }
+
+  get enabled (): boolean {
+    return this.opts.maxFailures > 0
+  }
+
+  /** Milliseconds the address stays locked out, or 0. */
+  lockedFor (address: string): number {
+    const state = this.table.get(address)
+    if (!state) return 0
+    const left = state.lockedUntil - this.now()
+    return left > 0 ? left : 0
+  }
+
+  /** Records a failed CONNECT; returns true when this failure starts a lockout. */
+  failed (address: string): boolean {
+    if (!this.enabled) return false
+    const now = this.now()
+    let state = this.table.get(address)
+    if (!state || now - state.windowStart > this.opts.windowMs) {
+      if (!state && this.table.size >= this.maxAddresses) this.prune(now, true)
+      state = { failures: 0, windowStart: now, lockedUntil: state?.lockedUntil ?? 0 }
+      this.table.set(address, state)
+    }
+    state.failures++
+    if (state.failures >= this.opts.maxFailures && state.lockedUntil <= now) {
+      state.lockedUntil = now + this.opts.lockoutMs
+      state.failures = 0
+      state.windowStart = now
+      return true
+    }
+    return false
+  }
+
+  /** A successful CONNECT clears the address's failures. */
+  succeeded (address: string): void {
+    const state = this.table.get(address)
+    if (state && state.lockedUntil <= this.now()) this.table.delete(address)
+  }
+
+  /** Drops expired entries; with `force`, drops the oldest half when nothing expired. */
+  prune (now = this.now(), force = false): void {
+    for (const [address, state] of this.table) {
+      if (state.lockedUntil <= now && now - state.windowStart > this.opts.windowMs) this.table.delete(address)
+    }
+    if (force && this.table.size >= this.maxAddresses) {
+      let drop = Math.ceil(this.table.size / 2)
+      for (const address of this.table.keys()) {
+        if (drop-- <= 0) break
+        this.table.delete(address)
+      }
+    }
+  }
+
+  get size (): number {
+    return this.table.size
+  }
+}

@@ -1,0 +1,283 @@
+// The auth plugin: who may connect (password file, JWT, TLS certificate, anonymous rules,
+// brute-force guard) and what each client may publish and read (ACL file, token claims).
+// Files reload on SIGHUP and on change; a broken file keeps the previous rules.
+import type { Aedes, Client, PublishPacket } from 'aedes'
+import { Counter } from 'prom-client'
+import { connectionInfo } from '../../src/connection.js'
+import { refusal } from '../../src/connect-policy.js'
+import { ConfigError } from '../../src/errors.js'
+import type { AuthorizeForwardHandler, AuthorizePublishHandler, AuthorizeSubscribeHandler, AuthenticateHandler } from '../../src/hooks.js'
+import type { Logger } from '../../src/logger.js'
+import type { Plugin, PluginContext, PluginHandle } from '../../src/plugin.js'
+import { pluginSettings } from '../../src/plugin.js'
+import { parseAclFile, type AclFile } from './acl-file.js'
+import { BruteForceGuard } from './brute-force.js'
+import { clientTlsSocket } from './cert-identity.js'
+import { IdentityResolver, type IdentityResult, type IdentitySource } from './identity.js'
+import { JwtVerifier, parseJwtKey, type JwtKey } from './jwt.js'
+import { parsePasswordFile, type PasswordFile } from './password-file.js'
+import { compilePermissions, type Permissions, type TokenAcl } from './permissions.js'
+import { ReloadableFile, watchFiles } from './reload.js'
+import { authOptions, type AuthSettings } from './settings.js'
+import { PasswordVerifier } from './verifier.js'
+
+interface ClientAuth {
+  username: string | undefined
+  source: IdentitySource
+  tokenAcl: TokenAcl | null
+  permissions: Permissions
+  /** Rules version the permissions were compiled from; recompiled lazily after a reload. */
+  version: number
+  expiry: NodeJS.Timeout | null
+}
+
+// setTimeout's ceiling; tokens living longer are not expired by a timer.
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+export const authPlugin: Plugin = {
+  name: 'auth',
+  options: authOptions,
+  async setup (ctx) {
+    const settings = pluginSettings<AuthSettings>(ctx.config, 'auth')
+    return await setupAuth(ctx, settings)
+  }
+}
+
+async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<PluginHandle | void> {
+  const { broker, hooks, log, metrics } = ctx
+  if (settings.jwtSecret !== null && Buffer.byteLength(settings.jwtSecret) < 32) {
+    throw new ConfigError('--jwt-secret: an HS256 secret must be at least 32 bytes (256 bits); generate one with "openssl rand -base64 48"')
+  }
+  const passwordFile = settings.passwordFile === null ? null : new ReloadableFile<PasswordFile>(settings.passwordFile, parsePasswordFile)
+  const aclFile = settings.aclFile === null ? null : new ReloadableFile<AclFile>(settings.aclFile, parseAclFile)
+  const jwtKeyFile = settings.jwtKey === null ? null : new ReloadableFile<JwtKey>(settings.jwtKey, parseJwtKey)
+  const jwtSettings = { secret: settings.jwtSecret, issuer: settings.jwtIssuer, audience: settings.jwtAudience, usernameClaim: settings.jwtUsernameClaim }
+  const makeJwt = (): JwtVerifier | null => settings.jwtSecret === null && jwtKeyFile === null ? null : new JwtVerifier(jwtSettings, jwtKeyFile?.value ?? null)
+  let jwt = makeJwt()
+
+  const verifier = new PasswordVerifier({
+    cacheTtlMs: settings.cacheTtl,
+    maxCacheEntries: 100_000,
+    // The libuv pool (default 4 threads) is shared with storage and fs: use half of it.
+    concurrency: Math.max(1, Math.floor((Number(process.env.UV_THREADPOOL_SIZE) || 4) / 2)),
+    maxPending: 10_000
+  })
+  const identity = new IdentityResolver({
+    passwords: () => passwordFile?.value ?? null,
+    jwt: () => jwt,
+    verifier,
+    certIdentity: settings.certIdentity,
+    allowAnonymous: settings.allowAnonymous
+  })
+  if (!identity.sourcesConfigured && aclFile === null) {
+    const remote = ctx.config.hostExplicit && !['127.0.0.1', '::1', 'localhost'].includes(ctx.config.host)
+    if (remote) log.warn({ host: ctx.config.host }, 'anonymous clients from other machines may connect and use every topic; configure --password-file, --jwt-secret/--jwt-key or --acl-file to restrict them')
+    else log.info('no password file, JWT key, certificate identity or ACL file: every client may connect and use every topic')
+    return
+  }
+  if (!identity.sourcesConfigured) {
+    log.warn('ACL file without an identity source: usernames are not verified, so every client gets the anonymous (topic) rules and patterns without %u')
+  }
+  const guard = new BruteForceGuard({ maxFailures: settings.maxFailures, windowMs: settings.failureWindow, lockoutMs: settings.lockout })
+  const m = createAuthMetrics(metrics)
+  const clients = new WeakMap<Client, ClientAuth>()
+  let version = 0
+
+  const permissionsOf = (client: Client): Permissions | null => {
+    const state = clients.get(client)
+    if (state === undefined) return null
+    if (state.version !== version) {
+      state.permissions = compilePermissions(aclFile?.value ?? null, { username: state.username, clientId: client.id }, state.tokenAcl)
+      state.version = version
+    }
+    return state.permissions
+  }
+
+  const authenticate: AuthenticateHandler = (client, username, password, done) => {
+    const address = connectionInfo(client).remoteAddress
+    if (guard.enabled && guard.lockedFor(address) > 0) {
+      m.connects.inc({ result: 'locked_out' })
+      return done(refusal('too many failed logins from this address; try again later', 5), false)
+    }
+    // done() is called outside a catch: a throw inside Aedes must not call it twice.
+    identity.resolve(username, password, clientTlsSocket(client), () => !(client as unknown as { closed: boolean }).closed).then(result => settle(client, address, result, done), err => {
+      log.error({ err, clientId: client.id }, 'authentication failed unexpectedly')
+      done(refusal('authentication error', 3), false)
+    })
+  }
+
+  const settle = (client: Client, address: string, result: IdentityResult, done: Parameters<AuthenticateHandler>[3]): void => {
+    if (!result.ok) {
+      m.connects.inc({ result: result.result })
+      if (result.guess && guard.failed(address)) {
+        m.lockouts.inc()
+        log.warn({ remote: address, lockoutMs: settings.lockout }, 'too many failed logins: address locked out')
+      }
+      log.debug({ clientId: client.id, remote: address, reason: result.reason }, 'connection refused')
+      return done(refusal(result.reason, result.code), false)
+    }
+    guard.succeeded(address)
+    const state: ClientAuth = {
+      username: result.username,
+      source: result.source,
+      tokenAcl: result.tokenAcl,
+      permissions: compilePermissions(aclFile?.value ?? null, { username: result.username, clientId: client.id }, result.tokenAcl),
+      version,
+      expiry: null
+    }
+    if (result.expiresAt !== null && result.expiresAt - Date.now() < MAX_TIMER_MS) {
+      state.expiry = setTimeout(expire, Math.max(0, result.expiresAt - Date.now()), client, log)
+      state.expiry.unref()
+    }
+    clients.set(client, state)
+    if (result.source === 'cert') connectionInfo(client).username = result.username
+    m.connects.inc({ result: 'accepted' })
+    done(null, true)
+  }
+
+  const authorizePublish: AuthorizePublishHandler = (client, packet, done) => {
+    if (client === null) return authorizeOrphanWill(packet, done)
+    const permissions = permissionsOf(client)
+    if (permissions !== null && (permissions.unrestricted || permissions.canPublish(packet.topic))) return done(null)
+    m.publishDenied.inc()
+    log.info({ clientId: client.id, username: printable(clients.get(client)?.username), topic: printable(packet.topic), qos: packet.qos }, 'publish denied by ACL')
+    // Acknowledged (QoS 1/2) as MQTT 3.1.1 requires, but not routed, retained or mirrored.
+    hooks.dropPublish(packet)
+    done(null)
+  }
+
+  // A will left by a client of an earlier run (Aedes publishes it with no client): its
+  // identity is gone, so while topic rules are in force it cannot be checked and is dropped.
+  const authorizeOrphanWill = (packet: PublishPacket, done: (err?: Error | null) => void): void => {
+    if (aclFile === null && jwt === null) return done(null)
+    m.publishDenied.inc()
+    log.info({ topic: printable(packet.topic) }, 'will of a client from an earlier run dropped: its permissions cannot be checked')
+    hooks.dropPublish(packet)
+    done(null)
+  }
+
+  const authorizeSubscribe: AuthorizeSubscribeHandler = (client, sub, done) => {
+    const permissions = permissionsOf(client)
+    if (permissions !== null && (permissions.unrestricted || permissions.canSubscribe(subscriptionFilter(sub.topic)))) return done(null, sub)
+    m.subscribeDenied.inc()
+    log.info({ clientId: client.id, username: printable(clients.get(client)?.username), filter: printable(sub.topic) }, 'subscription denied by ACL')
+    done(null, null) // SUBACK 0x80 for this filter only
+  }
+
+  const authorizeForward: AuthorizeForwardHandler = (client, packet) => {
+    const permissions = permissionsOf(client)
+    if (permissions !== null && (permissions.unrestricted || permissions.canRead(packet.topic))) return packet
+    m.forwardDenied.inc()
+    return null
+  }
+
+  hooks.add('authenticate', authenticate)
+  hooks.add('authorizePublish', authorizePublish)
+  hooks.add('authorizeSubscribe', authorizeSubscribe)
+  hooks.add('authorizeForward', authorizeForward)
+
+  const onDisconnect = (client: Client): void => {
+    const state = clients.get(client)
+    if (state?.expiry) clearTimeout(state.expiry)
+  }
+  broker.on('clientDisconnect', onDisconnect)
+
+  // Reloads run one at a time; a burst of changes collapses into the next run.
+  let reloading: Promise<void> = Promise.resolve()
+  const reload = (why: string): void => {
+    reloading = reloading.then(() => reloadFiles(why)).catch(err => log.error({ err }, 'auth reload failed'))
+  }
+  const reloadFiles = async (why: string): Promise<void> => {
+    let changed = false
+    for (const [label, file] of [['password', passwordFile], ['acl', aclFile], ['jwt-key', jwtKeyFile]] as const) {
+      if (file === null) continue
+      const outcome = await file.reload()
+      if (outcome === 'unchanged') continue
+      if (outcome === 'reloaded') {
+        changed = true
+        m.reloads.inc({ file: label, result: 'reloaded' })
+        log.info({ file: file.path, trigger: why }, `${label} file reloaded`)
+      } else {
+        m.reloads.inc({ file: label, result: 'error' })
+        log.warn({ file: outcome.file, line: outcome.line, problem: outcome.problem, trigger: why }, `${outcome.message}; the previous ${label} rules stay in force`)
+      }
+    }
+    if (!changed) return
+    version++
+    jwt = makeJwt()
+    if (passwordFile !== null) disconnectRemovedUsers(broker, clients, passwordFile.value, log)
+  }
+  const watched = [passwordFile, aclFile, jwtKeyFile].filter(f => f !== null).map(f => f.path)
+  const watcher = settings.watch ? watchFiles(watched, () => reload('file change')) : null
+  const onHup = (): void => reload('SIGHUP')
+  process.on('SIGHUP', onHup)
+
+  log.info({
+    passwordFile: settings.passwordFile, aclFile: settings.aclFile, jwt: jwt !== null, certIdentity: settings.certIdentity,
+    anonymous: !identity.sourcesConfigured || settings.allowAnonymous
+  }, 'auth enabled')
+  const prune = setInterval(() => guard.prune(), 60_000)
+  prune.unref()
+  return {
+    async close () {
+      clearInterval(prune)
+      watcher?.close()
+      process.removeListener('SIGHUP', onHup)
+      broker.removeListener('clientDisconnect', onDisconnect)
+      await reloading
+    }
+  }
+}
+
+function expire (client: Client, log: Logger): void {
+  log.info({ clientId: client.id }, 'token expired: disconnecting')
+  client.close()
+}
+
+/** Users removed from the password file lose their connections; others keep theirs. */
+function disconnectRemovedUsers (broker: Aedes, clients: WeakMap<Client, ClientAuth>, passwords: PasswordFile, log: Logger): void {
+  const connected = (broker as unknown as { clients: Record<string, Client> }).clients
+  for (const client of Object.values(connected)) {
+    const state = clients.get(client)
+    if (state?.source === 'password' && state.username !== undefined && !passwords.has(state.username)) {
+      log.info({ clientId: client.id, username: state.username }, 'user removed from the password file: disconnecting')
+      client.close()
+    }
+  }
+}
+
+/** A shared subscription ($share/GROUP/FILTER) is authorized on its FILTER. */
+function subscriptionFilter (topic: string): string {
+  if (!topic.startsWith('$share/')) return topic
+  const slash = topic.indexOf('/', 7)
+  return slash === -1 ? topic : topic.slice(slash + 1)
+}
+
+/** Client-supplied strings in logs: bounded, control characters escaped. */
+function printable (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const short = value.length > 200 ? value.slice(0, 200) + '…' : value
+  // eslint-disable-next-line no-control-regex
+  return short.replace(/[\u0000-\u001f\u007f]/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+}
+
+interface AuthMetrics {
+  connects: Counter<'result'>
+  lockouts: Counter
+  publishDenied: Counter
+  subscribeDenied: Counter
+  forwardDenied: Counter
+  reloads: Counter<'file' | 'result'>
+}
+
+function createAuthMetrics (registry: PluginContext['metrics']): AuthMetrics {
+  const registers = [registry]
+  return {
+    connects: new Counter({ name: 'swallow_auth_connects_total', help: 'CONNECT authentication outcomes (accepted, bad_credentials, anonymous_refused, locked_out, busy)', labelNames: ['result'], registers }),
+    lockouts: new Counter({ name: 'swallow_auth_lockouts_total', help: 'Addresses locked out by the brute-force guard', registers }),
+    publishDenied: new Counter({ name: 'swallow_auth_publish_denied_total', help: 'PUBLISH packets denied by the ACL (acknowledged, not routed)', registers }),
+    subscribeDenied: new Counter({ name: 'swallow_auth_subscribe_denied_total', help: 'Subscription filters denied by the ACL (SUBACK 0x80)', registers }),
+    forwardDenied: new Counter({ name: 'swallow_auth_forward_denied_total', help: 'Deliveries withheld from a subscriber by the ACL', registers }),
+    reloads: new Counter({ name: 'swallow_auth_reloads_total', help: 'Auth file reloads, by file and result', labelNames: ['file', 'result'], registers })
+  }
+}

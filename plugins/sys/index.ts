@@ -1,0 +1,61 @@
+// $SYS topics, as Mosquitto publishes them: broker version, uptime, clients, messages,
+// subscriptions and heap, retained, every --sys-interval.
+import type { Plugin } from '../../src/plugin.js'
+import { pluginSettings } from '../../src/plugin.js'
+import type { Registry } from '../../src/metrics.js'
+import { VERSION } from '../../src/version.js'
+
+interface SysSettings {
+  /** Milliseconds between updates, or null when $SYS is off. */
+  interval: number | null
+}
+
+async function counterTotal (registry: Registry, name: string): Promise<number> {
+  const metric = registry.getSingleMetric(name)
+  if (!metric) return 0
+  const { values } = await metric.get()
+  return values.reduce((sum, v) => sum + v.value, 0)
+}
+
+export const sysPlugin: Plugin = {
+  name: 'sys',
+  options: [
+    { key: 'sys.interval', type: 'duration', allowOff: true, min: 100, default: 10_000, help: 'how often $SYS/broker/... topics are published (off disables them)' }
+  ],
+  async setup ({ config, broker, metrics, log }) {
+    const { interval } = pluginSettings<SysSettings>(config, 'sys')
+    if (interval === null) return
+    const startedAt = Date.now()
+    const publish = (topic: string, value: string | number): Promise<void> => new Promise(resolve => {
+      broker.publish({ cmd: 'publish', topic: `$SYS/broker/${topic}`, payload: Buffer.from(String(value)), qos: 0, retain: true, dup: false }, () => resolve())
+    })
+    const update = async (): Promise<void> => {
+      const clients = (broker as unknown as { clients: Record<string, { subscriptions: object }> }).clients
+      let subscriptions = 0
+      for (const c of Object.values(clients)) subscriptions += Object.keys(c.subscriptions).length
+      await publish('version', `swallow ${VERSION}`)
+      await publish('uptime', `${Math.round((Date.now() - startedAt) / 1000)} seconds`)
+      await publish('clients/connected', broker.connectedClients)
+      await publish('messages/received', await counterTotal(metrics, 'swallow_messages_received_total'))
+      await publish('messages/sent', await counterTotal(metrics, 'swallow_messages_sent_total'))
+      await publish('subscriptions/count', subscriptions)
+      await publish('heap/current', process.memoryUsage().heapUsed)
+    }
+    let running: Promise<void> = Promise.resolve()
+    const tick = (): void => {
+      running = update().catch(err => log.warn({ err }, '$SYS update failed'))
+    }
+    // The first update waits for the broker to be listening, so the values are real.
+    const first = setTimeout(tick, Math.min(interval, 1000))
+    const timer = setInterval(tick, interval)
+    first.unref()
+    timer.unref()
+    return {
+      async close () {
+        clearTimeout(first)
+        clearInterval(timer)
+        await running
+      }
+    }
+  }
+}

@@ -1,0 +1,123 @@
+// createSwallow(config): storage + Aedes + plugins + listeners, and close().
+import { Aedes } from 'aedes'
+import type { Config } from './config.js'
+import { createConnectPolicy } from './connect-policy.js'
+import { createConnectionHandler } from './connection.js'
+import { FlowControl } from './flow-control.js'
+import { Hooks } from './hooks.js'
+import { HttpRoutes } from './listeners/http.js'
+import { openListeners } from './listeners/index.js'
+import type { Listener } from './listeners/listen.js'
+import { loadTlsOptions, reloadTls, tlsSettings } from './tls-files.js'
+import type { Logger } from './logger.js'
+import { createMetrics } from './metrics.js'
+import { observeBroker } from './observe.js'
+import type { Plugin, PluginHandle } from './plugin.js'
+import { openStorage, type StorageHandles } from './storage.js'
+import { addCoreRoutes } from './routes.js'
+import { dollarTopicsNeedExplicitFilter } from './topics.js'
+import { Traffic } from './traffic.js'
+import { VERSION } from './version.js'
+
+export interface Swallow {
+  broker: Aedes
+  storage: StorageHandles
+  listeners: Listener[]
+  /** SIGHUP: reload TLS certificates without dropping connections (plugins watch SIGHUP themselves). */
+  reload: () => void
+  /** Stop accepting, let in-flight acknowledgements finish (bounded), close plugins and storage. */
+  close: () => Promise<void>
+}
+
+export async function createSwallow (config: Config, plugins: readonly Plugin[], log: Logger): Promise<Swallow> {
+  // Certificates first: a bad file is a config error, before anything is opened.
+  const tls = tlsSettings(config)
+  const tlsOptions = tls ? loadTlsOptions(tls) : null
+  const metrics = createMetrics()
+  const storage = await openStorage(config, log.child({ module: 'storage' }), metrics)
+  const handles: PluginHandle[] = []
+  const listeners: Listener[] = []
+  let broker: Aedes | null = null
+  try {
+    broker = new Aedes({
+      id: storage.nodeId,
+      persistence: storage.persistence,
+      ...(storage.mq ? { mq: storage.mq } : {}),
+      connectTimeout: config.connectTimeout,
+      maxClientsIdLength: config.maxClientIdLength
+    })
+    const aedes = broker
+    // Storage errors inside Aedes surface here; without a listener they would crash the process.
+    const emitter: NodeJS.EventEmitter = aedes
+    emitter.on('error', (err: Error) => log.error({ err }, 'broker error'))
+    await aedes.listen()
+
+    const hooks = new Hooks()
+    const policy = createConnectPolicy({
+      maxClientIdLength: config.maxClientIdLength,
+      maxConnections: config.maxConnections,
+      connectedClients: () => aedes.connectedClients
+    })
+    hooks.add('preConnect', policy.preConnect)
+    hooks.add('authenticate', policy.authenticate)
+    hooks.add('authorizePublish', refuseSysPublish)
+    hooks.add('authorizeForward', dollarTopicsNeedExplicitFilter)
+
+    const routes = new HttpRoutes()
+    for (const plugin of plugins) {
+      const handle = await plugin.setup({
+        config, broker: aedes, hooks, http: routes, metrics: metrics.registry, storage, log: log.child({ plugin: plugin.name })
+      })
+      if (handle) handles.push(handle)
+    }
+
+    const flow = new FlowControl(config, metrics, log.child({ module: 'flow' }))
+    hooks.add('authorizeForward', flow.countForward)
+    aedes.on('ack', (_packet, client) => flow.acked(client))
+    hooks.install(aedes)
+    observeBroker(aedes, metrics, log.child({ module: 'clients' }))
+
+    const traffic = new Traffic()
+    const onConnection = createConnectionHandler(aedes, { maxPacketSize: config.maxPacketSize }, traffic, client => flow.attach(client))
+    addCoreRoutes(routes, { config, broker: aedes, storage, metrics, traffic, listeners, startedAt: Date.now(), version: VERSION })
+
+    const secureServers = await openListeners(config, tlsOptions, onConnection, routes, listeners, log)
+
+    let closing: Promise<void> | null = null
+    return {
+      broker: aedes,
+      storage,
+      listeners,
+      reload: () => { if (tls) reloadTls(tls, secureServers, log.child({ module: 'tls' })) },
+      close: () => (closing ??= shutdown(aedes, config.shutdownTimeout))
+    }
+  } catch (err) {
+    await shutdown(broker, 0).catch(() => {})
+    throw err
+  }
+
+  async function shutdown (aedes: Aedes | null, timeoutMs: number): Promise<void> {
+    const stopped = listeners.map(l => l.close())
+    if (aedes) {
+      // Read no new packets; let the ones being stored finish and get their acknowledgement.
+      for (const client of Object.values((aedes as unknown as { clients: Record<string, { pause: () => void }> }).clients)) client.pause()
+      const deadline = Date.now() + timeoutMs
+      const drained = Promise.all(handles.map(h => h.drain?.()))
+      const timedOut = await Promise.race([drained.then(() => false), new Promise<boolean>(resolve => setTimeout(resolve, timeoutMs, true).unref())])
+      if (timedOut) log.warn({ timeoutMs }, 'shutdown: gave up waiting for plugins to drain (--shutdown-timeout)')
+      if (!await storage.quiesce(Math.max(0, deadline - Date.now()))) {
+        log.warn({ pending: storage.pendingOperations(), timeoutMs }, 'shutdown: gave up waiting for in-flight storage operations (--shutdown-timeout)')
+      }
+      await new Promise<void>(resolve => aedes.close(() => resolve()))
+    }
+    for (const handle of handles.reverse()) await handle.close()
+    await Promise.all(stopped)
+    await storage.close()
+  }
+}
+
+// Clients never publish into $SYS (the broker's own topics); Aedes's default hook did the same.
+function refuseSysPublish (client: unknown, packet: { topic: string }, done: (err?: Error | null) => void): void {
+  if (client !== null && packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topics are reserved for the broker'))
+  done(null)
+}

@@ -1,0 +1,42 @@
+// Core CONNECT checks that Aedes does not make, run as the first authenticate step so
+// that the client gets the right CONNACK return code:
+//  - a client id longer than --max-client-id-length: 0x02 (Aedes checks MQTT 3.1 only);
+//  - a zero-byte client id with clean session 0: 0x02 (MQTT-3.1.3-8; Aedes accepts it);
+//  - --max-connections reached: 0x03 (server unavailable).
+import type { AuthenticateError, Client, ConnectPacket } from 'aedes'
+import { connectionInfo } from './connection.js'
+import type { AuthenticateHandler, PreConnectHandler } from './hooks.js'
+
+export interface ConnectPolicyOptions {
+  maxClientIdLength: number
+  maxConnections: number
+  connectedClients: () => number
+}
+
+export function refusal (message: string, returnCode: 2 | 3 | 4 | 5): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+}
+
+export function createConnectPolicy (opts: ConnectPolicyOptions): { preConnect: PreConnectHandler, authenticate: AuthenticateHandler } {
+  // Aedes replaces an empty client id with a generated one before authenticate runs.
+  const emptyId = new WeakSet<Client>()
+  return {
+    preConnect (client: Client, packet: ConnectPacket, done) {
+      if (!packet.clientId) emptyId.add(client)
+      done(null, true)
+    },
+    authenticate (client, username, _password, done) {
+      connectionInfo(client).username = username
+      if (emptyId.has(client) && !client.clean) {
+        return done(refusal('empty client id requires clean session (MQTT-3.1.3-8)', 2), false)
+      }
+      if (client.id.length > opts.maxClientIdLength) {
+        return done(refusal(`client id longer than ${opts.maxClientIdLength} characters (--max-client-id-length)`, 2), false)
+      }
+      if (opts.connectedClients() >= opts.maxConnections) {
+        return done(refusal(`connection limit ${opts.maxConnections} reached (--max-connections)`, 3), false)
+      }
+      done(null, true)
+    }
+  }
+}

@@ -1,0 +1,167 @@
+// What happens to every new connection, whatever the transport: hand it to Aedes, then
+// adjust the Aedes client in the two places where Swallow's guarantees differ from it.
+import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { Aedes, Client, PublishPacket } from 'aedes'
+import { guardParser, packetViolation, type ParserInternals } from './packet-checks.js'
+import type { Traffic } from './traffic.js'
+
+export type Transport = 'tcp' | 'tls' | 'ws' | 'wss'
+export type ConnectionHandler = (stream: Duplex, socket: Socket, req: IncomingMessage | undefined, transport: Transport) => void
+
+export interface ConnectionInfo {
+  transport: Transport
+  remoteAddress: string
+  /** Set once the client has sent CONNECT. */
+  username?: string
+}
+
+const info = new WeakMap<Client, ConnectionInfo>()
+
+export function connectionInfo (client: Client): ConnectionInfo {
+  let found = info.get(client)
+  if (!found) {
+    found = { transport: 'tcp', remoteAddress: 'unknown' }
+    info.set(client, found)
+  }
+  return found
+}
+
+// The Aedes client internals this module touches (aedes 1.2, lib/client.js).
+interface ClientInternals {
+  _parser: ParserWithListeners
+  _parsingBatch: number
+  _nextBatch: (err?: Error | null) => void
+  _keepaliveInterval: number
+  _keepaliveTimer: NodeJS.Timeout | null
+  connackSent: boolean
+  connecting: boolean
+  connected: boolean
+  errored: boolean
+  waitForDrain: (cb: (err?: Error | null) => void) => void
+}
+
+type ParserWithListeners = ParserInternals & {
+  listeners: (event: 'packet') => Array<(packet: unknown) => void>
+  removeListener: (event: 'packet', fn: (packet: unknown) => void) => void
+  on: (event: 'packet', fn: (packet: unknown) => void) => void
+}
+
+export interface ConnectionOptions {
+  maxPacketSize: number
+}
+
+export function createConnectionHandler (broker: Aedes, opts: ConnectionOptions, traffic: Traffic, onClient: (client: Client) => void): ConnectionHandler {
+  return function onConnection (stream, socket, req, transport) {
+    traffic.track(socket)
+    const client = broker.handle(stream, req)
+    info.set(client, { transport, remoteAddress: socket.remoteAddress ?? 'unknown' })
+    onClient(client)
+    const internals = client as unknown as ClientInternals
+    // Sockets only: a WebSocket stream frames every write itself, and its destroy does not
+    // wait for what an uncork just handed to it (a refusing CONNACK would be lost).
+    if (transport === 'tcp' || transport === 'tls') batchWrites(stream)
+    guardParser(internals._parser, stream, opts.maxPacketSize, () => internals.connackSent)
+    routePackets(broker, internals)
+  }
+}
+
+/**
+ * One write system call per connection per event-loop turn instead of one per packet.
+ * mqtt-packet corks the socket for each packet it writes and uncorks it on the next tick;
+ * Aedes writes each delivery from its own setImmediate, so every packet became a writev
+ * (45% of the broker's busy time in the 1->1 benchmark). Here the uncork is deferred to
+ * the next check phase, so all packets written until then leave together.
+ */
+const FLUSH_BYTES = 64 * 1024
+
+function batchWrites (conn: Duplex): void {
+  const uncork = conn.uncork.bind(conn)
+  let scheduled = false
+  const flush = (): void => {
+    scheduled = false
+    while (conn.writableCorked > 0) uncork()
+  }
+  conn.uncork = function deferredUncork () {
+    // Enough for one write already (libuv reads up to 32 x 64 KiB in one turn): send now.
+    if (conn.writableLength >= FLUSH_BYTES) return flush()
+    if (scheduled) return
+    scheduled = true
+    setImmediate(flush)
+  }
+  // A CONNACK with an error code, or the last packets before a close, must leave first.
+  const destroy = conn.destroy.bind(conn)
+  conn.destroy = function flushThenDestroy (err?: Error) {
+    flush()
+    return destroy(err)
+  }
+}
+
+/**
+ * Every parsed packet passes here first. Packets that break a rule mqtt-packet does not
+ * check close the connection (src/packet-checks.ts). Then, QoS 1 PUBLISH: Aedes 1.2
+ * writes its PUBACK before it stores the message in the offline queues of persistent
+ * sessions, so a crash in between loses an acknowledged message; Swallow runs it as
+ * authorize -> publish (retained, offline queues, routing) -> PUBACK instead.
+ * Everything else goes through Aedes unchanged.
+ */
+function routePackets (broker: Aedes, client: ClientInternals): void {
+  const parser = client._parser
+  const aedesEnqueue = parser.listeners('packet')[0]
+  parser.removeListener('packet', aedesEnqueue)
+  parser.on('packet', function onPacket (this: ParserWithListeners, packet: unknown) {
+    const p = packet as PublishPacket
+    const violation = packetViolation(p)
+    if (violation) {
+      this._emitError(new Error(violation))
+      return
+    }
+    if (p.cmd === 'publish' && p.qos === 1 && client.connackSent) {
+      client._parsingBatch++
+      if (client._keepaliveInterval > 0) client._keepaliveTimer?.refresh()
+      publishQoS1(broker, client, p)
+    } else {
+      aedesEnqueue.call(this, packet)
+    }
+  })
+}
+
+function publishQoS1 (broker: Aedes, client: ClientInternals, packet: PublishPacket): void {
+  const next = client._nextBatch
+  const invalid = invalidPublishTopic(packet.topic)
+  if (invalid) return next(new Error(invalid))
+  const aedesClient = client as unknown as Client
+  const publish = broker.publish as unknown as (p: PublishPacket, c: Client, cb: (err?: Error) => void) => void
+  broker.authorizePublish(aedesClient, packet, err => {
+    if (err) return next(err)
+    publish.call(broker, packet, aedesClient, err => {
+      if (err) return next(err)
+      writePuback(client, packet.messageId ?? 0, next)
+    })
+  })
+}
+
+// The same checks Aedes applies to PUBLISH topics (lib/handlers/publish.js).
+function invalidPublishTopic (topic: string): string | null {
+  if (topic.length === 0) return 'empty topic not allowed in PUBLISH'
+  if (topic.includes('#')) return '# is not allowed in PUBLISH'
+  if (topic.includes('+')) return '+ is not allowed in PUBLISH'
+  let levels = 1
+  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 47) levels++
+  if (levels > 100) return 'topic has too many levels'
+  return null
+}
+
+function writePuback (client: ClientInternals, messageId: number, done: (err?: Error | null) => void): void {
+  if (!client.connected && !client.connecting) {
+    setImmediate(done, new Error('connection closed'))
+    return
+  }
+  const conn = (client as unknown as Client).conn
+  conn.cork() // flushed with everything else written this turn (batchWrites)
+  const flushed = conn.write(Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]))
+  conn.uncork()
+  if (!flushed && !client.errored) client.waitForDrain(done)
+  else setImmediate(done)
+}

@@ -1,0 +1,53 @@
+// Shared by every listener: bind a server, turn bind errors into one clear line.
+import type { Server } from 'node:net'
+import { StartupError } from '../errors.js'
+
+export interface Listener {
+  /** e.g. "mqtt", "ws", "http" */
+  name: string
+  /** e.g. mqtt://127.0.0.1:1883 */
+  url: string
+  host: string
+  port: number
+  close: () => Promise<void>
+}
+
+export async function bind (server: Server, host: string, port: number, flag: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.removeListener('listening', onListening)
+      reject(bindError(err, host, port, flag))
+    }
+    const onListening = (): void => {
+      server.removeListener('error', onError)
+      resolve()
+    }
+    server.once('error', onError)
+    server.once('listening', onListening)
+    server.listen(port, host)
+  })
+  const address = server.address()
+  return typeof address === 'object' && address !== null ? address.port : port
+}
+
+function bindError (err: NodeJS.ErrnoException, host: string, port: number, flag: string): Error {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new StartupError(`port ${port} on ${host} is already in use; pick another with ${flag} N (or ${flag} off)`)
+    case 'EACCES':
+      return new StartupError(`no permission to listen on port ${port}; use a port above 1023 with ${flag} N`)
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+      return new StartupError(`--host ${host} is not an address of this machine; use 127.0.0.1 or 0.0.0.0`)
+    default:
+      return new StartupError(`cannot listen on ${host}:${port} (${flag}): ${err.message}`)
+  }
+}
+
+export function urlHost (host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}
+
+export function closeServer (server: Server): Promise<void> {
+  return new Promise(resolve => server.close(() => resolve()))
+}

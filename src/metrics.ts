@@ -1,0 +1,41 @@
+// The prom-client registry shared by the core and the plugins, and the core's metrics.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export type { Registry }
+
+export interface CoreMetrics {
+  registry: Registry
+  connects: Counter<'transport'>
+  disconnects: Counter<'reason'>
+  messagesIn: Counter<'qos'>
+  messagesOut: Counter<'qos'>
+  dropped: Counter<'reason'>
+  protocolErrors: Counter<'reason'>
+  queueFull: Counter
+  storageOps: Histogram<'op'>
+  storageUp: Gauge
+}
+
+export function createMetrics (): CoreMetrics {
+  const registry = new Registry()
+  // process_* and nodejs_* metrics, including nodejs_eventloop_lag_seconds (and its percentiles).
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })
+  return {
+    registry,
+    connects: new Counter({ name: 'swallow_connects_total', help: 'Accepted MQTT connections (CONNACK 0 sent)', labelNames: ['transport'], registers: [registry] }),
+    disconnects: new Counter({ name: 'swallow_disconnects_total', help: 'Client disconnects by reason', labelNames: ['reason'], registers: [registry] }),
+    messagesIn: new Counter({ name: 'swallow_messages_received_total', help: 'PUBLISH packets received from clients, by QoS', labelNames: ['qos'], registers: [registry] }),
+    messagesOut: new Counter({ name: 'swallow_messages_sent_total', help: 'PUBLISH packets sent to clients, by QoS', labelNames: ['qos'], registers: [registry] }),
+    dropped: new Counter({ name: 'swallow_dropped_messages_total', help: 'Messages not delivered to a client, by reason', labelNames: ['reason'], registers: [registry] }),
+    protocolErrors: new Counter({ name: 'swallow_connection_errors_total', help: 'Connections closed because of an error, by reason', labelNames: ['reason'], registers: [registry] }),
+    queueFull: new Counter({ name: 'swallow_queue_full_total', help: 'QoS 1/2 deliveries that waited because the receiving client\'s queue was full (--max-queued)', registers: [registry] }),
+    storageOps: new Histogram({
+      name: 'swallow_storage_operation_seconds',
+      help: 'Latency of session storage operations, by operation (one operation in 16 is timed)',
+      labelNames: ['op'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry]
+    }),
+    storageUp: new Gauge({ name: 'swallow_storage_up', help: '1 when session storage is healthy, 0 when degraded', registers: [registry] })
+  }
+}

@@ -1,0 +1,77 @@
+// Logs and counts the client lifecycle: connects, disconnects with their reason,
+// refused connections and connection errors. Nothing here runs per message except
+// the received-messages counter (and a trace line when trace is on).
+import type { Aedes, AedesPublishPacket, Client } from 'aedes'
+import { connectionInfo } from './connection.js'
+import type { Logger } from './logger.js'
+import type { CoreMetrics } from './metrics.js'
+
+const CONNACK_REASONS: Record<number, string> = {
+  1: 'unacceptable_protocol', 2: 'identifier_rejected', 3: 'server_unavailable', 4: 'bad_credentials', 5: 'not_authorized', 6: 'keepalive_limit'
+}
+
+/** A bounded label for an error, so /metrics does not grow with every message text. */
+export function errorReason (err: Error & { errorCode?: number, code?: string, protocolError?: boolean }): string {
+  if (err.errorCode && CONNACK_REASONS[err.errorCode]) return CONNACK_REASONS[err.errorCode]
+  const m = err.message
+  if (m.startsWith('connect did not arrive')) return 'connect_timeout'
+  if (m.startsWith('keep alive timeout')) return 'keepalive_timeout'
+  if (m.startsWith('packet too large')) return 'packet_too_large'
+  if (m.startsWith('drain timeout')) return 'slow_client'
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return 'connection_reset'
+  // Errors of the packet parser (tagged in src/packet-checks.ts), and Aedes's own protocol checks.
+  if (err.protocolError === true) return 'protocol_error'
+  if (m.includes('not allowed') || m.includes('topic') || m.includes('Invalid') || m.includes('invalid') ||
+      m.includes('must') || m.includes('Malformed') || m.includes('Cannot parse') || m.includes('Unknown') || m.includes('exceeded')) {
+    return 'protocol_error'
+  }
+  return 'error'
+}
+
+export function observeBroker (broker: Aedes, metrics: CoreMetrics, log: Logger): void {
+  const reasons = new WeakMap<Client, string>()
+
+  broker.on('clientReady', client => {
+    const { transport, remoteAddress, username } = connectionInfo(client)
+    metrics.connects.inc({ transport })
+    log.info({ clientId: client.id, remote: remoteAddress, transport, clean: client.clean, username }, 'client connected')
+  })
+
+  broker.on('clientDisconnect', client => {
+    const internal = client as Client & { _disconnected?: boolean }
+    const reason = internal._disconnected === true ? 'client_disconnect' : (reasons.get(client) ?? 'connection_lost')
+    metrics.disconnects.inc({ reason })
+    log.info({ clientId: client.id, remote: connectionInfo(client).remoteAddress, reason }, 'client disconnected')
+  })
+
+
+  const onError = (client: Client, err: Error & { errorCode?: number }): void => {
+    // One line per connection: writes still pending when a socket closes each fail again.
+    if (reasons.has(client)) return
+    const reason = errorReason(err)
+    reasons.set(client, reason)
+    const { remoteAddress } = connectionInfo(client)
+    const fields = { clientId: client.id ?? undefined, remote: remoteAddress, reason, error: err.message }
+    if (err.errorCode) {
+      metrics.protocolErrors.inc({ reason })
+      log.warn(fields, 'connection refused')
+    } else if (reason === 'connection_reset' || reason === 'keepalive_timeout' || reason === 'connect_timeout') {
+      log.info(fields, 'connection closed')
+      if (reason !== 'connection_reset') metrics.protocolErrors.inc({ reason })
+    } else {
+      metrics.protocolErrors.inc({ reason })
+      log.warn(fields, 'connection closed on error')
+    }
+  }
+  broker.on('clientError', onError)
+  broker.on('connectionError', onError)
+
+  const receivedByQoS = [0, 1, 2].map(qos => metrics.messagesIn.labels(String(qos)))
+  broker.on('publish', (packet: AedesPublishPacket, client: Client | null) => {
+    if (!client) return
+    receivedByQoS[packet.qos].inc()
+    if (log.isLevelEnabled('trace')) {
+      log.trace({ clientId: client.id, topic: packet.topic, qos: packet.qos, retain: packet.retain, payload: packet.payload.toString() }, 'message received')
+    }
+  })
+}

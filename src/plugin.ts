@@ -1,0 +1,52 @@
+// The Plugin contract: a plugin receives its context, registers what it needs, and
+// returns a handle to close. Nothing global, nothing patched from outside.
+import type { Aedes } from 'aedes'
+import type { Config } from './config.js'
+import type { Hooks } from './hooks.js'
+import type { HttpRoutes } from './listeners/http.js'
+import type { Logger } from './logger.js'
+import type { Registry } from './metrics.js'
+import type { OptionSpec } from './options.js'
+import type { StorageHandles } from './storage.js'
+
+export interface Plugin {
+  name: string
+  /** Settings this plugin reads, keyed "<section>.<name>" (flags, env vars and file keys follow). */
+  options?: readonly OptionSpec[]
+  /** Called once, after storage is open and before listeners accept connections. */
+  setup: (ctx: PluginContext) => Promise<PluginHandle | void>
+}
+
+export interface PluginContext {
+  /** The whole typed config; a plugin reads its own section with pluginSettings(). */
+  config: Config
+  /** For events and broker.publish. */
+  broker: Aedes
+  /** Add to authenticate / authorizePublish / ... without overwriting other plugins. */
+  hooks: Hooks
+  /** Register routes under /api/<plugin>/... */
+  http: HttpRoutes
+  metrics: Registry
+  /** Child logger named after the plugin. */
+  log: Logger
+  storage: StorageHandles
+}
+
+export interface PluginHandle {
+  /**
+   * Shutdown, first step: clients no longer send packets; finish what was accepted (e.g.
+   * appends waiting for fsync) so their acknowledgements still go out. Bounded by
+   * --shutdown-timeout together with the storage's own in-flight work.
+   */
+  drain?: () => Promise<void>
+  /** Shutdown, last step: after the broker closed its clients. */
+  close: () => Promise<void>
+}
+
+/**
+ * A plugin's own settings, already validated against its option specs by loadConfig.
+ * The cast is the boundary: T must mirror the plugin's `options`.
+ */
+export function pluginSettings<T> (config: Config, section: string): T {
+  return (config.sections[section] ?? {}) as T
+}

@@ -1,0 +1,102 @@
+// Connection limits and bad input: each closes or refuses that one connection with the
+// right code, and the broker keeps serving others.
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect as tcpConnect, type Socket } from 'node:net'
+import mqttPacket from 'mqtt-packet'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { collect, connect } from '../helpers/mqtt.js'
+import { waitFor } from '../helpers/system.js'
+
+let broker: BrokerProcess
+before(async () => {
+  broker = await startBroker({ args: ['--connect-timeout', '1500ms', '--max-packet-size', '1KiB', '--max-connections', '5', '--storage', 'memory'] })
+})
+after(async () => { await broker.stop() })
+
+function rawSocket (): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = tcpConnect(broker.mqttPort, '127.0.0.1', () => resolve(s))
+    s.once('error', reject)
+  })
+}
+
+/** Sends a CONNECT on a raw socket and resolves the CONNACK return code (or 'closed'). */
+async function connack (connect: Partial<mqttPacket.IConnectPacket> | Buffer): Promise<number | 'closed'> {
+  const socket = await rawSocket()
+  const parser = mqttPacket.parser()
+  const result = new Promise<number | 'closed'>(resolve => {
+    parser.on('packet', p => { if (p.cmd === 'connack') resolve(p.returnCode ?? -1) })
+    socket.on('data', d => parser.parse(d))
+    socket.on('close', () => resolve('closed'))
+  })
+  socket.write(Buffer.isBuffer(connect) ? connect : mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId: 'x', ...connect } as mqttPacket.IConnectPacket))
+  const code = await result
+  socket.destroy()
+  return code
+}
+
+test('a socket that sends no CONNECT is closed after --connect-timeout', async () => {
+  const socket = await rawSocket()
+  const started = Date.now()
+  await new Promise(resolve => socket.once('close', resolve))
+  const elapsed = Date.now() - started
+  assert.ok(elapsed >= 1400 && elapsed < 6000, `closed after ${elapsed} ms`)
+})
+
+test('client id length: 128 accepted, 129 refused with CONNACK 0x02', async () => {
+  assert.equal(await connack({ clientId: 'c'.repeat(128) }), 0)
+  assert.equal(await connack({ clientId: 'c'.repeat(129) }), 2)
+})
+
+test('a zero-byte client id with clean session 0 gets CONNACK 0x02 (MQTT-3.1.3-8)', async () => {
+  // Built by hand: mqtt-packet refuses to generate this CONNECT.
+  const emptyIdPersistent = Buffer.from([0x10, 12, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x00, 0, 30, 0, 0])
+  assert.equal(await connack(emptyIdPersistent), 2)
+  assert.equal(await connack({ clientId: '', clean: true }), 0)
+})
+
+test('a packet over --max-packet-size closes that connection only', async () => {
+  const healthy = await connect(broker.mqttUrl)
+  const big = await connect(broker.mqttUrl)
+  try {
+    const got = collect(healthy)
+    await healthy.subscribeAsync('limits/#', { qos: 1 })
+    const closed = new Promise<void>(resolve => big.once('close', () => resolve()))
+    big.publish('limits/big', Buffer.alloc(4096))
+    await closed
+    await healthy.publishAsync('limits/ok', 'still here', { qos: 1 })
+    await waitFor(() => got.some(m => m.topic === 'limits/ok'), 3000, 'the healthy client keeps working')
+    assert.ok(!got.some(m => m.topic === 'limits/big'))
+  } finally {
+    big.end(true)
+    await healthy.endAsync()
+  }
+})
+
+test('garbage bytes close that connection while a QoS 1 stream on another carries on', async () => {
+  const sub = await connect(broker.mqttUrl)
+  const pub = await connect(broker.mqttUrl)
+  try {
+    const got = collect(sub)
+    await sub.subscribeAsync('stream/#', { qos: 1 })
+    const garbage = await rawSocket()
+    const closed = new Promise(resolve => garbage.once('close', resolve))
+    garbage.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x01]))
+    for (let i = 0; i < 100; i++) await pub.publishAsync('stream/x', `m${i}`, { qos: 1 })
+    await closed
+    await waitFor(() => got.length === 100, 5000, '100 messages')
+  } finally {
+    await Promise.all([sub.endAsync(), pub.endAsync()])
+  }
+})
+
+test('--max-connections: the next client gets CONNACK 0x03', async () => {
+  const clients = []
+  try {
+    for (let i = 0; i < 5; i++) clients.push(await connect(broker.mqttUrl, { clientId: `full-${i}` }))
+    assert.equal(await connack({ clientId: 'one-too-many' }), 3)
+  } finally {
+    await Promise.all(clients.map(c => c.endAsync()))
+  }
+})

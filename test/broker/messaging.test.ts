@@ -1,0 +1,117 @@
+// QoS 0/1/2 end to end over TCP and WebSocket with MQTT.js, and topic matching.
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { collect, connect } from '../helpers/mqtt.js'
+import { waitFor } from '../helpers/system.js'
+
+let broker: BrokerProcess
+before(async () => { broker = await startBroker({ args: ['--sys-interval', '200ms'] }) })
+after(async () => { await broker.stop() })
+
+for (const transport of ['tcp', 'ws'] as const) {
+  for (const qos of [0, 1, 2] as const) {
+    test(`QoS ${qos} end to end over ${transport === 'tcp' ? 'TCP' : 'WebSocket'}`, async () => {
+      const url = transport === 'tcp' ? broker.mqttUrl : broker.wsUrl
+      const sub = await connect(url, { clientId: `sub-${transport}-${qos}` })
+      const pub = await connect(url, { clientId: `pub-${transport}-${qos}` })
+      try {
+        const got = collect(sub)
+        await sub.subscribeAsync(`e2e/${transport}/${qos}`, { qos })
+        for (let i = 0; i < 50; i++) await pub.publishAsync(`e2e/${transport}/${qos}`, `m${i}`, { qos })
+        await waitFor(() => got.length >= 50, 5000, '50 messages')
+        assert.deepEqual(got.map(m => m.payload), Array.from({ length: 50 }, (_, i) => `m${i}`), 'all, once, in order')
+        assert.ok(got.every(m => m.qos === qos))
+      } finally {
+        await Promise.all([sub.endAsync(), pub.endAsync()])
+      }
+    })
+  }
+}
+
+test('the WebSocket listener negotiates the mqtt subprotocol', async () => {
+  const { WebSocket } = await import('ws')
+  const ws = new WebSocket(broker.wsUrl, ['mqtt'])
+  const protocol = await new Promise<string>((resolve, reject) => {
+    ws.once('open', () => resolve(ws.protocol))
+    ws.once('error', reject)
+  })
+  ws.close()
+  assert.equal(protocol, 'mqtt')
+})
+
+test('wildcards: + matches one level, # the rest, and neither matches $ topics (MQTT-4.7.2-1)', async () => {
+  const sub = await connect(broker.mqttUrl)
+  const pub = await connect(broker.mqttUrl)
+  try {
+    const got = collect(sub)
+    await sub.subscribeAsync(['wild/+/temp', 'deep/#', '#'].map(topic => topic), { qos: 1 })
+    const topics = ['wild/a/temp', 'wild/a/b/temp', 'wild//temp', 'deep', 'deep/x/y', '$SYS/fake', 'other']
+    for (const t of topics) {
+      if (t.startsWith('$')) continue
+      await pub.publishAsync(t, t, { qos: 1 })
+    }
+    await pub.publishAsync('done', 'done', { qos: 1 })
+    await waitFor(() => got.some(m => m.topic === 'done'), 5000, 'the done marker')
+    const by = (filterTopic: string): number => got.filter(m => m.topic === filterTopic).length
+    assert.equal(by('wild/a/temp'), 1, 'matched by + (and by #: one delivery per client, the highest QoS)')
+    assert.equal(by('wild//temp'), 1, '+ matches an empty level')
+    assert.equal(by('deep'), 1, 'deep/# matches its parent level')
+    assert.equal(by('deep/x/y'), 1)
+    // $SYS topics are published by the broker itself every 200 ms; "#" must not receive them.
+    await new Promise(resolve => setTimeout(resolve, 500))
+    assert.equal(got.filter(m => m.topic.startsWith('$')).length, 0, '# does not match $SYS topics')
+  } finally {
+    await Promise.all([sub.endAsync(), pub.endAsync()])
+  }
+})
+
+test('$SYS topics are published and readable with an explicit $SYS subscription', async () => {
+  const sub = await connect(broker.mqttUrl)
+  try {
+    const got = collect(sub)
+    await sub.subscribeAsync('$SYS/broker/#')
+    await waitFor(() => ['version', 'uptime', 'clients/connected', 'messages/received', 'messages/sent', 'subscriptions/count', 'heap/current']
+      .every(t => got.some(m => m.topic === `$SYS/broker/${t}`)), 5000, 'every $SYS topic')
+    assert.match(got.find(m => m.topic === '$SYS/broker/version')?.payload ?? '', /^swallow \d/)
+  } finally {
+    await sub.endAsync()
+  }
+})
+
+test('clients cannot publish into $SYS', async () => {
+  const sub = await connect(broker.mqttUrl)
+  const pub = await connect(broker.mqttUrl)
+  try {
+    const got = collect(sub)
+    await sub.subscribeAsync('$SYS/fake/#')
+    pub.publish('$SYS/fake/x', 'spoof')
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(got.length, 0)
+  } finally {
+    sub.end(true)
+    pub.end(true)
+  }
+})
+
+test('a retained message reaches a later subscriber; an empty retained payload clears it', async () => {
+  const pub = await connect(broker.mqttUrl)
+  try {
+    await pub.publishAsync('ret/a', 'kept', { qos: 1, retain: true })
+    const late = await connect(broker.mqttUrl)
+    const got = collect(late)
+    await late.subscribeAsync('ret/#', { qos: 1 })
+    await waitFor(() => got.length === 1, 3000, 'the retained message')
+    assert.deepEqual(got[0], { topic: 'ret/a', payload: 'kept', qos: 1, retain: true })
+    await late.endAsync()
+    await pub.publishAsync('ret/a', '', { qos: 1, retain: true })
+    const later = await connect(broker.mqttUrl)
+    const none = collect(later)
+    await later.subscribeAsync('ret/#', { qos: 1 })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(none.length, 0, 'cleared')
+    await later.endAsync()
+  } finally {
+    await pub.endAsync()
+  }
+})

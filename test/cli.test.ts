@@ -1,0 +1,66 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createServer } from 'node:net'
+import { runCli, startBroker } from './helpers/broker.js'
+import { tempDir } from './helpers/system.js'
+
+test('swallow --help and swallow start --help list every option with its default', async () => {
+  const general = await runCli(['--help'])
+  assert.equal(general.code, 0)
+  assert.match(general.stdout, /Commands:\n\s+start/)
+  const start = await runCli(['start', '--help'])
+  assert.equal(start.code, 0)
+  for (const flag of ['--host', '--mqtt-port', '--ws-port', '--http-port', '--data-dir', '--storage', '--config', '--log-level', '--sys-interval', '--max-inflight']) {
+    assert.match(start.stdout, new RegExp(`${flag} `), `${flag} is listed`)
+  }
+  assert.match(start.stdout, /default: 1883; env SWALLOW_MQTT_PORT/)
+})
+
+test('an unknown command, flag or bad value exits 2 with one line', async () => {
+  for (const args of [['frobnicate'], ['start', '--bogus'], ['start', '--storage', 'disk']]) {
+    const r = await runCli(args)
+    assert.equal(r.code, 2, `${args.join(' ')} exits 2`)
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`)
+    assert.match(r.stderr, /^swallow: /)
+  }
+})
+
+test('a port already in use: one line naming the port and the flag, exit 1, no stack', async () => {
+  const blocker = createServer()
+  await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
+  const port = (blocker.address() as { port: number }).port
+  const dir = tempDir()
+  try {
+    const r = await runCli(['start', '--mqtt-port', String(port), '--ws-port', 'off', '--http-port', 'off', '--data-dir', dir.path])
+    assert.equal(r.code, 1)
+    assert.equal(r.stderr.trim(), `swallow: port ${port} on 127.0.0.1 is already in use; pick another with --mqtt-port N (or --mqtt-port off)`)
+    assert.doesNotMatch(r.stderr + r.stdout, /\n\s+at /, 'no stack trace')
+  } finally {
+    blocker.close()
+    dir.remove()
+  }
+})
+
+test('a data dir held by another broker: one clear line, exit 1', async () => {
+  const first = await startBroker({ args: ['--ws-port', 'off', '--http-port', 'off'] })
+  try {
+    const r = await runCli(['start', '--mqtt-port', '0', '--ws-port', 'off', '--http-port', 'off', '--data-dir', first.dataDir])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /--data-dir: .* is in use by another Swallow process/)
+  } finally {
+    await first.stop()
+  }
+})
+
+test('the startup line lists where the broker listens, and SIGTERM exits 0', async () => {
+  const broker = await startBroker()
+  const line = broker.logs.find(l => l.listeners) as { msg: string }
+  assert.match(line.msg, /^Swallow \S+ listening on mqtt:\/\/127\.0\.0\.1:\d+, ws:\/\/127\.0\.0\.1:\d+\/mqtt, http:\/\/127\.0\.0\.1:\d+ \(storage: embedded in .*; loopback only: pass --host 0.0.0.0/)
+  assert.equal(broker.logs.filter(l => l.listeners).length, 1, 'one line')
+  assert.equal(await broker.stop('SIGTERM'), 0)
+})
+
+test('SIGINT exits 0 as well', async () => {
+  const broker = await startBroker({ storage: 'memory' })
+  assert.equal(await broker.stop('SIGINT'), 0)
+})

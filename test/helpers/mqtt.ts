@@ -1,0 +1,61 @@
+// MQTT.js clients for tests. (run(), for mosquitto_pub / mosquitto_sub, is re-exported from system.ts.)
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+
+export type { MqttClient }
+export { run } from './system.js'
+
+export async function connect (url: string, opts: IClientOptions = {}): Promise<MqttClient> {
+  return (await connectCollecting(url, opts, false)).client
+}
+
+/**
+ * Connects and collects every message from the first packet on: a persistent session's queued
+ * messages can arrive in the same read as the CONNACK, before `await connect()` returns.
+ */
+export async function connectCollecting (url: string, opts: IClientOptions = {}, collecting = true): Promise<{ client: MqttClient, got: Received[] }> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+  const got = collecting ? collect(client) : []
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve())
+    client.once('error', reject)
+    client.once('close', () => reject(new Error(`connection to ${url} closed before CONNACK`)))
+  })
+  return { client, got }
+}
+
+export interface Received { topic: string, payload: string, qos: number, retain: boolean }
+
+/** Collects every message the client receives. */
+export function collect (client: MqttClient): Received[] {
+  const out: Received[] = []
+  client.on('message', (topic, payload, packet) => out.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain }))
+  return out
+}
+
+export interface PublishStream {
+  /** Payloads whose PUBACK arrived. */
+  acked: Set<string>
+  /** Resolves when `count` were sent or the connection failed (a crash test ends it that way). */
+  done: Promise<void>
+}
+
+/**
+ * Publishes `count` QoS 1 messages `${prefix}${i}` with up to `window` in flight,
+ * recording which were acknowledged. Stops quietly when the connection goes away.
+ */
+export function publishStream (pub: MqttClient, topic: string, count: number, window: number, prefix = 'm'): PublishStream {
+  const acked = new Set<string>()
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const payload = `${prefix}${next++}`
+      try {
+        await pub.publishAsync(topic, payload, { qos: 1 })
+      } catch {
+        return
+      }
+      acked.add(payload)
+    }
+  }
+  return { acked, done: Promise.all(Array.from({ length: window }, worker)).then(() => {}) }
+}

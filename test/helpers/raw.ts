@@ -1,0 +1,29 @@
+// Raw MQTT over a plain socket, for packets MQTT.js would not send and answers it would hide.
+import { connect as tcpConnect } from 'node:net'
+import mqttPacket from 'mqtt-packet'
+
+export interface Outcome {
+  /** What the broker answered, e.g. "connack:0", "suback:1,128", "pingresp". */
+  packets: string[]
+  closed: boolean
+}
+
+/** Sends the bytes on a fresh socket; reports the packets the broker answered and whether it closed within `waitMs`. */
+export function exchange (port: number, bytes: Buffer[], waitMs = 600): Promise<Outcome> {
+  return new Promise(resolve => {
+    const packets: string[] = []
+    const parser = mqttPacket.parser()
+    parser.on('packet', p => packets.push(p.cmd + (p.cmd === 'connack' ? `:${p.returnCode}` : '') + (p.cmd === 'suback' ? `:${(p.granted as number[]).join(',')}` : '')))
+    const socket = tcpConnect(port, '127.0.0.1', () => { for (const b of bytes) socket.write(b) })
+    socket.on('data', d => parser.parse(d))
+    socket.on('error', () => {})
+    const timer = setTimeout(() => { socket.destroy(); resolve({ packets, closed: false }) }, waitMs)
+    socket.on('close', () => { clearTimeout(timer); resolve({ packets, closed: true }) })
+  })
+}
+
+export const connectPacket = (clientId: string): Buffer =>
+  mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId })
+
+export const subscribePacket = (messageId: number, subscriptions: Array<{ topic: string, qos: 0 | 1 | 2 }>): Buffer =>
+  mqttPacket.generate({ cmd: 'subscribe', messageId, subscriptions })
