@@ -9,6 +9,7 @@ import MemoryPersistence from 'aedes-persistence/asyncPersistence.js'
 import LevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import RedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import type { Redis } from 'ioredis'
+import { keepCleanSessionsInMemory } from './clean-sessions.js'
 import { ClusterEmitter } from './cluster-emitter.js'
 import { probeRedis, RedisHealthMonitor } from './redis.js'
 import type { Config, StorageKind } from './config.js'
@@ -99,6 +100,7 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
   for (const op of [...STREAM_OPERATIONS, ...TIMED_OPERATIONS]) {
     if (typeof persistence[op] === 'function') impl[op] = (persistence[op] as AnyOperation).bind(persistence)
   }
+  keepCleanSessionsInMemory(impl)
   returnStreams(persistence, impl)
   const pending = timeOperations(persistence, impl, metrics)
   metrics.storageUp.set(1)

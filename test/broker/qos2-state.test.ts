@@ -1,0 +1,95 @@
+// Where QoS 2 in-flight state lives. Aedes delivers a QoS 2 PUBLISH when it arrives and keeps
+// its packet id until PUBREL, so that a retransmission is not delivered twice. Persistent
+// sessions keep that state in storage (it survives kill -9); clean sessions keep it in
+// memory, and it ends with the connection as MQTT says (MQTT-3.1.2-6).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect as tcpConnect, type Socket } from 'node:net'
+import mqttPacket from 'mqtt-packet'
+import { startBroker } from '../helpers/broker.js'
+import { connectCollecting } from '../helpers/mqtt.js'
+import { sleep, tempDir, waitFor } from '../helpers/system.js'
+
+interface RawSession { socket: Socket, received: mqttPacket.Packet[] }
+
+async function rawSession (port: number, clientId: string, clean: boolean): Promise<RawSession> {
+  const socket = tcpConnect(port, '127.0.0.1')
+  const parser = mqttPacket.parser()
+  const received: mqttPacket.Packet[] = []
+  parser.on('packet', p => received.push(p))
+  socket.on('data', d => parser.parse(d))
+  socket.on('error', () => {})
+  await new Promise(resolve => socket.once('connect', resolve))
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean, clientId, keepalive: 30 }))
+  await waitFor(() => received.some(p => p.cmd === 'connack'), 5000, 'CONNACK')
+  return { socket, received }
+}
+
+const qos2Publish = (messageId: number, payload: string, dup = false): Buffer =>
+  mqttPacket.generate({ cmd: 'publish', topic: 'plant/valve', payload, qos: 2, messageId, dup, retain: false })
+const pubrel = (messageId: number): Buffer => mqttPacket.generate({ cmd: 'pubrel', messageId })
+const count = (s: RawSession, cmd: string): number => s.received.filter(p => p.cmd === cmd).length
+
+test('a persistent session\'s QoS 2 state survives kill -9: the retransmission is not delivered again', async () => {
+  const dir = tempDir()
+  let broker = await startBroker({ dataDir: dir.path })
+  try {
+    const pub = await rawSession(broker.mqttPort, 'valve-ctl', false)
+    pub.socket.write(qos2Publish(21, 'open'))
+    await waitFor(() => count(pub, 'pubrec') === 1, 5000, 'PUBREC')
+    await broker.crash()
+    pub.socket.destroy()
+    broker = await startBroker({ dataDir: dir.path })
+    const { client: sub, got } = await connectCollecting(broker.mqttUrl)
+    await sub.subscribeAsync('plant/#', { qos: 2 })
+    // the PUBREC was lost with the connection: the device retransmits, then releases
+    const again = await rawSession(broker.mqttPort, 'valve-ctl', false)
+    again.socket.write(qos2Publish(21, 'open', true))
+    await waitFor(() => count(again, 'pubrec') === 1, 5000, 'PUBREC of the retransmission')
+    again.socket.write(pubrel(21))
+    again.socket.write(qos2Publish(22, 'close'))
+    await waitFor(() => count(again, 'pubcomp') === 1 && count(again, 'pubrec') === 2, 5000, 'PUBCOMP and the next PUBREC')
+    await waitFor(() => got.length === 1, 5000, 'the next message')
+    await sleep(200)
+    assert.deepEqual(got.map(m => m.payload), ['close'], 'the retransmitted message was already delivered before the crash')
+    again.socket.destroy()
+    await sub.endAsync()
+  } finally {
+    await broker.stop()
+    dir.remove()
+  }
+})
+
+test('a clean session\'s QoS 2 state is kept in memory while connected and ends with the connection', async () => {
+  const broker = await startBroker()
+  try {
+    const { client: sub, got } = await connectCollecting(broker.mqttUrl)
+    await sub.subscribeAsync('plant/#', { qos: 2 })
+    const pub = await rawSession(broker.mqttPort, 'valve-clean', true)
+    pub.socket.write(qos2Publish(1, 'one'))
+    await waitFor(() => count(pub, 'pubrec') === 1, 5000, 'PUBREC')
+    pub.socket.write(qos2Publish(1, 'one', true))
+    await waitFor(() => count(pub, 'pubrec') === 2, 5000, 'PUBREC of the retransmission')
+    pub.socket.write(pubrel(1))
+    await waitFor(() => count(pub, 'pubcomp') === 1, 5000, 'PUBCOMP')
+    await sleep(200)
+    assert.deepEqual(got.map(m => m.payload), ['one'], 'a retransmission on the same connection is delivered once')
+
+    // PUBREC'd, then the connection ends: a clean session's state ends with it, so the
+    // retransmission on the new session is a new message (as with Mosquitto)
+    pub.socket.write(qos2Publish(2, 'two'))
+    await waitFor(() => count(pub, 'pubrec') === 2 + 1, 5000, 'third PUBREC')
+    pub.socket.destroy()
+    const again = await rawSession(broker.mqttPort, 'valve-clean', true)
+    again.socket.write(qos2Publish(2, 'two', true))
+    await waitFor(() => count(again, 'pubrec') === 1, 5000, 'PUBREC on the new session')
+    again.socket.write(pubrel(2))
+    await waitFor(() => count(again, 'pubcomp') === 1, 5000, 'PUBCOMP')
+    await waitFor(() => got.length === 3, 5000, 'the retransmission')
+    assert.deepEqual(got.map(m => m.payload), ['one', 'two', 'two'])
+    again.socket.destroy()
+    await sub.endAsync()
+  } finally {
+    await broker.stop()
+  }
+})
