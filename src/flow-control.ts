@@ -19,9 +19,13 @@
 // The duplicates that rule exists for are one message matching several subscriptions of
 // the same client: those deliveries arrive one right after the other, so Swallow skips a
 // delivery equal to the previous one for that client.
+//
+// QoS 0 deliveries are written by src/qos0-delivery.ts (encoded once per message), not by
+// Aedes's deliver0.
 import type { AedesPublishPacket, Client } from 'aedes'
 import type { Logger } from './logger.js'
 import type { CoreMetrics } from './metrics.js'
+import { deliverQoS0 } from './qos0-delivery.js'
 
 export interface FlowOptions {
   maxInflight: number
@@ -88,12 +92,11 @@ export class FlowControl {
     const flow = new ClientFlow(client, deliveries.deliverQoS)
     this.flows.set(client, flow)
     deliveries.duplicates = NO_COUNTER_DEDUPE
-    const deliver0 = deliveries.deliver0
     deliveries.deliver0 = (packet, cb) => {
       if (repeatsLast(flow, packet)) return cb() // a second matching subscription: already handed over
       if (client.conn.writableLength <= this.opts.maxQueuedBytes) {
         flow.droppingQoS0 = false
-        deliver0(packet, noop)
+        deliverQoS0(client, packet)
         return cb()
       }
       if (flow.droppingQoS0) {
@@ -104,7 +107,7 @@ export class FlowControl {
       // socket to drain); only a client that does not drain within QOS0_WAIT_MS gets its
       // QoS 0 messages dropped, so a burst costs no messages and a stuck client stalls
       // the router once per episode, not once per message.
-      deliver0(packet, noop)
+      deliverQoS0(client, packet)
       this.waitForDrain(flow, cb)
     }
     deliveries.deliverQoS = (packet, cb) => {
