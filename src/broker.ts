@@ -14,6 +14,7 @@ import { createMetrics } from './metrics.js'
 import { observeBroker } from './observe.js'
 import type { Plugin, PluginHandle } from './plugin.js'
 import { openStorage, type StorageHandles } from './storage.js'
+import { installPublishEncoder } from './publish-bytes.js'
 import { addCoreRoutes } from './routes.js'
 import { dollarTopicsNeedExplicitFilter } from './topics.js'
 import { Traffic } from './traffic.js'
@@ -34,6 +35,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
   const tls = tlsSettings(config)
   const tlsOptions = tls ? loadTlsOptions(tls) : null
   const metrics = createMetrics()
+  installPublishEncoder()
   const storage = await openStorage(config, log.child({ module: 'storage' }), metrics)
   const handles: PluginHandle[] = []
   const listeners: Listener[] = []

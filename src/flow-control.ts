@@ -48,9 +48,11 @@ class ClientFlow {
   lastCounter = 0
   /** Set while Aedes decides, synchronously, whether a QoS 1/2 delivery goes out. */
   sendingQoS = false
-  readonly queue: AedesPublishPacket[] = []
-  readonly blocked: Array<{ packet: AedesPublishPacket, cb: () => void }> = []
+  readonly queue = new Fifo<AedesPublishPacket>()
+  readonly blocked = new Fifo<{ packet: AedesPublishPacket, cb: () => void }>()
   blockedTimer: NodeJS.Timeout | null = null
+  /** Date.now() of the last acknowledgement while blocked (the slow-client clock). */
+  lastAckAt = 0
   droppingQoS0 = false
   /** Router callbacks held while this client's socket is over --max-queued-bytes. */
   readonly drainWaiters: Array<() => void> = []
@@ -61,6 +63,31 @@ class ClientFlow {
 }
 
 function noop (): void {}
+
+/** A queue whose shift() does not move the rest (Array.shift is O(n) on a 1,000-deep queue). */
+class Fifo<T> {
+  private items: Array<T | undefined> = []
+  private head = 0
+
+  get length (): number { return this.items.length - this.head }
+
+  push (item: T): void { this.items.push(item) }
+
+  shift (): T {
+    const item = this.items[this.head] as T
+    this.items[this.head++] = undefined
+    if (this.head > 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return item
+  }
+
+  clear (): void {
+    this.items = []
+    this.head = 0
+  }
+}
 
 /** How long QoS 0 deliveries to a client over --max-queued-bytes wait for it before they are dropped. */
 const QOS0_WAIT_MS = 1000
@@ -143,8 +170,9 @@ export class FlowControl {
     const flow = this.flows.get(client)
     if (!flow) return
     if (flow.inflight > 0) flow.inflight--
-    // Progress: the slow-client clock measures time without any acknowledgement.
-    flow.blockedTimer?.refresh()
+    // Progress: the slow-client clock measures time without any acknowledgement (read by
+    // the timer when it fires: refreshing the timer on every ack cost ~3% in fan-in).
+    if (flow.blockedTimer !== null) flow.lastAckAt = Date.now()
     this.pump(flow)
   }
 
@@ -167,10 +195,10 @@ export class FlowControl {
 
   /** Releases everything waiting for a client that is gone, so publishers never stay blocked. */
   release (flow: ClientFlow): void {
-    flow.queue.length = 0
+    flow.queue.clear()
     if (flow.blockedTimer) clearTimeout(flow.blockedTimer)
     flow.blockedTimer = null
-    for (const { cb } of flow.blocked.splice(0)) cb()
+    while (flow.blocked.length > 0) flow.blocked.shift().cb()
     for (const cb of flow.drainWaiters.splice(0)) cb()
   }
 
@@ -185,10 +213,10 @@ export class FlowControl {
 
   private pump (flow: ClientFlow): void {
     while (flow.inflight < this.opts.maxInflight && flow.queue.length > 0) {
-      this.send(flow, flow.queue.shift() as AedesPublishPacket)
+      this.send(flow, flow.queue.shift())
     }
     while (flow.blocked.length > 0 && flow.queue.length < this.opts.maxQueued) {
-      const { packet, cb } = flow.blocked.shift() as { packet: AedesPublishPacket, cb: () => void }
+      const { packet, cb } = flow.blocked.shift()
       flow.queue.push(packet)
       cb()
     }
@@ -200,7 +228,7 @@ export class FlowControl {
     }
     // Queue drained by acks while blocked ones moved in: keep the window full.
     while (flow.inflight < this.opts.maxInflight && flow.queue.length > 0) {
-      this.send(flow, flow.queue.shift() as AedesPublishPacket)
+      this.send(flow, flow.queue.shift())
     }
   }
 
@@ -217,13 +245,20 @@ export class FlowControl {
       this.log.warn({ clientId: flow.client.id, inflight: flow.inflight, queued: flow.queue.length },
         'client queue full (--max-queued): publishers to its topics wait until it catches up')
     }
+    flow.lastAckAt = now
+    this.armSlowClientTimer(flow, this.opts.slowClientTimeout)
+  }
+
+  private armSlowClientTimer (flow: ClientFlow, delay: number): void {
     flow.blockedTimer = setTimeout(() => {
+      const quiet = Date.now() - flow.lastAckAt
+      if (quiet < this.opts.slowClientTimeout) return this.armSlowClientTimer(flow, this.opts.slowClientTimeout - quiet)
       this.log.warn({ clientId: flow.client.id, timeoutMs: this.opts.slowClientTimeout },
         'disconnecting client that acknowledged nothing for --slow-client-timeout while its queue was full')
       this.metrics.disconnects.inc({ reason: 'slow_client' })
       this.release(flow)
       flow.client.close()
-    }, this.opts.slowClientTimeout)
+    }, delay)
     flow.blockedTimer.unref()
   }
 }

@@ -8,6 +8,7 @@
 // counting) and one write of bytes encoded once per message and shared by every
 // subscriber that gets it with the same retain flag.
 import type { AedesPublishPacket, Client } from 'aedes'
+import { encodePublish } from './publish-bytes.js'
 
 interface ForwardingBroker {
   authorizeForward: (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null | undefined
@@ -50,24 +51,6 @@ function encodedPublish (topic: string, payload: Buffer | string, retain: boolea
   return bytes
 }
 
-/** MQTT 3.1.1 PUBLISH, QoS 0, DUP 0 (MQTT-3.3.1-2): fixed header, topic, payload. */
-export function encodePublishQoS0 (topic: string, payload: Buffer, retain: boolean): Buffer {
-  const topicLength = Buffer.byteLength(topic)
-  const remaining = 2 + topicLength + payload.length
-  const lengthBytes = remaining < 0x80 ? 1 : remaining < 0x4000 ? 2 : remaining < 0x200000 ? 3 : 4
-  const bytes = Buffer.allocUnsafe(1 + lengthBytes + remaining)
-  bytes[0] = retain ? 0x31 : 0x30
-  let offset = 1
-  let rest = remaining
-  do {
-    let digit = rest % 0x80
-    rest = Math.floor(rest / 0x80)
-    if (rest > 0) digit |= 0x80
-    bytes[offset++] = digit
-  } while (rest > 0)
-  bytes.writeUInt16BE(topicLength, offset)
-  offset += 2
-  offset += bytes.write(topic, offset, 'utf8')
-  payload.copy(bytes, offset)
-  return bytes
-}
+/** MQTT 3.1.1 PUBLISH at QoS 0, DUP 0 (MQTT-3.3.1-2). */
+export const encodePublishQoS0 = (topic: string, payload: Buffer, retain: boolean): Buffer =>
+  encodePublish(topic, payload, 0, retain, false, 0)

@@ -1,0 +1,68 @@
+// The PUBLISH bytes Swallow encodes itself (src/publish-bytes.ts, src/qos0-delivery.ts) are
+// exactly what mqtt-packet generates, at every remaining-length boundary; and a QoS 0 fan-out delivers
+// the right retain flag to every subscriber.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import mqttPacket from 'mqtt-packet'
+import { installPublishEncoder, encodePublish } from '../../src/publish-bytes.js'
+import { encodePublishQoS0 } from '../../src/qos0-delivery.js'
+import { startBroker } from '../helpers/broker.js'
+import { connect, connectCollecting } from '../helpers/mqtt.js'
+import { sleep, waitFor } from '../helpers/system.js'
+
+test('PUBLISH bytes Swallow encodes equal mqtt-packet\'s: every QoS, flag and length boundary', () => {
+  const topic = 'plant/ünit/7'
+  const topicBytes = 2 + Buffer.byteLength(topic)
+  for (const remaining of [topicBytes + 2, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152]) {
+    for (const qos of [0, 1, 2] as const) {
+      const payload = Buffer.alloc(remaining - topicBytes - (qos > 0 ? 2 : 0), 0x61)
+      for (const [retain, dup] of [[false, false], [true, false], [false, true], [true, true]]) {
+        if (qos === 0 && dup) continue
+        const messageId = qos > 0 ? 65_535 : undefined
+        const expected = mqttPacket.generate({ cmd: 'publish', topic, payload, qos, retain, dup, messageId })
+        assert.ok(encodePublish(topic, payload, qos, retain, dup, messageId ?? 0).equals(expected), `length ${remaining}, qos ${qos}, retain ${retain}, dup ${dup}`)
+        if (qos === 0) assert.ok(encodePublishQoS0(topic, payload, retain).equals(expected))
+      }
+    }
+  }
+})
+
+test('the patched writeToStream writes ordinary PUBLISHes as one Buffer, and leaves the rest to mqtt-packet', () => {
+  installPublishEncoder()
+  const written: Buffer[] = []
+  const stream = { cork () {}, uncork () {}, write (b: Buffer) { written.push(b); return true }, on () {}, emit () {} }
+  const packet = { cmd: 'publish' as const, topic: 'a/b', payload: Buffer.from('hi'), qos: 1 as const, messageId: 7, retain: false, dup: false }
+  mqttPacket.writeToStream(packet, stream as never)
+  assert.equal(written.length, 1)
+  assert.ok(written[0].equals(mqttPacket.generate(packet)))
+  written.length = 0
+  mqttPacket.writeToStream({ cmd: 'puback', messageId: 7 }, stream as never)
+  assert.ok(Buffer.concat(written).equals(mqttPacket.generate({ cmd: 'puback', messageId: 7 })))
+})
+
+test('QoS 0 fan-out: every subscriber gets each message once, retain set only for stored retained messages', async () => {
+  const broker = await startBroker()
+  try {
+    const pub = await connect(broker.mqttUrl)
+    await pub.publishAsync('fan/status', 'kept', { qos: 1, retain: true })
+    const subs = await Promise.all(Array.from({ length: 5 }, async () => {
+      const s = await connectCollecting(broker.mqttUrl)
+      await s.client.subscribeAsync('fan/#', { qos: 0 })
+      return s
+    }))
+    for (let i = 0; i < 50; i++) pub.publish('fan/data', `m${i}`, { qos: 0 })
+    await pub.publishAsync('fan/status', 'live', { qos: 1, retain: true })
+    await waitFor(() => subs.every(s => s.got.length === 52), 5000, '52 messages at every subscriber')
+    await sleep(100)
+    for (const { got } of subs) {
+      assert.equal(got.length, 52)
+      assert.deepEqual(got[0], { topic: 'fan/status', payload: 'kept', qos: 0, retain: true })
+      assert.deepEqual(got.slice(1, 51).map(m => m.payload), Array.from({ length: 50 }, (_, i) => `m${i}`))
+      assert.ok(got.slice(1).every(m => !m.retain && m.qos === 0))
+    }
+    await pub.endAsync()
+    for (const s of subs) await s.client.endAsync()
+  } finally {
+    await broker.stop()
+  }
+})
