@@ -16,9 +16,11 @@ export interface BenchArgs {
 export const USAGE = `Usage: npm run bench -- [options]
 
   --quick                     every scenario with small counts (1.5–3 min for the built-in targets)
-  --only SCENARIO[,..]        scenario ids or prefixes: pubsub, fanout, fanin, latency, idle, storm,
-                              pubsub-qos1, latency-10k, idle-max, ...
-  --targets ID[,..]           swallow-embedded, swallow-memory, mosquitto, mosquitto-unlimited
+  --only SCENARIO[,..]        scenario ids or prefixes: pubsub, bridge, fanout, fanin, latency, idle,
+                              storm, auth, retained, pubsub-qos1, latency-10k, idle-max, ...
+                              (and plugins: the plugin benchmarks)
+  --targets ID[,..]           swallow-embedded, swallow-memory, swallow-redis, swallow-redis-2,
+                              mosquitto, mosquitto-unlimited
                               (default: all; mosquitto-unlimited is always run for the ratios)
   --target mqtt://host:port   also measure this broker (repeatable); it is not started or stopped
   --out DIR                   results directory (default: bench/results)

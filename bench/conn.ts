@@ -10,6 +10,13 @@ export interface ConnectOptions {
   keepalive: number
   clean: boolean
   timeoutMs: number
+  username?: string
+  password?: string
+}
+
+/** The broker answered the CONNECT with a non-zero return code (as opposed to a timeout or reset). */
+export class ConnackRefused extends Error {
+  constructor (readonly code: number) { super(`CONNACK ${code}`) }
 }
 
 export class BenchConn {
@@ -32,11 +39,11 @@ export class BenchConn {
       const timer = setTimeout(() => fail(new Error('connect timeout')), opts.timeoutMs)
       const fail = (err: Error): void => { clearTimeout(timer); socket.destroy(); reject(err) }
       socket.once('close', () => fail(new Error('closed before CONNACK')))
-      socket.once('connect', () => socket.write(encodeConnect(opts.clientId, opts.keepalive, opts.clean)))
+      socket.once('connect', () => socket.write(encodeConnect(opts.clientId, opts.keepalive, opts.clean, opts.username, opts.password)))
       conn.onFrame = (type, _flags, buf, start) => {
         if (type !== CONNACK) return
         const code = buf[start + 1]
-        if (code !== 0) return fail(new Error(`CONNACK ${code}`))
+        if (code !== 0) return fail(new ConnackRefused(code))
         clearTimeout(timer)
         socket.removeAllListeners('close')
         socket.on('close', () => { conn.closed = true })
@@ -87,7 +94,7 @@ export async function openMany (
   count: number,
   concurrency: number,
   optsFor: (i: number) => ConnectOptions,
-  onEach: (i: number, conn: BenchConn | null, ns: number) => void,
+  onEach: (i: number, conn: BenchConn | null, ns: number, err?: unknown) => void,
   clock: () => number
 ): Promise<void> {
   let next = 0
@@ -98,8 +105,8 @@ export async function openMany (
       try {
         const conn = await BenchConn.open(optsFor(i))
         onEach(i, conn, clock() - t)
-      } catch {
-        onEach(i, null, clock() - t)
+      } catch (err) {
+        onEach(i, null, clock() - t, err)
       }
     }
   }

@@ -35,14 +35,20 @@ export interface SubscribeJob extends Endpoint {
   idleMs: number
 }
 
-export interface IdleJob extends Endpoint {
+/** Device i logs in as `${userPrefix}${i}` / `${passwordPrefix}${i}` (i = idBase + its index). */
+export interface Credentials { userPrefix: string, passwordPrefix: string }
+
+export interface IdleJob {
   role: 'idle'
+  /** Device i connects to endpoints[i % endpoints.length] (i = idBase + its index): alternates over a cluster's nodes. */
+  endpoints: Endpoint[]
   n: number
   idBase: number
   keepalive: number
   concurrency: number
   clean: boolean
   timeoutMs: number
+  credentials?: Credentials
 }
 
 export type Job = PublishJob | SubscribeJob | IdleJob
@@ -52,6 +58,8 @@ export type Command =
   | { cmd: 'start' }
   | { cmd: 'finish', expected: number[] }
   | { cmd: 'storm' }
+  /** Every device disconnects cleanly, waits settleMs, and connects again (a warm round). */
+  | { cmd: 'reconnect', settleMs: number }
   | { cmd: 'close' }
 
 export interface CpuReport { cpuMs: number, wallMs: number }
@@ -82,7 +90,10 @@ export interface SubscribeResult extends CpuReport {
 
 export interface ConnectResult extends CpuReport {
   connected: number
+  /** Not connected: refused (below) or timed out / reset. */
   failed: number
+  /** Answered with a CONNACK return code other than 0 (e.g. 4 bad username or password, 5 not authorised). */
+  refused: number
   startNs: number
   lastNs: number
   /** Connect (TCP + CONNECT/CONNACK) durations in microseconds, compressed base64. */

@@ -9,6 +9,17 @@ export function rssKb (pid: number): number | null {
   } catch { return null }
 }
 
+/** Summed VmRSS of several processes (the nodes of a cluster) in KiB; null if none or one cannot be read. */
+export function rssKbTotal (pids: readonly number[]): number | null {
+  let total = 0
+  for (const pid of pids) {
+    const kb = rssKb(pid)
+    if (kb === null) return null
+    total += kb
+  }
+  return pids.length === 0 ? null : total
+}
+
 const TICKS_PER_SECOND = 100 // USER_HZ on Linux
 
 /** CPU time (user + system) the process has used so far, in ms, or null. */
@@ -21,15 +32,28 @@ export function cpuMs (pid: number): number | null {
   } catch { return null }
 }
 
-/** Measures a process's CPU use over an interval, as % of one core. */
+function cpuMsTotal (pids: readonly number[]): number | null {
+  let total = 0
+  for (const pid of pids) {
+    const ms = cpuMs(pid)
+    if (ms === null) return null
+    total += ms
+  }
+  return pids.length === 0 ? null : total
+}
+
+/**
+ * Measures CPU use over an interval, as % of one core, summed over the given processes
+ * (the nodes of a cluster: may exceed 100). Null when there are none (external target).
+ */
 export class ProcCpu {
   private startCpu: number | null = null
   private startWall = 0
-  constructor (private readonly pid: number | null) {}
-  start (): void { this.startCpu = this.pid === null ? null : cpuMs(this.pid); this.startWall = performance.now() }
+  constructor (private readonly pids: readonly number[]) {}
+  start (): void { this.startCpu = cpuMsTotal(this.pids); this.startWall = performance.now() }
   percent (): number | null {
-    if (this.pid === null || this.startCpu === null) return null
-    const now = cpuMs(this.pid)
+    if (this.startCpu === null) return null
+    const now = cpuMsTotal(this.pids)
     if (now === null) return null
     return Math.round(100 * (now - this.startCpu) / Math.max(1, performance.now() - this.startWall))
   }

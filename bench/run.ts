@@ -6,15 +6,17 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs, USAGE } from './args.js'
 import { mergePrevious, summaryMarkdown, writeResults, type Outcome, type ScenarioRecord, type RunInfo } from './report.js'
 import { connectionScenarios, FD_LIMIT_NOTE } from './scenarios/connections.js'
+import { authConnect } from './scenarios/auth.js'
 import { messagingScenarios } from './scenarios/messaging.js'
 import { retainedScenarios } from './scenarios/retained.js'
 import { runPluginBenchmarks } from './plugins.js'
-import { metric, type Metric, type Scenario } from './scenarios/types.js'
+import { metric, type Metric, type Scenario, type ScenarioResult } from './scenarios/types.js'
 import { MachineCpu } from './procstat.js'
-import { BASELINE, BUILTIN_TARGETS, externalTarget, startTarget, type RunningTarget, type TargetSpec } from './targets.js'
+import { BASELINE, BUILTIN_TARGETS, externalTarget, nodeAOnly, startTarget, type RunningTarget, type TargetSpec } from './targets.js'
 
-const ALL: Scenario[] = [...messagingScenarios, ...connectionScenarios, ...retainedScenarios]
-const PENDING = 'plugin benchmarks (retained 10k/100k/1M, log bridge durable vs none, catch-up): bench/results/<date>-plugins.md; auth (connect rate with a password file): not in the harness yet'
+const ALL: Scenario[] = [...messagingScenarios, ...connectionScenarios, authConnect, ...retainedScenarios]
+const PENDING = 'plugin benchmarks (retained 10k/100k/1M, log bridge durable vs none, catch-up): bench/results/<date>-plugins.md; ' +
+  'auth: scenario auth-connect; log bridge against Mosquitto: scenario bridge-qos1; two-node Redis cluster: target swallow-redis-2'
 
 function selectScenarios (only: string[] | null): Scenario[] {
   if (only === null) return ALL
@@ -46,13 +48,37 @@ function machine (): string[] {
 
 const log = (line: string): void => { process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`) }
 
+/** What the results should say about where the clients went and what the broker figures cover. */
+function placementNotes (scenario: Scenario, target: TargetSpec, running: RunningTarget): string[] {
+  const notes: string[] = []
+  if (scenario.broker !== undefined && target.kind === 'external') notes.push('external broker: the harness did not configure it for this scenario')
+  const n = running.endpoints.length
+  if (n < 2) return notes
+  const p = scenario.placement
+  if (typeof p === 'object') notes.push(`ran against node A only (${p.nodeAOnly}); the other node idled. Broker RSS/CPU: node A only.`)
+  else {
+    notes.push(p === 'split'
+      ? 'publishers connected to node A, subscribers to node B: every message crossed the cluster through Redis.'
+      : `devices alternated between the ${n} nodes.`)
+    notes.push(`broker RSS and CPU are the sum of the ${n} broker processes (CPU can exceed 100% of one core); the redis-server is not counted.`)
+  }
+  return notes
+}
+
+async function measure (target: TargetSpec, scenario: Scenario, running: RunningTarget, quick: boolean, name: string): Promise<ScenarioResult> {
+  const view = typeof scenario.placement === 'object' ? nodeAOnly(running) : running
+  const result = await scenario.run(view, quick, line => log(`${name}: ${line}`))
+  result.notes.push(...placementNotes(scenario, target, running))
+  return result
+}
+
 async function runOnce (target: TargetSpec, scenario: Scenario, quick: boolean, name: string): Promise<Outcome> {
   let running: RunningTarget | undefined
   try {
-    running = await startTarget(target)
+    running = await startTarget(target, scenario.broker?.() ?? {})
     const machineCpu = new MachineCpu()
     const load = loadavg()[0]
-    const result = await scenario.run(running, quick, line => log(`${name}: ${line}`))
+    const result = await measure(target, scenario, running, quick, name)
     // The machine may be shared: record how busy it was, so a reader can discount a noisy figure.
     const busy = machineCpu.percent()
     result.raw.machineCpuPercent = busy
@@ -107,6 +133,13 @@ async function main (): Promise<void> {
   // Scenario-major: all targets run one scenario back to back, so the figures a ratio compares
   // were measured minutes apart at most (the machine may be shared and its load drift).
   for (const rec of records) {
+    const missing = rec.scenario.unavailable?.() ?? null
+    if (missing !== null) {
+      log(`!!! SKIPPING ${rec.scenario.id}: ${missing} !!!`)
+      for (const target of targets) rec.outcomes.set(target.id, { error: `skipped: ${missing}` })
+      step += targets.length
+      continue
+    }
     for (const target of targets) {
       const name = `[${++step}/${total}] ${target.id} / ${rec.scenario.id}`
       const outcome = await runBest(target, rec.scenario, args.quick, args.repeat, name)

@@ -15,17 +15,33 @@ export interface TargetSpec {
   label: string
   kind: 'swallow' | 'mosquitto' | 'external' | 'unavailable'
   storage?: 'embedded' | 'memory' | 'redis'
+  /** Broker processes sharing one storage (Redis only); 1 when absent. */
+  nodes?: number
   unlimitedQueue?: boolean
   url?: string
   note?: string
 }
 
-export interface RunningTarget {
+/** One broker process the clients can connect to. */
+export interface BrokerEndpoint {
   host: string
   port: number
   /** Broker pid when the harness started it (for RSS/CPU), null for external targets. */
   pid: number | null
+}
+
+export interface RunningTarget {
+  /** Every broker process, node A first; a single entry except for multi-node targets. */
+  endpoints: BrokerEndpoint[]
   stop: () => Promise<void>
+}
+
+/** What a scenario needs from the brokers beyond the common settings (same file for every target). */
+export interface BrokerOptions {
+  /** Clients must authenticate against this mosquitto_passwd file (Swallow --password-file, Mosquitto password_file). */
+  passwordFile?: string
+  /** Extra `swallow start` flags; Mosquitto targets run unchanged. */
+  swallowArgs?: string[]
 }
 
 /** The id every ratio is computed against: Mosquitto with an unlimited queue. */
@@ -35,7 +51,7 @@ export const BUILTIN_TARGETS: TargetSpec[] = [
   { id: 'swallow-embedded', label: 'Swallow embedded', kind: 'swallow', storage: 'embedded' },
   { id: 'swallow-memory', label: 'Swallow memory', kind: 'swallow', storage: 'memory' },
   { id: 'swallow-redis', label: 'Swallow Redis (1 node)', kind: 'swallow', storage: 'redis' },
-  { id: 'swallow-redis-2', label: 'Swallow Redis (2 nodes)', kind: 'unavailable', note: 'not measured yet: the scenarios connect every client to one address; spreading them over two nodes is still to do' },
+  { id: 'swallow-redis-2', label: 'Swallow Redis (2 nodes)', kind: 'swallow', storage: 'redis', nodes: 2 },
   { id: 'mosquitto', label: 'Mosquitto defaults', kind: 'mosquitto' },
   { id: BASELINE, label: 'Mosquitto max_queued_messages 0', kind: 'mosquitto', unlimitedQueue: true }
 ]
@@ -43,6 +59,15 @@ export const BUILTIN_TARGETS: TargetSpec[] = [
 export function externalTarget (url: string): TargetSpec {
   return { id: `external-${new URL(url).host}`, label: url, kind: 'external', url }
 }
+
+/** Where publishers connect: node A. */
+export const publisherEndpoint = (t: RunningTarget): BrokerEndpoint => t.endpoints[0]
+/** Where subscribers connect: the last node (node B of a cluster), so every message crosses it. */
+export const subscriberEndpoint = (t: RunningTarget): BrokerEndpoint => t.endpoints[t.endpoints.length - 1]
+/** Pids of the broker processes the harness started (empty for an external target). */
+export const brokerPids = (t: RunningTarget): number[] => t.endpoints.flatMap(e => e.pid === null ? [] : [e.pid])
+/** The same target seen as node A alone (for scenarios that cannot spread over nodes). */
+export const nodeAOnly = (t: RunningTarget): RunningTarget => ({ ...t, endpoints: t.endpoints.slice(0, 1) })
 
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -99,12 +124,23 @@ async function startRedis (): Promise<{ url: string, stop: () => Promise<void> }
   return { url: `redis://127.0.0.1:${port}/0`, stop: stopper(proc, dir) }
 }
 
-async function startSwallow (spec: TargetSpec): Promise<RunningTarget> {
+function swallowArgs (opts: BrokerOptions): string[] {
+  return [...(opts.passwordFile !== undefined ? ['--password-file', opts.passwordFile] : []), ...(opts.swallowArgs ?? [])]
+}
+
+/** One Swallow process, or `spec.nodes` of them sharing one private Redis (started one after the other). */
+async function startSwallow (spec: TargetSpec, opts: BrokerOptions): Promise<RunningTarget> {
   const redis = spec.storage === 'redis' ? await startRedis() : null
-  const running = await startSwallowNode(spec, redis ? ['--redis-url', redis.url] : [])
-    .catch(async err => { await redis?.stop(); throw err })
-  if (!redis) return running
-  return { ...running, stop: async () => { await running.stop(); await redis.stop() } }
+  const extra = [...(redis ? ['--redis-url', redis.url] : []), ...swallowArgs(opts)]
+  const nodes: RunningTarget[] = []
+  const stopAll = async (): Promise<void> => {
+    for (const n of [...nodes].reverse()) await n.stop()
+    await redis?.stop()
+  }
+  try {
+    for (let i = 0; i < (spec.nodes ?? 1); i++) nodes.push(await startSwallowNode(spec, extra))
+  } catch (err) { await stopAll(); throw err }
+  return { endpoints: nodes.flatMap(n => n.endpoints), stop: stopAll }
 }
 
 async function startSwallowNode (spec: TargetSpec, extraArgs: string[]): Promise<RunningTarget> {
@@ -119,15 +155,15 @@ async function startSwallowNode (spec: TargetSpec, extraArgs: string[]): Promise
     await stopper(proc, dir)()
     throw new Error(`${spec.id}: ${(err as Error).message}\n${lines.join('\n')}`)
   }
-  return { host: '127.0.0.1', port, pid: proc.pid ?? null, stop: stopper(proc, dir) }
+  return { endpoints: [{ host: '127.0.0.1', port, pid: proc.pid ?? null }], stop: stopper(proc, dir) }
 }
 
-async function startMosquitto (spec: TargetSpec): Promise<RunningTarget> {
+async function startMosquitto (spec: TargetSpec, opts: BrokerOptions): Promise<RunningTarget> {
   const dir = mkdtempSync(join(tmpdir(), 'mosquitto-bench-'))
   const port = await freePort()
   const conf = [
     `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
+    ...(opts.passwordFile !== undefined ? [`password_file ${opts.passwordFile}`, 'allow_anonymous false'] : ['allow_anonymous true']),
     'log_dest stderr',
     'log_type error',
     'log_type warning',
@@ -140,25 +176,26 @@ async function startMosquitto (spec: TargetSpec): Promise<RunningTarget> {
     await stopper(proc, dir)()
     throw new Error(`${spec.id}: ${(err as Error).message}\n${lines.join('\n')}`)
   }
-  return { host: '127.0.0.1', port, pid: proc.pid ?? null, stop: stopper(proc, dir) }
+  return { endpoints: [{ host: '127.0.0.1', port, pid: proc.pid ?? null }], stop: stopper(proc, dir) }
 }
 
-export async function startTarget (spec: TargetSpec): Promise<RunningTarget> {
+/** Starts a target; `opts` are ignored by external targets (the harness does not configure them). */
+export async function startTarget (spec: TargetSpec, opts: BrokerOptions = {}): Promise<RunningTarget> {
   switch (spec.kind) {
     case 'swallow': {
       // dist/ is shared with whoever is rebuilding the tree: a half-written build makes the
       // broker exit at startup, so try again a few times before calling the scenario failed.
       for (let attempt = 1; ; attempt++) {
-        try { return await startSwallow(spec) } catch (err) {
+        try { return await startSwallow(spec, opts) } catch (err) {
           if (attempt >= 3) throw err
           await new Promise(resolve => setTimeout(resolve, 3000))
         }
       }
     }
-    case 'mosquitto': return await startMosquitto(spec)
+    case 'mosquitto': return await startMosquitto(spec, opts)
     case 'external': {
       const u = new URL(spec.url ?? '')
-      return { host: u.hostname, port: Number(u.port || 1883), pid: null, stop: async () => {} }
+      return { endpoints: [{ host: u.hostname, port: Number(u.port || 1883), pid: null }], stop: async () => {} }
     }
     default: throw new Error(`${spec.id}: ${spec.note ?? 'not available'}`)
   }

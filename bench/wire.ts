@@ -15,8 +15,12 @@ export const PINGRESP = 13
 /** Bytes at the start of every bench payload: publisher index, sequence, send time (ns, monotonic). */
 export const HEADER_BYTES = 16
 
-export function encodeConnect (clientId: string, keepalive: number, clean: boolean): Buffer {
-  return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, keepalive, clean })
+export function encodeConnect (clientId: string, keepalive: number, clean: boolean, username?: string, password?: string): Buffer {
+  return mqttPacket.generate({
+    cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, keepalive, clean,
+    ...(username !== undefined ? { username } : {}),
+    ...(password !== undefined ? { password: Buffer.from(password) } : {})
+  })
 }
 
 export function encodeSubscribe (messageId: number, topic: string, qos: 0 | 1 | 2): Buffer {

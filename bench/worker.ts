@@ -29,6 +29,9 @@ async function handle (msg: Command): Promise<void> {
     case 'storm':
       if (role instanceof IdleDevices) return reply({ type: 'result', result: await role.storm() })
       return
+    case 'reconnect':
+      if (role instanceof IdleDevices) return reply({ type: 'result', result: await role.reconnect(msg.settleMs) })
+      return
     case 'close':
       role?.close()
       setTimeout(() => process.exit(0), 200)

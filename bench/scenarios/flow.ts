@@ -5,7 +5,7 @@ import { GenProcess, split } from '../pool.js'
 import { ProcCpu } from '../procstat.js'
 import { unpackBits } from '../roles/common.js'
 import type { PublishResult, SubscribeResult } from '../jobs.js'
-import type { RunningTarget } from '../targets.js'
+import { brokerPids, publisherEndpoint, subscriberEndpoint, type RunningTarget } from '../targets.js'
 
 export interface FlowParams {
   pubs: number
@@ -46,24 +46,27 @@ export interface FlowOutcome {
 const pct = (r: { cpuMs: number, wallMs: number }): number => Math.round(100 * r.cpuMs / Math.max(1, r.wallMs))
 
 export async function runFlow (target: RunningTarget, p: FlowParams): Promise<FlowOutcome> {
-  const endpoint = { host: target.host, port: target.port }
+  // Publishers on node A, subscribers on the last node: on a cluster every message crosses
+  // Redis; on a single broker both are the same address.
+  const pubAt = { host: publisherEndpoint(target).host, port: publisherEndpoint(target).port }
+  const subAt = { host: subscriberEndpoint(target).host, port: subscriberEndpoint(target).port }
   const subProcs = split(p.subs, p.subsPerProc).map((n, i) => ({ n, gen: new GenProcess(`subscribers#${i}`) }))
   const pubProcs = split(p.pubs, p.pubsPerProc).map((n, i) => ({ n, gen: new GenProcess(`publishers#${i}`) }))
   try {
     let idBase = 0
     await Promise.all(subProcs.map(({ n, gen }) => {
-      const job = { ...endpoint, role: 'subscribe' as const, conns: n, idBase, filter: p.filter, qos: p.qos, pubs: p.pubs, perPub: p.perPub, latency: p.latency, idleMs: p.capMs < 2000 ? 800 : 1500 }
+      const job = { ...subAt, role: 'subscribe' as const, conns: n, idBase, filter: p.filter, qos: p.qos, pubs: p.pubs, perPub: p.perPub, latency: p.latency, idleMs: p.capMs < 2000 ? 800 : 1500 }
       idBase += n
       return gen.setup(job)
     }))
     let indexBase = 0
     await Promise.all(pubProcs.map(({ n, gen }) => {
-      const job = { ...endpoint, role: 'publish' as const, conns: n, indexBase, topic: p.topic, qos: p.qos, perConn: p.perPub, window: p.window, payloadSize: p.payloadSize, capMs: p.capMs, rate: p.rate, ackTimeoutMs: 10_000 }
+      const job = { ...pubAt, role: 'publish' as const, conns: n, indexBase, topic: p.topic, qos: p.qos, perConn: p.perPub, window: p.window, payloadSize: p.payloadSize, capMs: p.capMs, rate: p.rate, ackTimeoutMs: 10_000 }
       indexBase += n
       return gen.setup(job)
     }))
 
-    const brokerCpu = new ProcCpu(target.pid)
+    const brokerCpu = new ProcCpu(brokerPids(target))
     brokerCpu.start()
     const pubResults = await Promise.all(pubProcs.map(({ gen }) => gen.ask<PublishResult>({ cmd: 'start' }, p.capMs + 60_000)))
     const sentPerPub = pubResults.flatMap(r => r.sent)

@@ -37,6 +37,7 @@ function oneToOne (qos: 0 | 1 | 2): Scenario {
     id: `pubsub-qos${qos}`,
     title: `1 publisher -> 1 subscriber, QoS ${qos}`,
     primary: 'rate',
+    placement: 'split',
     summary: ['rate', 'lost', 'ackedLost'],
     describe: quick => `One publisher sends up to ${count(quick).toLocaleString('en')} messages of ${PAYLOAD} bytes on one topic at QoS ${qos} as fast as ` +
       `the socket${qos > 0 ? ` and a window of ${window} unacknowledged messages` : ''} allow (stopping after ${base(quick).capMs / 1000} s); one subscriber ` +
@@ -48,10 +49,28 @@ function oneToOne (qos: 0 | 1 | 2): Scenario {
   }
 }
 
+// Every 1->1 message is on bench/1to1. ':embedded' pins the log to disk on every Swallow target:
+// with --storage redis the bridge's default store is Redis, which the harness runs without persistence.
+const BRIDGE_RULE = 'bench/#=bench:durable:embedded'
+
+/** pubsub-qos1 with Swallow's log bridge on the topic (PUBACK after fsync); Mosquitto unchanged. */
+function bridgeQos1 (): Scenario {
+  const plain = oneToOne(1)
+  return {
+    ...plain,
+    id: 'bridge-qos1',
+    title: '1 publisher -> 1 subscriber, QoS 1, Swallow with a durable log bridge',
+    describe: quick => `${plain.describe(quick)} Swallow targets run with \`--bridge-rule '${BRIDGE_RULE}'\`: every message is appended to a ` +
+      'log on disk and PUBACKed after fsync. Mosquitto has no bridge and runs unchanged: the ratio reads "Swallow with a durable log vs Mosquitto without".',
+    broker: () => ({ swallowArgs: ['--bridge-rule', BRIDGE_RULE] })
+  }
+}
+
 const fanOut: Scenario = {
   id: 'fanout-qos0',
   title: 'fan-out 1 -> 100 subscribers, QoS 0',
   primary: 'rate',
+  placement: 'split',
   summary: ['rate', 'lost'],
   describe: quick => `One publisher sends up to ${(quick ? 1_000 : 20_000).toLocaleString('en')} messages at QoS 0 on one topic; 100 subscribers ` +
     'on that topic receive each. Rate = deliveries (messages x subscribers) / time from first send to last delivery; QoS 0 messages a broker drops count as lost.',
@@ -66,6 +85,7 @@ const fanIn: Scenario = {
   id: 'fanin-qos1',
   title: 'fan-in 200 publishers -> 1 wildcard subscriber, QoS 1',
   primary: 'rate',
+  placement: 'split',
   summary: ['rate', 'lost', 'ackedLost'],
   describe: quick => `200 publishers each send up to ${(quick ? 100 : 1_000).toLocaleString('en')} messages at QoS 1 (10 unacknowledged each) to ` +
     'bench/in/<n>; one subscriber on bench/in/# (QoS 1) receives them all. A broker that acknowledges and then drops (queue limit) shows up in the acknowledged-but-lost row.',
@@ -81,6 +101,7 @@ function latency (rate: number): Scenario {
     id: `latency-${rate / 1000}k`,
     title: `latency at ${rate.toLocaleString('en')} msgs/s, QoS 1`,
     primary: 'p99',
+    placement: 'split',
     summary: ['p50', 'p99', 'p999', 'max', 'ackedLost'],
     describe: quick => `One publisher sends ${rate.toLocaleString('en')} msgs/s at QoS 1 for ${seconds(quick)} s on a fixed schedule; each payload carries its ` +
       'scheduled send time, so a stall counts against the broker (no coordinated omission). The subscriber (QoS 1) records delivery latency in an HdrHistogram.',
@@ -100,4 +121,4 @@ function latency (rate: number): Scenario {
   }
 }
 
-export const messagingScenarios: Scenario[] = [oneToOne(0), oneToOne(1), oneToOne(2), fanOut, fanIn, latency(1_000), latency(10_000)]
+export const messagingScenarios: Scenario[] = [oneToOne(0), oneToOne(1), oneToOne(2), bridgeQos1(), fanOut, fanIn, latency(1_000), latency(10_000)]

@@ -3,8 +3,8 @@
 // memory that takes. Runs in the harness process on raw sockets (one publisher, one subscriber).
 import { connect as tcpConnect, type Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
-import { rssKb } from '../procstat.js'
-import type { RunningTarget } from '../targets.js'
+import { rssKbTotal } from '../procstat.js'
+import { brokerPids, publisherEndpoint, type RunningTarget } from '../targets.js'
 import { metric, type Scenario, type ScenarioResult } from './types.js'
 
 const PAYLOAD = Buffer.alloc(64, 'r')
@@ -14,7 +14,8 @@ interface Session { socket: Socket, onPacket: (fn: (p: mqttPacket.Packet) => voi
 
 async function session (target: RunningTarget, clientId: string): Promise<Session> {
   const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = tcpConnect(target.port, target.host, () => resolve(s))
+    const node = publisherEndpoint(target) // node A: the runner gives this scenario node A only
+    const s = tcpConnect(node.port, node.host, () => resolve(s))
     s.once('error', reject)
   })
   const parser = mqttPacket.parser()
@@ -50,9 +51,10 @@ async function store (target: RunningTarget, count: number): Promise<void> {
 
 async function deliver (target: RunningTarget, count: number, capMs: number): Promise<{ seconds: number, received: number, peakRssKb: number | null }> {
   const sub = await session(target, 'bench-retained-sub')
-  let peak = target.pid === null ? null : rssKb(target.pid)
+  const pids = brokerPids(target)
+  let peak = rssKbTotal(pids)
   const sampler = setInterval(() => {
-    const now = target.pid === null ? null : rssKb(target.pid)
+    const now = rssKbTotal(pids)
     if (now !== null && (peak === null || now > peak)) peak = now
   }, 50)
   const started = performance.now()
@@ -82,12 +84,14 @@ function retainedScenario (fullCount: number, quickCount: number): Scenario {
     title: `${fullCount / 1000}k retained messages to a new # subscriber`,
     describe: quick => `${quick ? quickCount : fullCount} retained QoS 1 messages (64 bytes, distinct topics) are stored and acknowledged, then a new client subscribes to bench/retained/# at QoS 0; time from SUBSCRIBE to the last retained message, and the broker's peak RSS meanwhile.`,
     primary: 'retainedPerSecond',
+    // Storing and then reading back on one node is the measurement; spreading it would mostly measure Redis.
+    placement: { nodeAOnly: 'storing and reading back the retained messages is one node\'s work' },
     summary: ['retainedPerSecond', 'peakRss'],
     async run (target, quick, progress): Promise<ScenarioResult> {
       const count = quick ? quickCount : fullCount
       progress(`storing ${count} retained messages`)
       await store(target, count)
-      const rssBefore = target.pid === null ? null : rssKb(target.pid)
+      const rssBefore = rssKbTotal(brokerPids(target))
       progress('subscribing to bench/retained/#')
       const r = await deliver(target, count, quick ? 30_000 : 120_000)
       return {

@@ -1,5 +1,5 @@
 // What a scenario is and what it returns; shared by the scenarios, the runner and the report.
-import type { RunningTarget } from '../targets.js'
+import type { BrokerOptions, RunningTarget } from '../targets.js'
 
 export interface Metric {
   key: string
@@ -16,6 +16,13 @@ export interface ScenarioResult {
   raw: Record<string, unknown>
 }
 
+/**
+ * How a scenario uses a target with several nodes: 'split' = publishers on node A, subscribers
+ * on node B; 'alternate' = devices alternate between the nodes; nodeAOnly = the runner hands
+ * the scenario node A alone (the reason goes into the results' notes).
+ */
+export type Placement = 'split' | 'alternate' | { nodeAOnly: string }
+
 export interface Scenario {
   id: string
   title: string
@@ -25,6 +32,11 @@ export interface Scenario {
   primary: string
   /** Metric keys that go into the summary table (README). */
   summary: string[]
+  placement: Placement
+  /** Broker settings this scenario needs (password file, extra Swallow flags); none when absent. */
+  broker?: () => BrokerOptions
+  /** Why the scenario cannot run on this machine (e.g. a missing tool), or null. */
+  unavailable?: () => string | null
   run: (target: RunningTarget, quick: boolean, progress: (line: string) => void) => Promise<ScenarioResult>
 }
 
