@@ -3,11 +3,13 @@
 //
 // Why this loses nothing: a clean session (CONNECT with CleanSession=1) ends with its
 // network connection (MQTT-3.1.2-6), and Aedes wipes its stored in-flight state when the
-// client id connects again clean (cleanIncoming). A QoS 2 message from a clean publisher
-// that got PUBREC but no PUBREL yet is therefore never delivered after a disconnect, whether
-// the broker kept it on disk or not; the same for a PUBREL waiting for PUBCOMP. Keeping it on
-// disk only cost LevelDB (or Redis) round trips: one read per PUBACK, five operations per
-// QoS 2 message. Persistent sessions (CleanSession=0) are untouched and stay in storage.
+// connection closes and when the id connects again clean (cleanIncoming). Aedes delivers a
+// QoS 2 message when its PUBLISH arrives and keeps the packet id until PUBREL only so that a
+// retransmission on the same connection is not delivered twice: state that dies with the
+// connection. Keeping it on disk only cost LevelDB (or Redis) round trips: one read per
+// PUBACK, five operations per QoS 2 message. Persistent sessions (CleanSession=0) are
+// untouched and stay in storage, and so is the purge of what an earlier persistent session
+// of the same id left (see fromStorage).
 import type { AnyOperation } from './storage.js'
 
 interface SessionClient { clean?: boolean, id?: string }
@@ -16,15 +18,19 @@ interface InflightPacket { messageId?: number }
 interface CleanState {
   /** QoS 2 PUBLISHes received and answered with PUBREC, waiting for PUBREL. */
   incoming: Map<number, InflightPacket>
-  /** Packets sent and waiting for their ack (Aedes stores only PUBRELs of clean clients). */
-  outgoing: Map<number, InflightPacket>
+  /**
+   * Packet ids of messages a previous persistent session of this id left in storage: on a
+   * clean CONNECT Aedes streams them out of storage and clears each by id (they are
+   * dropped, not sent), so those ids still go to the storage.
+   */
+  fromStorage: Set<number>
 }
 
 const states = new WeakMap<object, CleanState>()
 
 function stateOf (client: object): CleanState {
   let state = states.get(client)
-  if (!state) states.set(client, state = { incoming: new Map(), outgoing: new Map() })
+  if (!state) states.set(client, state = { incoming: new Map(), fromStorage: new Set() })
   return state
 }
 
@@ -38,20 +44,21 @@ const noSuchPacket = (): Promise<never> => Promise.reject(new Error('no such pac
  * clean clients are answered from memory with the persistence's semantics, the others go on.
  */
 export function keepCleanSessionsInMemory (impl: Record<string, AnyOperation>): void {
-  const wrap = (op: string, clean: (client: SessionClient & object, packet: InflightPacket) => Promise<unknown>): void => {
+  const wrap = (op: string, clean: (client: SessionClient & object, packet: InflightPacket, stored: AnyOperation) => Promise<unknown>): void => {
     const stored = impl[op]
     if (typeof stored !== 'function') return
     impl[op] = (client: unknown, packet: InflightPacket, ...rest: unknown[]) =>
-      isClean(client) ? clean(client, packet) : stored(client, packet, ...rest)
+      isClean(client) ? clean(client, packet, stored) : stored(client, packet, ...rest)
   }
-  wrap('outgoingUpdate', async (client, packet) => {
-    stateOf(client).outgoing.set(packet.messageId as number, packet)
+  // Aedes stores nothing outgoing for clean clients (not their deliveries, not their
+  // PUBRELs) except when it streams an old session's queue on a clean CONNECT.
+  wrap('outgoingUpdate', async (client, packet, stored) => {
+    stateOf(client).fromStorage.add(packet.messageId as number)
+    return await stored(client, packet)
   })
-  wrap('outgoingClearMessageId', async (client, packet) => {
-    const outgoing = states.get(client)?.outgoing
-    const found = outgoing?.get(packet.messageId as number)
-    if (found) outgoing?.delete(packet.messageId as number)
-    return found
+  wrap('outgoingClearMessageId', async (client, packet, stored) => {
+    if (states.get(client)?.fromStorage.delete(packet.messageId as number) === true) return await stored(client, packet)
+    return undefined // a PUBACK or PUBCOMP of a live delivery: nothing was stored for it
   })
   wrap('incomingStorePacket', async (client, packet) => {
     stateOf(client).incoming.set(packet.messageId as number, { ...packet })

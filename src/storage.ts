@@ -10,6 +10,8 @@ import LevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import RedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import type { Redis } from 'ioredis'
 import { keepCleanSessionsInMemory } from './clean-sessions.js'
+import { SessionIndex } from './session-index.js'
+import { orderOutgoingUpdates } from './ordered-updates.js'
 import { ClusterEmitter } from './cluster-emitter.js'
 import { probeRedis, RedisHealthMonitor } from './redis.js'
 import type { Config, StorageKind } from './config.js'
@@ -56,7 +58,7 @@ const TIMING_SAMPLE = 16
 const TIMED_OPERATIONS = [
   'storeRetained', 'addSubscriptions', 'removeSubscriptions', 'subscriptionsByClient', 'subscriptionsByTopic',
   'cleanSubscriptions', 'outgoingEnqueue', 'outgoingEnqueueCombi', 'outgoingUpdate', 'outgoingClearMessageId',
-  'incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'putWill', 'delWill'
+  'incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'cleanIncoming', 'putWill', 'getWill', 'delWill'
 ]
 
 export async function openStorage (config: Config, log: Logger, metrics: CoreMetrics): Promise<StorageHandles> {
@@ -66,8 +68,11 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
   let persistence: AsyncPersistence
   let mq: ClusterEmitter | null = null
   let writer: Redis | null = null
+  let sessionIndex: SessionIndex | null = null
   if (config.storage === 'embedded') {
-    persistence = new LevelPersistence(await openLevel(join(dataDir, 'sessions'), dataDir))
+    const db = await openLevel(join(dataDir, 'sessions'), dataDir)
+    sessionIndex = await SessionIndex.load(db)
+    persistence = new LevelPersistence(db)
   } else if (config.storage === 'redis') {
     await probeRedis(config.redisUrl)
     const health = new RedisHealthMonitor(log, next => {
@@ -100,11 +105,14 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
   for (const op of [...STREAM_OPERATIONS, ...TIMED_OPERATIONS]) {
     if (typeof persistence[op] === 'function') impl[op] = (persistence[op] as AnyOperation).bind(persistence)
   }
+  // Order matters: clean sessions are answered from memory before the index sees them.
+  sessionIndex?.wrap(impl)
+  orderOutgoingUpdates(impl)
   keepCleanSessionsInMemory(impl)
   returnStreams(persistence, impl)
   const pending = timeOperations(persistence, impl, metrics)
   metrics.storageUp.set(1)
-  log.debug({ storage: config.storage, dataDir }, 'storage open')
+  log.debug({ storage: config.storage, dataDir, ...(sessionIndex ? { indexed: sessionIndex.size } : {}) }, 'storage open')
   return {
     kind: config.storage,
     dataDir,

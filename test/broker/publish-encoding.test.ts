@@ -50,6 +50,8 @@ test('QoS 0 fan-out: every subscriber gets each message once, retain set only fo
       await s.client.subscribeAsync('fan/#', { qos: 0 })
       return s
     }))
+    // the retained message comes after SUBACK, from the store: wait for it (other topics may pass it)
+    await waitFor(() => subs.every(s => s.got.length === 1), 5000, 'the retained message at every subscriber')
     for (let i = 0; i < 50; i++) pub.publish('fan/data', `m${i}`, { qos: 0 })
     await pub.publishAsync('fan/status', 'live', { qos: 1, retain: true })
     await waitFor(() => subs.every(s => s.got.length === 52), 5000, '52 messages at every subscriber')

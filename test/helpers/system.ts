@@ -67,7 +67,8 @@ export function run (cmd: string, args: string[], timeoutMs = 10_000, env?: Node
     proc.stdout.on('data', d => { stdout += String(d) })
     proc.stderr.on('data', d => { stderr += String(d) })
     const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs)
-    proc.once('exit', code => {
+    // 'close', not 'exit': the output pipes may still hold data when the process has exited.
+    proc.once('close', code => {
       clearTimeout(timer)
       resolve({ code, stdout, stderr })
     })

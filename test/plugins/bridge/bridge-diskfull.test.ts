@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { openLog } from '../../../plugins/bridge/log/index.js'
 import { startBroker } from '../../helpers/broker.js'
 import { connect } from '../../helpers/mqtt.js'
-import { tempDir } from '../../helpers/system.js'
+import { tempDir, waitFor } from '../../helpers/system.js'
 
 function mountTmpfs (dir: string): boolean {
   mkdirSync(dir, { recursive: true })
@@ -39,7 +39,7 @@ test('on a full disk a durable publish is not acknowledged; the retry lands when
     }
     assert.ok(acked.length >= 1 && refused > 0, `acked ${acked.length}, refused at ${refused}`)
     client.end(true)
-    assert.ok(broker.logs.some(l => String(l.msg).includes('log write failed')), 'the failed write is logged')
+    await waitFor(() => broker.logs.some(l => String(l.msg).includes('log write failed')), 5000, 'the failed write in the log')
 
     rmSync(join(small.path, 'filler'))
     client = await connect(broker.mqttUrl, { clientId: 'dev-full' })
