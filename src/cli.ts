@@ -1,5 +1,6 @@
 // `swallow <command>`: parses argv, calls one function, maps errors to exit codes
 // (2: wrong usage or config, 1: the broker could not start or failed).
+import './quiet-debug.js' // first: before anything loads mqtt-packet
 import { builtinCommands, builtinPlugins, pluginOptions } from './builtins.js'
 import { createSwallow, type Swallow } from './broker.js'
 import { isLoopbackHost } from './listeners/admin-guard.js'
