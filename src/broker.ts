@@ -46,7 +46,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       persistence: storage.persistence,
       ...(storage.mq ? { mq: storage.mq } : {}),
       connectTimeout: config.connectTimeout,
-      maxClientsIdLength: config.maxClientIdLength
+      maxClientsIdLength: config.maxClientIdLength,
+      heartbeatInterval: config.heartbeatInterval
     })
     const aedes = broker
     // Storage errors inside Aedes surface here; without a listener they would crash the process.
@@ -102,7 +103,14 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     const stopped = listeners.map(l => l.close())
     if (aedes) {
       // Read no new packets; let the ones being stored finish and get their acknowledgement.
-      for (const client of Object.values((aedes as unknown as { clients: Record<string, { pause: () => void }> }).clients)) client.pause()
+      // Wills stay stored, unpublished: closing a client would publish its will (to clients
+      // that are being closed too) and delete it. Kept, it is published by the restarted
+      // broker's will sweep if the device does not come back (src/config.ts heartbeatInterval).
+      for (const client of Object.values((aedes as unknown as { clients: Record<string, ClosingClient> }).clients)) {
+        client.pause()
+        client.will = null
+        client._will = null
+      }
       const deadline = Date.now() + timeoutMs
       const drained = Promise.all(handles.map(h => h.drain?.()))
       const timedOut = await Promise.race([drained.then(() => false), new Promise<boolean>(resolve => setTimeout(resolve, timeoutMs, true).unref())])
@@ -117,6 +125,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     await storage.close()
   }
 }
+
+interface ClosingClient { pause: () => void, will: unknown, _will: unknown }
 
 // Clients never publish into $SYS (the broker's own topics); Aedes's default hook did the same.
 function refuseSysPublish (client: unknown, packet: { topic: string }, done: (err?: Error | null) => void): void {

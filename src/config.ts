@@ -38,6 +38,7 @@ export interface Config {
   maxQueuedBytes: number
   slowClientTimeout: number
   shutdownTimeout: number
+  heartbeatInterval: number
   configFile: string | null
   /** Plugin settings, by section name ("sys" for the sys.* keys). Validated by their specs. */
   sections: Record<string, Record<string, unknown>>
@@ -72,7 +73,8 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'maxQueued', type: 'int', min: 0, default: 1000, help: 'QoS 1/2 messages waiting behind the in-flight window per client; when full, deliveries to it (and the publishers\' PUBACKs) wait' },
   { key: 'maxQueuedBytes', type: 'size', min: 0, default: 8 * 1024 * 1024, help: 'unsent bytes per client socket beyond which QoS 0 deliveries to it wait (1 s at most), then are dropped (counted)' },
   { key: 'slowClientTimeout', type: 'duration', min: 100, default: 30_000, help: 'a client whose queue is full and that acknowledges nothing for this long is disconnected' },
-  { key: 'shutdownTimeout', type: 'duration', min: 0, default: 5000, help: 'on SIGINT/SIGTERM, how long to wait for in-flight acknowledgements' }
+  { key: 'shutdownTimeout', type: 'duration', min: 0, default: 5000, help: 'on SIGINT/SIGTERM, how long to wait for in-flight acknowledgements' },
+  { key: 'heartbeatInterval', type: 'duration', min: 200, default: 60_000, help: 'how often the broker announces itself; stored wills of clients whose broker stopped (crash, restart, dead cluster node) are published by a sweep every 4 x this' }
 ]
 
 export interface ConfigSources {
