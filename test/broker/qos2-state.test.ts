@@ -4,26 +4,11 @@
 // memory, and it ends with the connection as MQTT says (MQTT-3.1.2-6).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect as tcpConnect, type Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
 import { startBroker } from '../helpers/broker.js'
 import { connectCollecting } from '../helpers/mqtt.js'
+import { rawSession, type RawSession } from '../helpers/raw.js'
 import { sleep, tempDir, waitFor } from '../helpers/system.js'
-
-interface RawSession { socket: Socket, received: mqttPacket.Packet[] }
-
-async function rawSession (port: number, clientId: string, clean: boolean): Promise<RawSession> {
-  const socket = tcpConnect(port, '127.0.0.1')
-  const parser = mqttPacket.parser()
-  const received: mqttPacket.Packet[] = []
-  parser.on('packet', p => received.push(p))
-  socket.on('data', d => parser.parse(d))
-  socket.on('error', () => {})
-  await new Promise(resolve => socket.once('connect', resolve))
-  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean, clientId, keepalive: 30 }))
-  await waitFor(() => received.some(p => p.cmd === 'connack'), 5000, 'CONNACK')
-  return { socket, received }
-}
 
 const qos2Publish = (messageId: number, payload: string, dup = false): Buffer =>
   mqttPacket.generate({ cmd: 'publish', topic: 'plant/valve', payload, qos: 2, messageId, dup, retain: false })

@@ -1,6 +1,7 @@
 // Raw MQTT over a plain socket, for packets MQTT.js would not send and answers it would hide.
-import { connect as tcpConnect } from 'node:net'
+import { connect as tcpConnect, type Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
+import { waitFor } from './system.js'
 
 export interface Outcome {
   /** What the broker answered, e.g. "connack:0", "suback:1,128", "pingresp". */
@@ -27,3 +28,19 @@ export const connectPacket = (clientId: string): Buffer =>
 
 export const subscribePacket = (messageId: number, subscriptions: Array<{ topic: string, qos: 0 | 1 | 2 }>): Buffer =>
   mqttPacket.generate({ cmd: 'subscribe', messageId, subscriptions })
+
+export interface RawSession { socket: Socket, received: mqttPacket.Packet[] }
+
+/** A raw MQTT 3.1.1 session that stays open: connects, waits for CONNACK, collects every packet it gets. */
+export async function rawSession (port: number, clientId: string, clean: boolean): Promise<RawSession> {
+  const socket = tcpConnect(port, '127.0.0.1')
+  const parser = mqttPacket.parser()
+  const received: mqttPacket.Packet[] = []
+  parser.on('packet', p => received.push(p))
+  socket.on('data', d => parser.parse(d))
+  socket.on('error', () => {})
+  await new Promise(resolve => socket.once('connect', resolve))
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean, clientId, keepalive: 30 }))
+  await waitFor(() => received.some(p => p.cmd === 'connack'), 5000, 'CONNACK')
+  return { socket, received }
+}

@@ -3,29 +3,18 @@
 // is acknowledged only once the original is stored.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect as tcpConnect, type Socket } from 'node:net'
 import { Redis } from 'ioredis'
 import mqttPacket from 'mqtt-packet'
 import { openLog } from '../../../plugins/bridge/log/index.js'
 import { startBroker } from '../../helpers/broker.js'
 import { connect } from '../../helpers/mqtt.js'
+import { rawSession, type RawSession } from '../../helpers/raw.js'
 import { needRedis, startRedis } from '../../helpers/redis.js'
 import { sleep, waitFor } from '../../helpers/system.js'
 
 const ARGS = ['--bridge-rule', 'sensors/#=telemetry:durable', '--sys-interval', 'off']
 
-async function rawClient (port: number, clientId: string): Promise<{ socket: Socket, received: mqttPacket.Packet[] }> {
-  const socket = tcpConnect(port, '127.0.0.1')
-  const parser = mqttPacket.parser()
-  const received: mqttPacket.Packet[] = []
-  parser.on('packet', p => received.push(p))
-  socket.on('data', d => parser.parse(d))
-  socket.on('error', () => {})
-  await new Promise(resolve => socket.once('connect', resolve))
-  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId, keepalive: 30 }))
-  await waitFor(() => received.some(p => p.cmd === 'connack'), 5000, 'CONNACK')
-  return { socket, received }
-}
+const rawClient = async (port: number, clientId: string): Promise<RawSession> => await rawSession(port, clientId, false)
 
 const publish = (messageId: number, payload: string, dup: boolean, qos: 1 | 2 = 1): Buffer =>
   mqttPacket.generate({ cmd: 'publish', topic: 'sensors/d', payload, qos, messageId, dup, retain: false })
