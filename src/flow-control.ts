@@ -21,11 +21,12 @@
 // delivery equal to the previous one for that client.
 //
 // QoS 0 deliveries are written by src/qos0-delivery.ts (encoded once per message), not by
-// Aedes's deliver0.
+// Aedes's deliver0; QoS 1/2 deliveries to clean sessions by src/qos12-delivery.ts.
 import type { AedesPublishPacket, Client } from 'aedes'
 import type { Logger } from './logger.js'
 import type { CoreMetrics } from './metrics.js'
 import { deliverQoS0 } from './qos0-delivery.js'
+import { deliverQoS12, deliversDirectly } from './qos12-delivery.js'
 
 export interface FlowOptions {
   maxInflight: number
@@ -205,7 +206,8 @@ export class FlowControl {
   private send (flow: ClientFlow, packet: AedesPublishPacket): void {
     flow.sendingQoS = true
     try {
-      flow.deliverQoS(packet, noop)
+      if (deliversDirectly(flow.client)) deliverQoS12(flow.client, packet)
+      else flow.deliverQoS(packet, noop)
     } finally {
       flow.sendingQoS = false
     }

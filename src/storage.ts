@@ -11,7 +11,7 @@ import RedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import type { Redis } from 'ioredis'
 import { keepCleanSessionsInMemory } from './clean-sessions.js'
 import { SessionIndex } from './session-index.js'
-import { orderOutgoingUpdates } from './ordered-updates.js'
+import { orderStorageCompletions } from './ordered-updates.js'
 import { ClusterEmitter } from './cluster-emitter.js'
 import { probeRedis, RedisHealthMonitor } from './redis.js'
 import type { Config, StorageKind } from './config.js'
@@ -107,7 +107,7 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
   }
   // Order matters: clean sessions are answered from memory before the index sees them.
   sessionIndex?.wrap(impl)
-  orderOutgoingUpdates(impl)
+  orderStorageCompletions(impl)
   keepCleanSessionsInMemory(impl)
   returnStreams(persistence, impl)
   const pending = timeOperations(persistence, impl, metrics)

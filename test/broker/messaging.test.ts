@@ -115,3 +115,24 @@ test('a retained message reaches a later subscriber; an empty retained payload c
     await pub.endAsync()
   }
 })
+
+test('QoS 1/2 deliveries to clean and persistent sessions: each message once, in order, at the granted QoS of an exact-topic subscription', async () => {
+  for (const clean of [true, false]) {
+    const sub = await connect(broker.mqttUrl, { clientId: `granted-${String(clean)}`, clean })
+    const got = collect(sub)
+    await sub.subscribeAsync('grant/one', { qos: 1 })
+    await sub.subscribeAsync('grant/two', { qos: 2 })
+    const pub = await connect(broker.mqttUrl)
+    for (let i = 0; i < 300; i++) {
+      pub.publish('grant/one', `a${i}`, { qos: 2 })
+      pub.publish('grant/two', `b${i}`, { qos: 2 })
+    }
+    await waitFor(() => got.length === 600, 10_000, '600 deliveries')
+    assert.deepEqual(got.filter(m => m.topic === 'grant/one').map(m => m.payload), Array.from({ length: 300 }, (_, i) => `a${i}`))
+    assert.deepEqual(got.filter(m => m.topic === 'grant/two').map(m => m.payload), Array.from({ length: 300 }, (_, i) => `b${i}`))
+    assert.ok(got.filter(m => m.topic === 'grant/one').every(m => m.qos === 1), 'downgraded to the granted QoS 1')
+    assert.ok(got.filter(m => m.topic === 'grant/two').every(m => m.qos === 2))
+    await pub.endAsync()
+    await sub.endAsync()
+  }
+})
