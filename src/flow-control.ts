@@ -27,6 +27,7 @@ import type { Logger } from './logger.js'
 import type { CoreMetrics } from './metrics.js'
 import { deliverQoS0 } from './qos0-delivery.js'
 import { deliverQoS12, deliversDirectly } from './qos12-delivery.js'
+import { deliveryQoS, type GrantedSubscriptions } from './granted-qos.js'
 
 export interface FlowOptions {
   maxInflight: number
@@ -120,7 +121,17 @@ export class FlowControl {
     const flow = new ClientFlow(client, deliveries.deliverQoS)
     this.flows.set(client, flow)
     deliveries.duplicates = NO_COUNTER_DEDUPE
+    const subscriptions = (client as unknown as { subscriptions: GrantedSubscriptions }).subscriptions
     deliveries.deliver0 = (packet, cb) => {
+      if (packet.qos > 0) {
+        // A QoS 1/2 message reaching a QoS 0 subscription: another matching subscription may
+        // grant more, and then it goes out at that QoS (MQTT-3.3.5-1); the repeat is skipped.
+        const qos = deliveryQoS(subscriptions, packet.topic, packet.qos)
+        if (qos > 0) {
+          packet.qos = qos as 1 | 2
+          return deliveries.deliverQoS(packet, cb)
+        }
+      }
       if (repeatsLast(flow, packet)) return cb() // a second matching subscription: already handed over
       if (client.conn.writableLength <= this.opts.maxQueuedBytes) {
         flow.droppingQoS0 = false
@@ -140,6 +151,11 @@ export class FlowControl {
     }
     deliveries.deliverQoS = (packet, cb) => {
       if (packet.qos === 0) return deliveries.deliver0(packet, cb)
+      const qos = deliveryQoS(subscriptions, packet.topic, packet.qos)
+      if (qos < packet.qos) {
+        packet.qos = qos as 0 | 1 | 2 // each subscriber's packet is its own copy (Aedes's handlePacketSubscription)
+        if (qos === 0) return deliveries.deliver0(packet, cb)
+      }
       if (repeatsLast(flow, packet)) return cb()
       if (flow.inflight < this.opts.maxInflight && flow.queue.length === 0) {
         this.send(flow, packet)

@@ -136,3 +136,27 @@ test('QoS 1/2 deliveries to clean and persistent sessions: each message once, in
     await sub.endAsync()
   }
 })
+
+test('a delivery has the QoS of the best matching subscription, never above the published QoS (MQTT-3.8.4-6, MQTT-3.3.5-1)', async () => {
+  for (const clean of [true, false]) {
+    const sub = await connect(broker.mqttUrl, { clientId: `cap-${String(clean)}`, clean })
+    const got = collect(sub)
+    await sub.subscribeAsync('cap/+', { qos: 1 }) // wildcard, QoS 1
+    await sub.subscribeAsync('deep/#', { qos: 0 })
+    await sub.subscribeAsync('deep/+/x', { qos: 1 }) // overlapping: the best is QoS 1
+    const pub = await connect(broker.mqttUrl)
+    await pub.publishAsync('cap/a', 'q2-on-q1-wildcard', { qos: 2 })
+    await pub.publishAsync('cap/b', 'q0-stays-q0', { qos: 0 })
+    await pub.publishAsync('deep/1/x', 'q2-on-overlap', { qos: 2 })
+    await pub.publishAsync('deep/1/y', 'q2-on-q0', { qos: 2 })
+    await waitFor(() => got.length === 4, 5000, 'four deliveries')
+    const qosOf = (payload: string): number | undefined => got.find(m => m.payload === payload)?.qos
+    assert.equal(qosOf('q2-on-q1-wildcard'), 1)
+    assert.equal(qosOf('q0-stays-q0'), 0)
+    assert.equal(qosOf('q2-on-overlap'), 1)
+    assert.equal(qosOf('q2-on-q0'), 0)
+    assert.equal(got.length, 4, 'one delivery per message despite overlapping subscriptions')
+    await pub.endAsync()
+    await sub.endAsync()
+  }
+})
