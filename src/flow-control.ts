@@ -151,7 +151,11 @@ export class FlowControl {
     }
     deliveries.deliverQoS = (packet, cb) => {
       if (packet.qos === 0) return deliveries.deliver0(packet, cb)
-      const qos = deliveryQoS(subscriptions, packet.topic, packet.qos)
+      let qos = deliveryQoS(subscriptions, packet.topic, packet.qos)
+      // Aedes's own path (persistent sessions) downgrades to an exact-topic subscription's QoS
+      // after this point; follow it here, or a QoS 0 write would hold an in-flight slot forever.
+      const exact = subscriptions[packet.topic]?.qos
+      if (exact !== undefined && exact < qos && !deliversDirectly(client)) qos = exact
       if (qos < packet.qos) {
         packet.qos = qos as 0 | 1 | 2 // each subscriber's packet is its own copy (Aedes's handlePacketSubscription)
         if (qos === 0) return deliveries.deliver0(packet, cb)

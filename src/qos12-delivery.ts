@@ -4,8 +4,8 @@
 // For a clean session Aedes stores nothing before writing (see src/clean-sessions.ts), so
 // its deliverQoS only defers the write to a setImmediate, allocates a packet copy and picks
 // the next packet id. Here the same steps run at once: no-local check, authorizeForward
-// (ACLs, the $-topic rule, counting), the exact-topic QoS downgrade Aedes applies, the
-// client's next packet id, one Buffer write. Persistent sessions keep Aedes's path (their
+// (ACLs, the $-topic rule, counting), the client's next packet id, one Buffer write. The
+// QoS was capped by flow control before (src/granted-qos.ts). Persistent sessions keep Aedes's path (their
 // delivery is stored with its packet id before it is written).
 import type { AedesPublishPacket, Client } from 'aedes'
 import { encodePublish } from './publish-bytes.js'
@@ -16,7 +16,6 @@ interface DeliveringClient {
   connecting: boolean
   connected: boolean
   _nextId: number
-  subscriptions: Record<string, { qos?: number } | undefined>
   conn: { cork: () => void, uncork: () => void, write: (chunk: Buffer) => boolean }
   broker: { authorizeForward: (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null | undefined }
 }
@@ -34,14 +33,9 @@ export function deliverQoS12 (client: Client, packet: AedesPublishPacket): void 
   if (origin.nl === true && origin.clientId === c.id) return // MQTT 5 no-local, as Aedes checks
   const forward = c.broker.authorizeForward(client, packet)
   if (!forward) return
-  let qos = forward.qos
-  const subscription = c.subscriptions[forward.topic]
-  if (subscription !== undefined && (subscription.qos ?? 0) < qos) qos = (subscription.qos ?? 0) as 0 | 1 | 2
-  let messageId = 0
-  if (qos > 0) {
-    messageId = c._nextId
-    c._nextId = c._nextId >= 65535 ? 1 : c._nextId + 1
-  }
+  const qos = forward.qos // already capped by the granted QoS (src/granted-qos.ts, in flow control)
+  const messageId = c._nextId
+  c._nextId = c._nextId >= 65535 ? 1 : c._nextId + 1
   const payload = typeof forward.payload === 'string' ? Buffer.from(forward.payload) : forward.payload
   c.conn.cork() // flushed with everything else written this turn (src/connection.ts batchWrites)
   c.conn.write(encodePublish(forward.topic, payload, qos, forward.retain === true, false, messageId))

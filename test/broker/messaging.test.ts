@@ -160,3 +160,22 @@ test('a delivery has the QoS of the best matching subscription, never above the 
     await sub.endAsync()
   }
 })
+
+test('an exact-topic QoS 0 subscription overlapping a QoS 1 wildcard: every message arrives, none holds an in-flight slot', async () => {
+  // 150 > --max-inflight (100): a delivery written at QoS 0 but counted as in flight would stall the rest.
+  for (const clean of [true, false]) {
+    const sub = await connect(broker.mqttUrl, { clientId: `overlap-${String(clean)}`, clean })
+    const got = collect(sub)
+    await sub.subscribeAsync('overlap/x', { qos: 0 })
+    await sub.subscribeAsync('overlap/+', { qos: 1 })
+    const pub = await connect(broker.mqttUrl)
+    for (let i = 0; i < 150; i++) pub.publish('overlap/x', `${i}`, { qos: 1 })
+    await waitFor(() => got.length === 150, 10_000, '150 deliveries')
+    assert.deepEqual(got.map(m => m.payload), Array.from({ length: 150 }, (_, i) => `${i}`))
+    // clean sessions get the best granted QoS (MQTT-3.3.5-1); persistent sessions keep Aedes's
+    // exact-topic rule (docs/CONFORMANCE.md)
+    assert.ok(got.every(m => m.qos === (clean ? 1 : 0)))
+    await pub.endAsync()
+    await sub.endAsync()
+  }
+})
