@@ -114,8 +114,9 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       const deadline = Date.now() + timeoutMs
       const drained = Promise.all(handles.map(h => h.drain?.()))
       const timedOut = await Promise.race([drained.then(() => false), new Promise<boolean>(resolve => setTimeout(resolve, timeoutMs, true).unref())])
-      if (timedOut) log.warn({ timeoutMs }, 'shutdown: gave up waiting for plugins to drain (--shutdown-timeout)')
-      if (!await storage.quiesce(Math.max(0, deadline - Date.now()))) {
+      // timeoutMs 0: a start that failed half-way; nothing was acknowledged yet, nothing to report.
+      if (timedOut && timeoutMs > 0) log.warn({ timeoutMs }, 'shutdown: gave up waiting for plugins to drain (--shutdown-timeout)')
+      if (!await storage.quiesce(Math.max(0, deadline - Date.now())) && timeoutMs > 0) {
         log.warn({ pending: storage.pendingOperations(), timeoutMs }, 'shutdown: gave up waiting for in-flight storage operations (--shutdown-timeout)')
       }
       await new Promise<void>(resolve => aedes.close(() => resolve()))

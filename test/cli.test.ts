@@ -35,6 +35,7 @@ test('a port already in use: one line naming the port and the flag, exit 1, no s
     assert.equal(r.code, 1)
     assert.equal(r.stderr.trim(), `swallow: port ${port} on 127.0.0.1 is already in use; pick another with --mqtt-port N (or --mqtt-port off)`)
     assert.doesNotMatch(r.stderr + r.stdout, /\n\s+at /, 'no stack trace')
+    assert.doesNotMatch(r.stdout, /"level":(40|50)/, 'no warning or error besides that line')
   } finally {
     blocker.close()
     dir.remove()
