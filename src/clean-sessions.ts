@@ -10,7 +10,7 @@
 // PUBACK, five operations per QoS 2 message. Persistent sessions (CleanSession=0) are
 // untouched and stay in storage, and so is the purge of what an earlier persistent session
 // of the same id left (see fromStorage).
-import type { AnyOperation } from './storage.js'
+import { wrapOperation, type AnyOperation, type Implementations } from './storage-operations.js'
 
 interface SessionClient { clean?: boolean, id?: string }
 interface InflightPacket { messageId?: number }
@@ -43,13 +43,10 @@ const noSuchPacket = (): Promise<never> => Promise.reject(new Error('no such pac
  * Wraps the in-flight operations of `impl` (the persistence's implementations): calls for
  * clean clients are answered from memory with the persistence's semantics, the others go on.
  */
-export function keepCleanSessionsInMemory (impl: Record<string, AnyOperation>): void {
-  const wrap = (op: string, clean: (client: SessionClient & object, packet: InflightPacket, stored: AnyOperation) => Promise<unknown>): void => {
-    const stored = impl[op]
-    if (typeof stored !== 'function') return
-    impl[op] = (client: unknown, packet: InflightPacket, ...rest: unknown[]) =>
-      isClean(client) ? clean(client, packet, stored) : stored(client, packet, ...rest)
-  }
+export function keepCleanSessionsInMemory (impl: Implementations): void {
+  const wrap = (op: string, clean: (client: SessionClient & object, packet: InflightPacket, stored: AnyOperation) => Promise<unknown>): void =>
+    wrapOperation(impl, op, stored => (client: unknown, packet: InflightPacket, ...rest: unknown[]) =>
+      isClean(client) ? clean(client, packet, stored) : stored(client, packet, ...rest))
   // Aedes stores nothing outgoing for clean clients (not their deliveries, not their
   // PUBRELs) except when it streams an old session's queue on a clean CONNECT.
   wrap('outgoingUpdate', async (client, packet, stored) => {

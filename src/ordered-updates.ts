@@ -11,16 +11,14 @@
 //    persistent sessions. Out of order, an online persistent subscriber got a publisher's
 //    pipelined messages reordered (MQTT-4.6.0-6, Ordered Topic; ~40-140 of 300 out of place
 //    in test/broker/messaging.test.ts before this).
-import type { AnyOperation } from './storage.js'
+import { wrapOperation, type Implementations } from './storage-operations.js'
 
 const noop = (): void => {}
 
 /** Wraps `op` so that calls with the same key resolve in call order. */
-function ordered (impl: Record<string, AnyOperation>, op: string, keyOf: (...args: any[]) => string): void {
-  const stored = impl[op]
-  if (typeof stored !== 'function') return
+function ordered (impl: Implementations, op: string, keyOf: (...args: any[]) => string): void {
   const tails = new Map<string, Promise<void>>()
-  impl[op] = (...args: unknown[]) => {
+  wrapOperation(impl, op, stored => (...args: unknown[]) => {
     const key = keyOf(...args)
     const result = stored(...args) as Promise<unknown>
     const previous = tails.get(key)
@@ -29,10 +27,10 @@ function ordered (impl: Record<string, AnyOperation>, op: string, keyOf: (...arg
     tails.set(key, settled)
     settled.then(() => { if (tails.get(key) === settled) tails.delete(key) }, noop)
     return inOrder
-  }
+  })
 }
 
-export function orderStorageCompletions (impl: Record<string, AnyOperation>): void {
+export function orderStorageCompletions (impl: Implementations): void {
   ordered(impl, 'outgoingUpdate', (client: { id: string }) => client.id)
   ordered(impl, 'outgoingEnqueueCombi', () => '')
   ordered(impl, 'outgoingEnqueue', () => '')

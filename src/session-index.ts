@@ -13,7 +13,7 @@
 // nothing. The memory it costs is one string per client id that ever had stored state.
 import { Readable } from 'node:stream'
 import type { ClassicLevel } from 'classic-level'
-import type { AnyOperation } from './storage.js'
+import { wrapOperation, type AnyOperation, type Implementations } from './storage-operations.js'
 
 // Key prefixes of aedes-persistence-level (asyncPersistence.js); the client id follows,
 // encodeURIComponent-ed, up to the next ':' (or the end, for wills).
@@ -47,12 +47,10 @@ export class SessionIndex {
   }
 
   /** Wraps the persistence's implementations: writes update the index, reads of unknown ids skip the database. */
-  wrap (impl: Record<string, AnyOperation>): void {
+  wrap (impl: Implementations): void {
     const { stateIds, willIds } = this
     const idOf = (client: HasId): string => (client.id ?? client.clientId) as string
-    const around = (op: string, make: (stored: AnyOperation) => AnyOperation): void => {
-      if (typeof impl[op] === 'function') impl[op] = make(impl[op])
-    }
+    const around = (op: string, make: (stored: AnyOperation) => AnyOperation): void => wrapOperation(impl, op, make)
     // Writes: note the id first.
     for (const op of ['addSubscriptions', 'outgoingUpdate', 'incomingStorePacket']) {
       around(op, stored => (client: HasId, ...rest: unknown[]) => {

@@ -10,6 +10,7 @@ import LevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import RedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import type { Redis } from 'ioredis'
 import { keepCleanSessionsInMemory } from './clean-sessions.js'
+import type { AnyOperation, Implementations } from './storage-operations.js'
 import { SessionIndex } from './session-index.js'
 import { orderStorageCompletions } from './ordered-updates.js'
 import { ClusterEmitter } from './cluster-emitter.js'
@@ -169,8 +170,6 @@ async function openLevel (location: string, dataDir: string): Promise<ClassicLev
 // Aedes pipes these results; some async persistences return async generators instead of streams.
 const STREAM_OPERATIONS = ['createRetainedStream', 'createRetainedStreamCombi', 'outgoingStream', 'streamWill', 'getClientList']
 
-export type AnyOperation = (...args: any[]) => any
-type Implementations = Record<string, AnyOperation>
 
 function returnStreams (persistence: AsyncPersistence, impl: Implementations): void {
   for (const op of STREAM_OPERATIONS) {
