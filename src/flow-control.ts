@@ -20,13 +20,12 @@
 // the same client: those deliveries arrive one right after the other, so Swallow skips a
 // delivery equal to the previous one for that client.
 //
-// QoS 0 deliveries are written by src/qos0-delivery.ts (encoded once per message), not by
-// Aedes's deliver0; QoS 1/2 deliveries to clean sessions by src/qos12-delivery.ts.
+// QoS 0 deliveries, and QoS 1/2 deliveries to clean sessions, are written by
+// src/deliveries.ts (one Buffer each, QoS 0 encoded once per message), not by Aedes.
 import type { AedesPublishPacket, Client } from 'aedes'
 import type { Logger } from './logger.js'
 import type { CoreMetrics } from './metrics.js'
-import { deliverQoS0 } from './qos0-delivery.js'
-import { deliverQoS12, deliversDirectly } from './qos12-delivery.js'
+import { deliverQoS0, deliverQoS12, deliversDirectly } from './deliveries.js'
 import { deliveryQoS, type GrantedSubscriptions } from './granted-qos.js'
 
 export interface FlowOptions {

@@ -1,11 +1,11 @@
-// The PUBLISH bytes Swallow encodes itself (src/publish-bytes.ts, src/qos0-delivery.ts) are
+// The PUBLISH bytes Swallow encodes itself (src/publish-bytes.ts, src/deliveries.ts) are
 // exactly what mqtt-packet generates, at every remaining-length boundary; and a QoS 0 fan-out delivers
 // the right retain flag to every subscriber.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqttPacket from 'mqtt-packet'
 import { installPublishEncoder, encodePublish } from '../../src/publish-bytes.js'
-import { encodePublishQoS0 } from '../../src/qos0-delivery.js'
+import { encodePublishQoS0 } from '../../src/deliveries.js'
 import { startBroker } from '../helpers/broker.js'
 import { connect, connectCollecting } from '../helpers/mqtt.js'
 import { sleep, waitFor } from '../helpers/system.js'
