@@ -1,6 +1,7 @@
 // createSwallow(config): storage + Aedes + plugins + listeners, and close().
 import { Aedes } from 'aedes'
 import type { Config } from './config.js'
+import { CleanConnect } from './clean-connect.js'
 import { createConnectPolicy } from './connect-policy.js'
 import { createConnectionHandler } from './connection.js'
 import { FlowControl } from './flow-control.js'
@@ -81,7 +82,10 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     observeBroker(aedes, metrics, log.child({ module: 'clients' }))
 
     const traffic = new Traffic()
-    const onConnection = createConnectionHandler(aedes, { maxPacketSize: config.maxPacketSize }, traffic, client => flow.attach(client))
+    const onConnection = createConnectionHandler(aedes, {
+      maxPacketSize: config.maxPacketSize,
+      cleanConnect: new CleanConnect(aedes, storage.storedSessions)
+    }, traffic, client => flow.attach(client))
     addCoreRoutes(routes, { config, broker: aedes, storage, metrics, traffic, listeners, startedAt: Date.now(), version: VERSION })
 
     const secureServers = await openListeners(config, tlsOptions, onConnection, routes, listeners, log)

@@ -3,7 +3,8 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { Aedes, Client, PublishPacket } from 'aedes'
+import type { Aedes, Client, ConnectPacket, PublishPacket } from 'aedes'
+import type { CleanConnect, ConnectingClient } from './clean-connect.js'
 import { guardParser, packetViolation, type ParserInternals } from './packet-checks.js'
 import type { Traffic } from './traffic.js'
 
@@ -32,12 +33,12 @@ export function connectionInfo (client: Client): ConnectionInfo {
 interface ClientInternals {
   _parser: ParserWithListeners
   _parsingBatch: number
+  connecting: boolean
+  connected: boolean
   _nextBatch: (err?: Error | null) => void
   _keepaliveInterval: number
   _keepaliveTimer: NodeJS.Timeout | null
   connackSent: boolean
-  connecting: boolean
-  connected: boolean
   errored: boolean
   waitForDrain: (cb: (err?: Error | null) => void) => void
 }
@@ -50,6 +51,7 @@ type ParserWithListeners = ParserInternals & {
 
 export interface ConnectionOptions {
   maxPacketSize: number
+  cleanConnect: CleanConnect
 }
 
 export function createConnectionHandler (broker: Aedes, opts: ConnectionOptions, traffic: Traffic, onClient: (client: Client) => void): ConnectionHandler {
@@ -63,7 +65,7 @@ export function createConnectionHandler (broker: Aedes, opts: ConnectionOptions,
     // wait for what an uncork just handed to it (a refusing CONNACK would be lost).
     if (transport === 'tcp' || transport === 'tls') batchWrites(stream)
     guardParser(internals._parser, stream, opts.maxPacketSize, () => internals.connackSent)
-    routePackets(broker, internals)
+    routePackets(broker, internals, opts.cleanConnect)
   }
 }
 
@@ -103,10 +105,10 @@ function batchWrites (conn: Duplex): void {
  * check close the connection (src/packet-checks.ts). Then, QoS 1 PUBLISH: Aedes 1.2
  * writes its PUBACK before it stores the message in the offline queues of persistent
  * sessions, so a crash in between loses an acknowledged message; Swallow runs it as
- * authorize -> publish (retained, offline queues, routing) -> PUBACK instead.
- * Everything else goes through Aedes unchanged.
+ * authorize -> publish (retained, offline queues, routing) -> PUBACK instead. A clean
+ * session's CONNECT runs as src/clean-connect.ts. Everything else goes through Aedes unchanged.
  */
-function routePackets (broker: Aedes, client: ClientInternals): void {
+function routePackets (broker: Aedes, client: ClientInternals, cleanConnect: CleanConnect): void {
   const parser = client._parser
   const aedesEnqueue = parser.listeners('packet')[0]
   parser.removeListener('packet', aedesEnqueue)
@@ -121,6 +123,11 @@ function routePackets (broker: Aedes, client: ClientInternals): void {
       client._parsingBatch++
       if (client._keepaliveInterval > 0) client._keepaliveTimer?.refresh()
       publishQoS1(broker, client, p)
+    } else if ((packet as ConnectPacket).cmd === 'connect' && client._parsingBatch === 0 && !client.connecting && !client.connected &&
+        cleanConnect.applies(packet as ConnectPacket)) {
+      // Where Aedes would run its handleConnect (the first packet; lib/client.js enqueue).
+      client._parsingBatch++
+      cleanConnect.run(client as unknown as ConnectingClient, packet as ConnectPacket, client._nextBatch)
     } else {
       aedesEnqueue.call(this, packet)
     }

@@ -22,7 +22,13 @@ const WILL_PREFIX = 'will:'
 
 interface HasId { id?: string, clientId?: string }
 
-export class SessionIndex {
+/** What the storage may hold for a client id (false: certainly nothing). */
+export interface StoredSessions {
+  hasState: (clientId: string) => boolean
+  hasWill: (clientId: string) => boolean
+}
+
+export class SessionIndex implements StoredSessions {
   /** Ids that may have subscriptions, queued or in-flight messages stored. */
   private readonly stateIds = new Set<string>()
   /** Ids that may have a will stored, with a counter of putWill calls (see delWill). */
@@ -41,6 +47,10 @@ export class SessionIndex {
     }
     return index
   }
+
+  hasState (clientId: string): boolean { return this.stateIds.has(clientId) }
+
+  hasWill (clientId: string): boolean { return this.willIds.has(clientId) }
 
   get size (): { sessions: number, wills: number } {
     return { sessions: this.stateIds.size, wills: this.willIds.size }

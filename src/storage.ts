@@ -11,7 +11,7 @@ import RedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import type { Redis } from 'ioredis'
 import { keepCleanSessionsInMemory } from './clean-sessions.js'
 import type { AnyOperation, Implementations } from './storage-operations.js'
-import { SessionIndex } from './session-index.js'
+import { SessionIndex, type StoredSessions } from './session-index.js'
 import { orderStorageCompletions } from './ordered-updates.js'
 import { ClusterEmitter } from './cluster-emitter.js'
 import { probeRedis, RedisHealthMonitor } from './redis.js'
@@ -41,6 +41,8 @@ export interface StorageHandles {
    * createRetainedStream[Combi]); the core's timing, pending count and stream adapter stay.
    */
   replaceOperation: (op: string, fn: AnyOperation) => void
+  /** Which client ids may have stored sessions or wills (embedded storage); null: unknown, assume any. */
+  storedSessions: StoredSessions | null
   /** The broker's id; with Redis storage, its id in the cluster. */
   nodeId: string
   /** The message router to give Aedes: a ClusterEmitter with Redis storage, else none (Aedes's own). */
@@ -123,6 +125,7 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
       if (!(op in impl)) throw new Error(`storage has no operation ${op} to replace`)
       impl[op] = fn
     },
+    storedSessions: sessionIndex,
     nodeId,
     mq,
     state: () => state,
