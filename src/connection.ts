@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream'
 import type { Aedes, Client, ConnectPacket, PublishPacket } from 'aedes'
 import type { CleanConnect, ConnectingClient } from './clean-connect.js'
 import { guardParser, packetViolation, type ParserInternals } from './packet-checks.js'
+import { useLightParserBuffer } from './parser-buffer.js'
 import type { Traffic } from './traffic.js'
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss'
@@ -64,6 +65,7 @@ export function createConnectionHandler (broker: Aedes, opts: ConnectionOptions,
     // Sockets only: a WebSocket stream frames every write itself, and its destroy does not
     // wait for what an uncork just handed to it (a refusing CONNACK would be lost).
     if (transport === 'tcp' || transport === 'tls') batchWrites(stream)
+    useLightParserBuffer(internals._parser as unknown as { _list: unknown })
     guardParser(internals._parser, stream, opts.maxPacketSize, () => internals.connackSent)
     routePackets(broker, internals, opts.cleanConnect)
   }
