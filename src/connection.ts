@@ -42,9 +42,13 @@ interface ClientInternals {
   connackSent: boolean
   errored: boolean
   waitForDrain: (cb: (err?: Error | null) => void) => void
+  /** stream.finished()'s cleanup function (lib/client.js). */
+  _eos: () => void
+  close: () => void
 }
 
 type ParserWithListeners = ParserInternals & {
+  settings: ParserSettings
   listeners: (event: 'packet') => Array<(packet: unknown) => void>
   removeListener: (event: 'packet', fn: (packet: unknown) => void) => void
   on: (event: 'packet', fn: (packet: unknown) => void) => void
@@ -62,14 +66,28 @@ export function createConnectionHandler (broker: Aedes, opts: ConnectionOptions,
     info.set(client, { transport, remoteAddress: socket.remoteAddress ?? 'unknown' })
     onClient(client)
     const internals = client as unknown as ClientInternals
+    closeOnlyOnClose(internals, stream)
     // Sockets only: a WebSocket stream frames every write itself, and its destroy does not
     // wait for what an uncork just handed to it (a refusing CONNACK would be lost).
     if (transport === 'tcp' || transport === 'tls') batchWrites(stream)
     useLightParserBuffer(internals._parser as unknown as { _list: unknown })
-    guardParser(internals._parser, stream, opts.maxPacketSize, () => internals.connackSent)
+    guardParser(internals._parser, { maxPacketSize: opts.maxPacketSize, conn: stream, session: internals })
     routePackets(broker, internals, opts.cleanConnect)
   }
 }
+
+/**
+ * Aedes watches each connection with stream.finished(), which keeps seven listeners and
+ * their closures per connection (~0.5 KiB of heap) to learn that it ended; 'end' and 'error'
+ * already close the client through Aedes's own listeners, so a single 'close' listener does.
+ */
+function closeOnlyOnClose (client: ClientInternals, conn: Duplex): void {
+  client._eos()
+  client._eos = noop
+  conn.once('close', () => { client.close() })
+}
+
+function noop (): void {}
 
 /**
  * One write system call per connection per event-loop turn instead of one per packet.
@@ -80,26 +98,33 @@ export function createConnectionHandler (broker: Aedes, opts: ConnectionOptions,
  */
 const FLUSH_BYTES = 64 * 1024
 
+// Shared by every connection (no closures per connection): the state is one flag on the stream.
+interface BatchedConn extends Duplex { _swallowFlushScheduled?: boolean }
+
 function batchWrites (conn: Duplex): void {
-  const uncork = conn.uncork.bind(conn)
-  let scheduled = false
-  const flush = (): void => {
-    scheduled = false
-    while (conn.writableCorked > 0) uncork()
-  }
-  conn.uncork = function deferredUncork () {
-    // Enough for one write already (libuv reads up to 32 x 64 KiB in one turn): send now.
-    if (conn.writableLength >= FLUSH_BYTES) return flush()
-    if (scheduled) return
-    scheduled = true
-    setImmediate(flush)
-  }
+  conn.uncork = deferredUncork
   // A CONNACK with an error code, or the last packets before a close, must leave first.
-  const destroy = conn.destroy.bind(conn)
-  conn.destroy = function flushThenDestroy (err?: Error) {
-    flush()
-    return destroy(err)
-  }
+  conn.destroy = flushThenDestroy
+}
+
+function flush (conn: BatchedConn): void {
+  conn._swallowFlushScheduled = false
+  const uncork = Object.getPrototypeOf(conn).uncork as () => void
+  while (conn.writableCorked > 0) uncork.call(conn)
+}
+
+function deferredUncork (this: BatchedConn): void {
+  // Enough for one write already (libuv reads up to 32 x 64 KiB in one turn): send now.
+  if (this.writableLength >= FLUSH_BYTES) return flush(this)
+  if (this._swallowFlushScheduled === true) return
+  this._swallowFlushScheduled = true
+  setImmediate(flush, this)
+}
+
+function flushThenDestroy (this: BatchedConn, err?: Error): BatchedConn {
+  flush(this)
+  const destroy = Object.getPrototypeOf(this).destroy as (err?: Error) => BatchedConn
+  return destroy.call(this, err)
 }
 
 /**
@@ -121,6 +146,7 @@ function routePackets (broker: Aedes, client: ClientInternals, cleanConnect: Cle
       this._emitError(new Error(violation))
       return
     }
+    if ((packet as ConnectPacket).cmd === 'connect') this.settings = parserSettings(packet as ConnectPacket)
     if (p.cmd === 'publish' && p.qos === 1 && client.connackSent) {
       client._parsingBatch++
       if (client._keepaliveInterval > 0) client._keepaliveTimer?.refresh()
@@ -134,6 +160,18 @@ function routePackets (broker: Aedes, client: ClientInternals, cleanConnect: Cle
       aedesEnqueue.call(this, packet)
     }
   })
+}
+
+// mqtt-packet's parser keeps the whole CONNECT packet (client id, credentials, will) as its
+// settings for the rest of the connection, and reads only these two fields of it.
+interface ParserSettings { protocolVersion?: number, bridgeMode?: boolean }
+const sharedSettings = new Map<string, ParserSettings>()
+
+function parserSettings (connect: ConnectPacket & { bridgeMode?: boolean }): ParserSettings {
+  const key = `${connect.protocolVersion}/${connect.bridgeMode === true}`
+  let settings = sharedSettings.get(key)
+  if (settings === undefined) sharedSettings.set(key, settings = Object.freeze({ protocolVersion: connect.protocolVersion, bridgeMode: connect.bridgeMode }))
+  return settings
 }
 
 function publishQoS1 (broker: Aedes, client: ClientInternals, packet: PublishPacket): void {

@@ -15,31 +15,56 @@ export interface ParserInternals {
   _emitError: (err: Error) => void
 }
 
-export function guardParser (parser: ParserInternals, conn: Duplex, maxPacketSize: number, connackSent: () => boolean): void {
-  const emitError = parser._emitError
-  parser._emitError = function firstErrorOnly (err) {
+/** What the checks need of one connection; parsers without it (MQTT.js clients in this process) are unchanged. */
+export interface ParserGuard {
+  maxPacketSize: number
+  conn: Duplex
+  /** The connection's session state (the Aedes client): whether CONNACK went out. */
+  session: { readonly connackSent: boolean }
+}
+
+type GuardedParser = ParserInternals & { _swallowGuard?: ParserGuard }
+
+const guardedPrototypes = new WeakSet<object>()
+
+/**
+ * Adds the checks to a parser. They live on the parser class's prototype, installed once,
+ * and read the connection's ParserGuard: per-connection closures cost ~0.3 KiB of heap each
+ * connection.
+ */
+export function guardParser (parser: ParserInternals, guard: ParserGuard): void {
+  (parser as GuardedParser)._swallowGuard = guard
+  const proto = Object.getPrototypeOf(parser) as GuardedParser
+  if (guardedPrototypes.has(proto)) return
+  guardedPrototypes.add(proto)
+
+  const emitError = proto._emitError
+  proto._emitError = function firstErrorOnly (this: GuardedParser, err) {
+    const guard = this._swallowGuard
+    if (guard === undefined) return emitError.call(this, err)
     // The first error of a packet is the precise one; the parser's follow-ups ("Cannot parse topic") add nothing.
     if (this.error) return
     // MQTT-3.1.2-2: an unsupported protocol level gets CONNACK 0x01 before the connection closes.
-    if (err.message === 'Invalid protocol version' && !connackSent()) conn.write(Buffer.from([0x20, 0x02, 0x00, 0x01]))
+    if (err.message === 'Invalid protocol version' && !guard.session.connackSent) guard.conn.write(Buffer.from([0x20, 0x02, 0x00, 0x01]))
     emitError.call(this, Object.assign(err, { protocolError: true }))
   }
 
-  const parseLength = parser._parseLength
-  parser._parseLength = function checkedParseLength () {
+  const parseLength = proto._parseLength
+  proto._parseLength = function checkedParseLength (this: GuardedParser) {
     const complete = parseLength.call(this)
-    if (complete && this.packet.length > maxPacketSize) {
-      this._emitError(new Error(`packet too large: ${this.packet.length} bytes (limit --max-packet-size ${maxPacketSize})`))
+    const guard = this._swallowGuard
+    if (complete && guard !== undefined && this.packet.length > guard.maxPacketSize) {
+      this._emitError(new Error(`packet too large: ${this.packet.length} bytes (limit --max-packet-size ${guard.maxPacketSize})`))
       return false
     }
     return complete
   }
 
-  const parseString = parser._parseString
-  parser._parseString = function checkedParseString (maybeBuffer) {
+  const parseString = proto._parseString
+  proto._parseString = function checkedParseString (this: GuardedParser, maybeBuffer) {
     const start = this._pos + 2 // after the 2-byte length
     const result = parseString.call(this, maybeBuffer)
-    if (result !== null && this._pos > start) {
+    if (result !== null && this._pos > start && this._swallowGuard !== undefined) {
       const bytes = this._list.slice(start, this._pos)
       // MQTT-1.5.3-1 (well-formed UTF-8) and MQTT-1.5.3-2 (no U+0000): topics, client ids, usernames.
       if (!isUtf8(bytes) || bytes.includes(0)) {
