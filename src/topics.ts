@@ -2,18 +2,34 @@
 // with $ are not matched by filters starting with a wildcard (MQTT-4.7.2-1).
 import type { AedesPublishPacket, Client } from 'aedes'
 
-/** True when `filter` (may hold + and #) matches `topic`, including MQTT-4.7.2-1. */
+/**
+ * True when `filter` (may hold + and #) matches `topic`, including MQTT-4.7.2-1. Walks both
+ * strings level by level without splitting them: it runs for every delivery whose QoS is
+ * capped by a wildcard subscription (src/granted-qos.ts).
+ */
 export function topicMatches (filter: string, topic: string): boolean {
   const first = filter.charCodeAt(0)
   if (topic.charCodeAt(0) === 36 && (first === 35 || first === 43)) return false // '$' vs '#'/'+'
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true
-    if (i >= t.length) return false
-    if (f[i] !== '+' && f[i] !== t[i]) return false
+  const fl = filter.length
+  const tl = topic.length
+  let f = 0 // start of the current level in each; t > tl: the topic has no level left
+  let t = 0
+  for (;;) {
+    if (filter.charCodeAt(f) === 35) return true // '#' (the last level of a valid filter)
+    if (t > tl) return false
+    let fe = filter.indexOf('/', f)
+    if (fe === -1) fe = fl
+    let te = topic.indexOf('/', t)
+    if (te === -1) te = tl
+    const plus = fe - f === 1 && filter.charCodeAt(f) === 43
+    if (!plus) {
+      if (fe - f !== te - t) return false
+      for (let i = 0; i < fe - f; i++) if (filter.charCodeAt(f + i) !== topic.charCodeAt(t + i)) return false
+    }
+    if (fe === fl) return te === tl
+    f = fe + 1
+    t = te + 1
   }
-  return f.length === t.length
 }
 
 /**
