@@ -37,6 +37,14 @@ function stateOf (client: object): CleanState {
 const isClean = (client: unknown): client is SessionClient & object =>
   typeof client === 'object' && client !== null && (client as SessionClient).clean === true
 
+/**
+ * True when a PUBACK or PUBCOMP with this packet id ends a live delivery to a clean session:
+ * nothing was stored for it, so it needs no storage operation (see outgoingClearMessageId).
+ */
+export function acknowledgesLiveDelivery (client: object, messageId: number): boolean {
+  return isClean(client) && states.get(client)?.fromStorage.has(messageId) !== true
+}
+
 const noSuchPacket = (): Promise<never> => Promise.reject(new Error('no such packet'))
 
 /**

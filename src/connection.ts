@@ -5,6 +5,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Aedes, Client, ConnectPacket, PublishPacket } from 'aedes'
 import type { CleanConnect, ConnectingClient } from './clean-connect.js'
+import { acknowledgesLiveDelivery } from './clean-sessions.js'
 import { guardParser, packetViolation, type ParserInternals } from './packet-checks.js'
 import { useLightParserBuffer } from './parser-buffer.js'
 import type { Traffic } from './traffic.js'
@@ -133,7 +134,8 @@ function flushThenDestroy (this: BatchedConn, err?: Error): BatchedConn {
  * writes its PUBACK before it stores the message in the offline queues of persistent
  * sessions, so a crash in between loses an acknowledged message; Swallow runs it as
  * authorize -> publish (retained, offline queues, routing) -> PUBACK instead. A clean
- * session's CONNECT runs as src/clean-connect.ts. Everything else goes through Aedes unchanged.
+ * session's CONNECT runs as src/clean-connect.ts, and its PUBACK/PUBCOMP of a live delivery
+ * skips the storage (src/clean-sessions.ts). Everything else goes through Aedes unchanged.
  */
 function routePackets (broker: Aedes, client: ClientInternals, cleanConnect: CleanConnect): void {
   const parser = client._parser
@@ -151,6 +153,12 @@ function routePackets (broker: Aedes, client: ClientInternals, cleanConnect: Cle
       client._parsingBatch++
       if (client._keepaliveInterval > 0) client._keepaliveTimer?.refresh()
       publishQoS1(broker, client, p)
+    } else if ((p.cmd as string === 'puback' || p.cmd as string === 'pubcomp') && client.connackSent &&
+        acknowledgesLiveDelivery(client, p.messageId ?? 0)) {
+      // Aedes's handlePuback for a delivery nothing was stored for: a storage call that
+      // resolves to nothing, then the 'ack' event (flow control frees the in-flight slot).
+      if (client._keepaliveInterval > 0) client._keepaliveTimer?.refresh()
+      broker.emit('ack', undefined, client)
     } else if ((packet as ConnectPacket).cmd === 'connect' && client._parsingBatch === 0 && !client.connecting && !client.connected &&
         cleanConnect.applies(packet as ConnectPacket)) {
       // Where Aedes would run its handleConnect (the first packet; lib/client.js enqueue).

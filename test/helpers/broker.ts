@@ -31,6 +31,11 @@ export interface BrokerOptions {
   redisUrl?: string
 }
 
+// Brokers still running when the test process exits (a test that failed or timed out before its
+// finally block) are killed with it, so that they do not stay behind and load the machine.
+const running = new Set<ChildProcess>()
+process.once('exit', () => { for (const proc of running) proc.kill('SIGKILL') })
+
 /** Starts `swallow start` with every listener on port 0 (free ports) unless args say otherwise. */
 export async function startBroker (opts: BrokerOptions = {}): Promise<BrokerProcess> {
   const dataDir = opts.dataDir ?? tempDir().path
@@ -40,6 +45,8 @@ export async function startBroker (opts: BrokerOptions = {}): Promise<BrokerProc
     env: { ...withoutSwallowEnv(process.env), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
+  running.add(proc)
+  proc.once('exit', () => running.delete(proc))
   const logs: Array<Record<string, unknown>> = []
   let stderr = ''
   proc.stderr?.on('data', d => { stderr += String(d) })
