@@ -1,0 +1,48 @@
+// Node's floor for the connection scenarios: the least an MQTT broker written in Node does per
+// connection (a socket and an mqtt-packet parser), answering CONNECT with CONNACK and
+// PINGREQ with PINGRESP, keeping no session, routing nothing. Measured like any external
+// broker, it shows how much of the gap to Mosquitto on connect rate and memory is Node's:
+//   node dist/bench/node-floor.js 18830 &
+//   npm run bench -- --only idle-10k,storm --targets mosquitto-unlimited --target mqtt://127.0.0.1:18830
+// Whenever the number of sockets changed, it prints RSS per connection as the harness measures
+// a broker (no forced GC) and, when started with --expose-gc, heap per connection after a GC.
+import { createServer } from 'node:net'
+import { readFileSync } from 'node:fs'
+import mqttPacket from 'mqtt-packet'
+
+const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00])
+const PINGRESP = Buffer.from([0xd0, 0x00])
+const port = Number(process.argv[2] ?? 18830)
+const rssKb = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0)
+
+let open = 0
+const server = createServer(socket => {
+  open++
+  const parser = mqttPacket.parser()
+  parser.on('packet', packet => {
+    if (packet.cmd === 'connect') socket.write(CONNACK)
+    else if (packet.cmd === 'pingreq') socket.write(PINGRESP)
+    else if (packet.cmd === 'disconnect') socket.end()
+  })
+  parser.on('error', () => socket.destroy())
+  socket.on('data', chunk => parser.parse(chunk))
+  socket.on('error', () => {})
+  socket.on('close', () => { open-- })
+})
+
+const gc = (globalThis as { gc?: () => void }).gc
+const heapKb = (): number => { gc?.(); return process.memoryUsage().heapUsed / 1024 }
+const baseline = { rss: rssKb(), heap: heapKb() }
+let reported = 0
+setInterval(() => {
+  if (open === reported) return
+  reported = open
+  if (open === 0) return
+  const rss = (rssKb() - baseline.rss) / open
+  const heap = gc === undefined ? '' : `, ${((heapKb() - baseline.heap) / open).toFixed(2)} KiB heap after GC`
+  process.stdout.write(`${open} sockets: ${rss.toFixed(2)} KiB RSS${heap} per connection\n`)
+}, 2000).unref()
+
+server.listen(port, '127.0.0.1', () => process.stdout.write(`node floor listening on mqtt://127.0.0.1:${port}\n`))
+process.on('SIGINT', () => process.exit(0))
+process.on('SIGTERM', () => process.exit(0))
