@@ -20,7 +20,7 @@ export const USAGE = `Usage: npm run bench -- [options]
                               storm, auth, retained, pubsub-qos1, latency-10k, idle-max, ...
                               (and plugins: the plugin benchmarks)
   --targets ID[,..]           swallow-embedded, swallow-memory, swallow-redis, swallow-redis-2,
-                              mosquitto, mosquitto-unlimited
+                              mosquitto, mosquitto-unlimited, node-floor (connection scenarios only)
                               (default: all; mosquitto-unlimited is always run for the ratios)
   --target mqtt://host:port   also measure this broker (repeatable); it is not started or stopped
   --out DIR                   results directory (default: bench/results)

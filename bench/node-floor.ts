@@ -13,7 +13,14 @@ import mqttPacket from 'mqtt-packet'
 const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00])
 const PINGRESP = Buffer.from([0xd0, 0x00])
 const port = Number(process.argv[2] ?? 18830)
-const rssKb = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0)
+// At the open-files limit (idle-max) there may be no descriptor left to read /proc with.
+const rssKb = (): number => {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN)
+  } catch {
+    return NaN
+  }
+}
 
 let open = 0
 const server = createServer(socket => {
@@ -39,10 +46,22 @@ setInterval(() => {
   reported = open
   if (open === 0) return
   const rss = (rssKb() - baseline.rss) / open
+  if (Number.isNaN(rss)) return
   const heap = gc === undefined ? '' : `, ${((heapKb() - baseline.heap) / open).toFixed(2)} KiB heap after GC`
   process.stdout.write(`${open} sockets: ${rss.toFixed(2)} KiB RSS${heap} per connection\n`)
 }, 2000).unref()
 
-server.listen(port, '127.0.0.1', () => process.stdout.write(`node floor listening on mqtt://127.0.0.1:${port}\n`))
+// Accept errors (EMFILE at the open-files limit in the idle-max scenario) refuse that one
+// connection, as a broker would; only a failure to listen ends the process.
+let listening = false
+server.on('error', (err: NodeJS.ErrnoException) => {
+  if (listening) return
+  process.stderr.write(`node-floor: cannot listen on 127.0.0.1:${port}: ${err.code ?? err.message}\n`)
+  process.exit(1)
+})
+server.listen(port, '127.0.0.1', () => {
+  listening = true
+  process.stdout.write(`node floor listening on mqtt://127.0.0.1:${port}\n`)
+})
 process.on('SIGINT', () => process.exit(0))
 process.on('SIGTERM', () => process.exit(0))

@@ -42,18 +42,23 @@ function cell (m: Metric | undefined, base: Metric | undefined, isBase: boolean)
   return formatNumber(v) + (r === null ? '' : ` (${r.toFixed(2)}x)`)
 }
 
+/** The targets that ran this scenario: a target limited to some scenarios (node-floor) has no column in the others. */
+const columns = (rec: ScenarioRecord, info: RunInfo): RunInfo['targets'] =>
+  info.targets.filter(t => t.only === undefined || rec.outcomes.has(t.id))
+
 const rowLabel = (m: Metric): string => (m.label.includes(m.unit) ? m.label : `${m.label} (${m.unit})`) + arrow(m)
 
 /** One table: metric rows (all, or only `keys`) x target columns. */
 export function table (rec: ScenarioRecord, info: RunInfo, keys?: string[]): string {
-  const ids = info.targets.map(t => t.id)
+  const targets = columns(rec, info)
+  const ids = targets.map(t => t.id)
   const first = ids.map(id => rec.outcomes.get(id)?.result).find(r => r !== undefined)
   if (first === undefined) return ids.map(id => `- ${id}: ${rec.outcomes.get(id)?.error ?? 'not run'}`).join('\n')
   const metrics = first.metrics.filter(m => keys === undefined || keys.includes(m.key))
   const base = rec.outcomes.get(BASELINE)
   const lines = [
-    `| ${rec.scenario.title} | ${info.targets.map(t => t.label).join(' | ')} |`,
-    `|---|${info.targets.map(() => '---:').join('|')}|`
+    `| ${rec.scenario.title} | ${targets.map(t => t.label).join(' | ')} |`,
+    `|---|${targets.map(() => '---:').join('|')}|`
   ]
   for (const m of metrics) {
     const cells = ids.map(id => {
@@ -107,7 +112,7 @@ export function writeResults (dir: string, records: ScenarioRecord[], info: RunI
     const stem = `${info.date}-${rec.scenario.id}${suffix}`
     put(`${stem}.md`, scenarioMarkdown(rec, info) + `\n![chart](./${stem}.svg)\n`)
     const primary = rec.scenario.primary
-    const bars = info.targets.map(t => {
+    const bars = columns(rec, info).map(t => {
       const o = rec.outcomes.get(t.id)
       const lost = find(o, 'ackedLost')?.value ?? 0
       return { label: t.label, value: find(o, primary)?.value ?? null, note: lost > 0 ? `lost ${formatNumber(lost)} acknowledged` : '' }

@@ -128,7 +128,8 @@ async function main (): Promise<void> {
   log(`${scenarios.length} scenarios x ${targets.length} targets${args.quick ? ' (quick)' : ''}: ${targets.map(t => t.id).join(', ')}`)
   for (const t of unavailable) log(`skipping ${t.id}: ${t.note ?? 'not available'}`)
   const t0 = Date.now()
-  const total = targets.length * records.length
+  const runs = (rec: ScenarioRecord): TargetSpec[] => targets.filter(t => t.only === undefined || t.only.includes(rec.scenario.id))
+  const total = records.reduce((n, rec) => n + runs(rec).length, 0)
   let step = 0
   // Scenario-major: all targets run one scenario back to back, so the figures a ratio compares
   // were measured minutes apart at most (the machine may be shared and its load drift).
@@ -136,11 +137,11 @@ async function main (): Promise<void> {
     const missing = rec.scenario.unavailable?.() ?? null
     if (missing !== null) {
       log(`!!! SKIPPING ${rec.scenario.id}: ${missing} !!!`)
-      for (const target of targets) rec.outcomes.set(target.id, { error: `skipped: ${missing}` })
-      step += targets.length
+      for (const target of runs(rec)) rec.outcomes.set(target.id, { error: `skipped: ${missing}` })
+      step += runs(rec).length
       continue
     }
-    for (const target of targets) {
+    for (const target of runs(rec)) {
       const name = `[${++step}/${total}] ${target.id} / ${rec.scenario.id}`
       const outcome = await runBest(target, rec.scenario, args.quick, args.repeat, name)
       rec.outcomes.set(target.id, outcome)

@@ -8,12 +8,15 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const SWALLOW_BIN = fileURLToPath(new URL('../../bin/swallow.js', import.meta.url))
+const NODE_FLOOR = fileURLToPath(new URL('./node-floor.js', import.meta.url))
 const MOSQUITTO = '/usr/sbin/mosquitto'
 
 export interface TargetSpec {
   id: string
   label: string
-  kind: 'swallow' | 'mosquitto' | 'external' | 'unavailable'
+  kind: 'swallow' | 'mosquitto' | 'node-floor' | 'external' | 'unavailable'
+  /** The only scenarios this target can run (absent: all of them). */
+  only?: readonly string[]
   storage?: 'embedded' | 'memory' | 'redis'
   /** Broker processes sharing one storage (Redis only); 1 when absent. */
   nodes?: number
@@ -53,7 +56,9 @@ export const BUILTIN_TARGETS: TargetSpec[] = [
   { id: 'swallow-redis', label: 'Swallow Redis (1 node)', kind: 'swallow', storage: 'redis' },
   { id: 'swallow-redis-2', label: 'Swallow Redis (2 nodes)', kind: 'swallow', storage: 'redis', nodes: 2 },
   { id: 'mosquitto', label: 'Mosquitto defaults', kind: 'mosquitto' },
-  { id: BASELINE, label: 'Mosquitto max_queued_messages 0', kind: 'mosquitto', unlimitedQueue: true }
+  { id: BASELINE, label: 'Mosquitto max_queued_messages 0', kind: 'mosquitto', unlimitedQueue: true },
+  // Not a broker: what any MQTT server written in Node pays per connection (bench/node-floor.ts).
+  { id: 'node-floor', label: 'Node floor (no broker)', kind: 'node-floor', only: ['idle-10k', 'idle-max', 'storm-10k'] }
 ]
 
 export function externalTarget (url: string): TargetSpec {
@@ -179,6 +184,19 @@ async function startMosquitto (spec: TargetSpec, opts: BrokerOptions): Promise<R
   return { endpoints: [{ host: '127.0.0.1', port, pid: proc.pid ?? null }], stop: stopper(proc, dir) }
 }
 
+/** bench/node-floor.ts: a socket and a parser per connection, CONNACK, nothing else. */
+async function startNodeFloor (): Promise<RunningTarget> {
+  const dir = mkdtempSync(join(tmpdir(), 'node-floor-'))
+  const port = await freePort()
+  const proc = spawn(process.execPath, [NODE_FLOOR, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const lines = capture(proc)
+  try { await waitListening(port, proc, 10_000) } catch (err) {
+    await stopper(proc, dir)()
+    throw new Error(`node-floor: ${(err as Error).message}\n${lines.join('\n')}`)
+  }
+  return { endpoints: [{ host: '127.0.0.1', port, pid: proc.pid ?? null }], stop: stopper(proc, dir) }
+}
+
 /** Starts a target; `opts` are ignored by external targets (the harness does not configure them). */
 export async function startTarget (spec: TargetSpec, opts: BrokerOptions = {}): Promise<RunningTarget> {
   switch (spec.kind) {
@@ -193,6 +211,7 @@ export async function startTarget (spec: TargetSpec, opts: BrokerOptions = {}): 
       }
     }
     case 'mosquitto': return await startMosquitto(spec, opts)
+    case 'node-floor': return await startNodeFloor()
     case 'external': {
       const u = new URL(spec.url ?? '')
       return { endpoints: [{ host: u.hostname, port: Number(u.port || 1883), pid: null }], stop: async () => {} }
