@@ -2,16 +2,20 @@
 // readable-stream Duplex (ReadableState, WritableState, event emitter) per connection, of
 // which the parser uses only the BufferList methods (append, consume, length, readUInt*,
 // slice, toString). A plain BufferList from the same `bl` package has exactly those methods.
-// Swapping it in, before the first byte is parsed, saves ~0.8 KiB of heap per connection and
+// Swapping it in, before the first byte is parsed, saves ~0.9 KiB of heap per connection and
 // the construction of a stream per CONNECT.
 import { createRequire } from 'node:module'
 
-interface BufferListConstructor { new (): unknown }
+interface BufferListConstructor { new (): unknown, prototype: Record<string, unknown> }
 
-// The `bl` that mqtt-packet itself resolves, so that the class matches what its parser expects.
-const fromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))
+// The `bl` of the mqtt-packet that Aedes's clients parse with, so the class is the one its
+// parser was written against.
+const fromAedes = createRequire(createRequire(import.meta.url).resolve('aedes'))
+const fromMqttPacket = createRequire(fromAedes.resolve('mqtt-packet'))
 const BufferList = fromMqttPacket('bl/BufferList.js') as BufferListConstructor
+const USED = ['append', 'consume', 'readUInt8', 'readUInt16BE', 'readUInt32BE', 'slice', 'toString']
+const usable = USED.every(method => typeof BufferList.prototype[method] === 'function')
 
 export function useLightParserBuffer (parser: { _list: unknown }): void {
-  parser._list = new BufferList()
+  if (usable) parser._list = new BufferList()
 }
