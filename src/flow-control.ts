@@ -108,10 +108,10 @@ function repeatsLast (flow: ClientFlow, packet: AedesPublishPacket): boolean {
 
 export class FlowControl {
   private readonly flows = new WeakMap<Client, ClientFlow>()
-  private readonly sentByQoS
+  private readonly sentByQoS: CoreMetrics['messagesOut']
 
   constructor (private readonly opts: FlowOptions, private readonly metrics: CoreMetrics, private readonly log: Logger) {
-    this.sentByQoS = [0, 1, 2].map(qos => metrics.messagesOut.labels(String(qos)))
+    this.sentByQoS = metrics.messagesOut
   }
 
   /** Wraps the client's delivery functions; call before the client subscribes to anything. */
@@ -150,7 +150,11 @@ export class FlowControl {
     }
     deliveries.deliverQoS = (packet, cb) => {
       if (packet.qos === 0) return deliveries.deliver0(packet, cb)
-      let qos = deliveryQoS(subscriptions, packet.topic, packet.qos)
+      // A live message reaches this function only through a subscription granted QoS 1 or 2
+      // (Aedes routes QoS 0 ones to deliver0), so a QoS 1 message goes out at QoS 1 without
+      // looking at the other subscriptions. Retained messages sent on SUBSCRIBE carry no
+      // brokerId and are capped by the search (MQTT-3.8.4-6).
+      let qos = packet.qos === 1 && packet.brokerId ? 1 : deliveryQoS(subscriptions, packet.topic, packet.qos)
       // Aedes's own path (persistent sessions) downgrades to an exact-topic subscription's QoS
       // after this point; follow it here, or a QoS 0 write would hold an in-flight slot forever.
       const exact = subscriptions[packet.topic]?.qos
@@ -178,9 +182,9 @@ export class FlowControl {
     const flow = this.flows.get(client)
     if (flow?.sendingQoS === true) {
       flow.inflight++
-      this.sentByQoS[packet.qos].inc()
+      this.sentByQoS.inc(packet.qos)
     } else {
-      this.sentByQoS[0].inc()
+      this.sentByQoS.inc(0)
     }
     return packet
   }

@@ -66,10 +66,10 @@ export function observeBroker (broker: Aedes, metrics: CoreMetrics, log: Logger)
   broker.on('clientError', onError)
   broker.on('connectionError', onError)
 
-  const receivedByQoS = [0, 1, 2].map(qos => metrics.messagesIn.labels(String(qos)))
+  const received = metrics.messagesIn
   broker.on('publish', (packet: AedesPublishPacket, client: Client | null) => {
     if (!client) return
-    receivedByQoS[packet.qos].inc()
+    received.inc(packet.qos)
     if (log.isLevelEnabled('trace')) {
       log.trace({ clientId: client.id, topic: packet.topic, qos: packet.qos, retain: packet.retain, payload: packet.payload.toString() }, 'message received')
     }
