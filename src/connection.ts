@@ -148,18 +148,18 @@ function routePackets (broker: Aedes, client: ClientInternals, cleanConnect: Cle
       this._emitError(new Error(violation))
       return
     }
-    if ((packet as ConnectPacket).cmd === 'connect') this.settings = parserSettings(packet as ConnectPacket)
-    if (p.cmd === 'publish' && p.qos === 1 && client.connackSent) {
+    const cmd = (packet as { cmd: string }).cmd
+    if (cmd === 'connect') this.settings = parserSettings(packet as ConnectPacket)
+    if (cmd === 'publish' && p.qos === 1 && client.connackSent) {
       client._parsingBatch++
       if (client._keepaliveInterval > 0) client._keepaliveTimer?.refresh()
       publishQoS1(broker, client, p)
-    } else if ((p.cmd as string === 'puback' || p.cmd as string === 'pubcomp') && client.connackSent &&
-        acknowledgesLiveDelivery(client, p.messageId ?? 0)) {
+    } else if ((cmd === 'puback' || cmd === 'pubcomp') && client.connackSent && acknowledgesLiveDelivery(client, p.messageId ?? 0)) {
       // Aedes's handlePuback for a delivery nothing was stored for: a storage call that
       // resolves to nothing, then the 'ack' event (flow control frees the in-flight slot).
       if (client._keepaliveInterval > 0) client._keepaliveTimer?.refresh()
       broker.emit('ack', undefined, client)
-    } else if ((packet as ConnectPacket).cmd === 'connect' && client._parsingBatch === 0 && !client.connecting && !client.connected &&
+    } else if (cmd === 'connect' && client._parsingBatch === 0 && !client.connecting && !client.connected &&
         cleanConnect.applies(packet as ConnectPacket)) {
       // Where Aedes would run its handleConnect (the first packet; lib/client.js enqueue).
       client._parsingBatch++

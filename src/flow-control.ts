@@ -108,11 +108,8 @@ function repeatsLast (flow: ClientFlow, packet: AedesPublishPacket): boolean {
 
 export class FlowControl {
   private readonly flows = new WeakMap<Client, ClientFlow>()
-  private readonly sentByQoS: CoreMetrics['messagesOut']
 
-  constructor (private readonly opts: FlowOptions, private readonly metrics: CoreMetrics, private readonly log: Logger) {
-    this.sentByQoS = metrics.messagesOut
-  }
+  constructor (private readonly opts: FlowOptions, private readonly metrics: CoreMetrics, private readonly log: Logger) {}
 
   /** Wraps the client's delivery functions; call before the client subscribes to anything. */
   attach (client: Client): void {
@@ -182,9 +179,9 @@ export class FlowControl {
     const flow = this.flows.get(client)
     if (flow?.sendingQoS === true) {
       flow.inflight++
-      this.sentByQoS.inc(packet.qos)
+      this.metrics.messagesOut.inc(packet.qos)
     } else {
-      this.sentByQoS.inc(0)
+      this.metrics.messagesOut.inc(0)
     }
     return packet
   }

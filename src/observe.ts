@@ -66,10 +66,9 @@ export function observeBroker (broker: Aedes, metrics: CoreMetrics, log: Logger)
   broker.on('clientError', onError)
   broker.on('connectionError', onError)
 
-  const received = metrics.messagesIn
   broker.on('publish', (packet: AedesPublishPacket, client: Client | null) => {
     if (!client) return
-    received.inc(packet.qos)
+    metrics.messagesIn.inc(packet.qos)
     if (log.isLevelEnabled('trace')) {
       log.trace({ clientId: client.id, topic: packet.topic, qos: packet.qos, retain: packet.retain, payload: packet.payload.toString() }, 'message received')
     }
