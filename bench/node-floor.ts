@@ -1,7 +1,10 @@
-// Node's floor for the connection scenarios: the least an MQTT broker written in Node does per
-// connection (a socket and an mqtt-packet parser), answering CONNECT with CONNACK and
-// PINGREQ with PINGRESP, keeping no session, routing nothing. Measured like any external
-// broker, it shows how much of the gap to Mosquitto on connect rate and memory is Node's:
+// Node's floor: the least an MQTT broker written in Node does per connection (a socket and an
+// mqtt-packet parser), answering CONNECT with CONNACK and PINGREQ with PINGRESP, keeping no
+// session. For the latency scenarios it also forwards each PUBLISH to the sockets subscribed to
+// that exact topic (no wildcards, no sessions, no retransmission), PUBACKing QoS 1 at once and
+// writing each delivery with its own socket.write, as Mosquitto does. Measured like any
+// external broker, it shows how much of the gap to Mosquitto on connect rate, memory and
+// latency is Node's:
 //   node dist/bench/node-floor.js 18830 &
 //   npm run bench -- --only idle-10k,storm --targets mosquitto-unlimited --target mqtt://127.0.0.1:18830
 // Whenever the number of sockets changed, it prints RSS per connection as the harness measures
@@ -12,6 +15,30 @@ import mqttPacket from 'mqtt-packet'
 
 const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00])
 const PINGRESP = Buffer.from([0xd0, 0x00])
+type Socket = import('node:net').Socket
+const subscribers = new Map<string, Socket[]>() // exact topic -> sockets (granted QoS 1)
+let nextMessageId = 1
+
+function subscribe (socket: Socket, packet: mqttPacket.ISubscribePacket): void {
+  for (const { topic } of packet.subscriptions) {
+    const list = subscribers.get(topic) ?? []
+    list.push(socket)
+    subscribers.set(topic, list)
+    socket.once('close', () => { list.splice(list.indexOf(socket), 1) })
+  }
+  const granted = packet.subscriptions.map(s => Math.min(s.qos, 1))
+  socket.write(mqttPacket.generate({ cmd: 'suback', messageId: packet.messageId, granted }))
+}
+
+function forward (socket: Socket, packet: mqttPacket.IPublishPacket): void {
+  const id = packet.messageId ?? 0
+  if (packet.qos > 0) socket.write(Buffer.from([0x40, 0x02, id >> 8, id & 0xff]))
+  const qos = Math.min(packet.qos, 1) as 0 | 1
+  for (const subscriber of subscribers.get(packet.topic) ?? []) {
+    nextMessageId = nextMessageId === 65535 ? 1 : nextMessageId + 1
+    subscriber.write(mqttPacket.generate({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos, dup: false, retain: false, messageId: nextMessageId }))
+  }
+}
 const port = Number(process.argv[2] ?? 18830)
 // At the open-files limit (idle-max) there may be no descriptor left to read /proc with.
 const rssKb = (): number => {
@@ -29,6 +56,8 @@ const server = createServer(socket => {
   parser.on('packet', packet => {
     if (packet.cmd === 'connect') socket.write(CONNACK)
     else if (packet.cmd === 'pingreq') socket.write(PINGRESP)
+    else if (packet.cmd === 'subscribe') subscribe(socket, packet)
+    else if (packet.cmd === 'publish') forward(socket, packet)
     else if (packet.cmd === 'disconnect') socket.end()
   })
   parser.on('error', () => socket.destroy())

@@ -57,8 +57,9 @@ export const BUILTIN_TARGETS: TargetSpec[] = [
   { id: 'swallow-redis-2', label: 'Swallow Redis (2 nodes)', kind: 'swallow', storage: 'redis', nodes: 2 },
   { id: 'mosquitto', label: 'Mosquitto defaults', kind: 'mosquitto' },
   { id: BASELINE, label: 'Mosquitto max_queued_messages 0', kind: 'mosquitto', unlimitedQueue: true },
-  // Not a broker: what any MQTT server written in Node pays per connection (bench/node-floor.ts).
-  { id: 'node-floor', label: 'Node floor (no broker)', kind: 'node-floor', only: ['idle-10k', 'idle-max', 'storm-10k'] }
+  // Not a broker: what any MQTT server written in Node pays per connection and per forwarded
+  // message (bench/node-floor.ts).
+  { id: 'node-floor', label: 'Node floor (no broker)', kind: 'node-floor', only: ['idle-10k', 'idle-max', 'storm-10k', 'latency-1k', 'latency-10k'] }
 ]
 
 export function externalTarget (url: string): TargetSpec {
