@@ -6,16 +6,15 @@
 // external broker, it shows how much of the gap to Mosquitto on connect rate, memory and
 // latency is Node's:
 //   node dist/bench/node-floor.js 18830 &
-//   npm run bench -- --only idle-10k,storm --targets mosquitto-unlimited --target mqtt://127.0.0.1:18830
+//   npm run bench -- --only idle-10k,storm,latency --targets mosquitto-unlimited --target mqtt://127.0.0.1:18830
 // Whenever the number of sockets changed, it prints RSS per connection as the harness measures
 // a broker (no forced GC) and, when started with --expose-gc, heap per connection after a GC.
-import { createServer } from 'node:net'
+import { createServer, type Socket } from 'node:net'
 import { readFileSync } from 'node:fs'
 import mqttPacket from 'mqtt-packet'
 
 const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00])
 const PINGRESP = Buffer.from([0xd0, 0x00])
-type Socket = import('node:net').Socket
 const subscribers = new Map<string, Socket[]>() // exact topic -> sockets (granted QoS 1)
 let nextMessageId = 1
 
