@@ -21,6 +21,10 @@ function ordered (impl: Implementations, op: string, keyOf: (...args: any[]) => 
   wrapOperation(impl, op, stored => (...args: unknown[]) => {
     const key = keyOf(...args)
     const result = stored(...args) as Promise<unknown>
+    // `result` is awaited only once the previous call for this key has settled: a rejection
+    // meanwhile (a PUBREC for a packet id that was never sent) would otherwise be unhandled
+    // and end the process. It still reaches the caller through `inOrder`.
+    result.catch(noop)
     const previous = tails.get(key)
     const inOrder = previous === undefined ? result : previous.then(() => result)
     const settled = inOrder.then(noop, noop)
