@@ -18,6 +18,9 @@ import { openStorage, type StorageHandles } from './storage.js'
 import { installPublishEncoder } from './publish-bytes.js'
 import { addCoreRoutes } from './routes.js'
 import { dollarTopicsNeedExplicitFilter } from './topics.js'
+import { isReservedTopic } from './session-marker.js'
+import { SubscribeDecisions } from './subscribe-batches.js'
+import { SubscriptionLimit } from './subscription-limit.js'
 import { Traffic } from './traffic.js'
 import { VERSION } from './version.js'
 
@@ -37,7 +40,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
   const tlsOptions = tls ? loadTlsOptions(tls) : null
   const metrics = createMetrics()
   installPublishEncoder()
-  const storage = await openStorage(config, log.child({ module: 'storage' }), metrics)
+  const subscribeDecisions = new SubscribeDecisions()
+  const storage = await openStorage(config, log.child({ module: 'storage' }), metrics, subscribeDecisions)
   const handles: PluginHandle[] = []
   const listeners: Listener[] = []
   let broker: Aedes | null = null
@@ -56,7 +60,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     emitter.on('error', (err: Error) => log.error({ err }, 'broker error'))
     await aedes.listen()
 
-    const hooks = new Hooks()
+    const hooks = new Hooks(subscribeDecisions)
     const policy = createConnectPolicy({
       maxClientIdLength: config.maxClientIdLength,
       maxConnections: config.maxConnections,
@@ -75,6 +79,10 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       if (handle) handles.push(handle)
     }
 
+    // Last in the chain, so that a filter the ACL refuses does not count.
+    const subscriptionLimit = new SubscriptionLimit(config.maxSubscriptionsPerClient, metrics.subscriptionsRefused, log.child({ module: 'limits' }))
+    hooks.add('authorizeSubscribe', subscriptionLimit.authorizeSubscribe)
+    aedes.on('unsubscribe', subscriptionLimit.unsubscribed)
     const flow = new FlowControl(config, metrics, log.child({ module: 'flow' }))
     hooks.add('authorizeForward', flow.countForward)
     aedes.on('ack', (_packet, client) => flow.acked(client))
@@ -134,7 +142,9 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
 interface ClosingClient { pause: () => void, will: unknown, _will: unknown }
 
 // Clients never publish into $SYS (the broker's own topics); Aedes's default hook did the same.
+// $swallow/ holds the broker's session markers (src/session-marker.ts): nothing is published there.
 function refuseSysPublish (client: unknown, packet: { topic: string }, done: (err?: Error | null) => void): void {
   if (client !== null && packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topics are reserved for the broker'))
+  if (isReservedTopic(packet.topic)) return done(new Error('$swallow/ topics are reserved for the broker'))
   done(null)
 }

@@ -36,6 +36,7 @@ export interface Config {
   maxInflight: number
   maxQueued: number
   maxQueuedBytes: number
+  maxSubscriptionsPerClient: number
   slowClientTimeout: number
   shutdownTimeout: number
   heartbeatInterval: number
@@ -72,6 +73,7 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'maxInflight', type: 'int', min: 1, default: 100, help: 'QoS 1/2 messages sent to one client and not yet acknowledged' },
   { key: 'maxQueued', type: 'int', min: 0, default: 1000, help: 'QoS 1/2 messages waiting behind the in-flight window per client; when full, deliveries to it (and the publishers\' PUBACKs) wait' },
   { key: 'maxQueuedBytes', type: 'size', min: 0, default: 8 * 1024 * 1024, help: 'unsent bytes per client socket beyond which QoS 0 deliveries to it wait (1 s at most), then are dropped (counted)' },
+  { key: 'maxSubscriptionsPerClient', type: 'int', min: 1, default: 1000, help: 'topic filters one session may hold; further filters get SUBACK 0x80 (counted)' },
   { key: 'slowClientTimeout', type: 'duration', min: 100, default: 30_000, help: 'a client whose queue is full and that acknowledges nothing for this long is disconnected' },
   { key: 'shutdownTimeout', type: 'duration', min: 0, default: 5000, help: 'on SIGINT/SIGTERM, how long to wait for in-flight acknowledgements' },
   { key: 'heartbeatInterval', type: 'duration', min: 200, default: 60_000, help: 'how often the broker announces itself; stored wills of clients whose broker stopped (crash, restart, dead cluster node) are published by a sweep every 4 x this' }

@@ -3,6 +3,8 @@
 // single Aedes function per hook, run in registration order (the order of
 // src/builtins.ts, core steps first). A handler never replaces another.
 import type { Aedes, AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
+import { isReservedTopic } from './session-marker.js'
+import type { SubscribeDecisions } from './subscribe-batches.js'
 
 export type PreConnectHandler = (client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) => void
 export type AuthenticateHandler = (client: Client, username: string | undefined, password: Buffer | undefined,
@@ -31,6 +33,9 @@ export class Hooks {
   private installed = false
   private readonly dropped = new WeakSet<object>()
 
+  /** `subscribes` learns every filter's outcome: only granted filters are stored (src/subscribe-batches.ts). */
+  constructor (private readonly subscribes: SubscribeDecisions) {}
+
   /**
    * Marks a PUBLISH as "acknowledge, but do not route": call it from an authorizePublish
    * handler, then call back without an error. The hooks after it do not run, and the
@@ -55,7 +60,7 @@ export class Hooks {
     slots.authenticate = composeAll(h.authenticate, (r: unknown) => r === true)
     slots.authorizePublish = composeAuthorizePublish(h.authorizePublish, this.dropped)
     skipDroppedPublishes(broker, this.dropped)
-    slots.authorizeSubscribe = composeSubscribe(h.authorizeSubscribe)
+    slots.authorizeSubscribe = composeSubscribe(h.authorizeSubscribe, this.subscribes)
     slots.authorizeForward = composeForward(h.authorizeForward)
     slots.published = composeAll(h.published, () => true)
   }
@@ -106,12 +111,16 @@ function skipDroppedPublishes (broker: Aedes, dropped: WeakSet<object>): void {
   }
 }
 
-function composeSubscribe (handlers: AuthorizeSubscribeHandler[]): AuthorizeSubscribeHandler {
-  if (handlers.length === 1) return handlers[0]
+function composeSubscribe (handlers: AuthorizeSubscribeHandler[], subscribes: SubscribeDecisions): AuthorizeSubscribeHandler {
   return function authorizeSubscribe (client, sub, done) {
+    // $swallow/ topics, such as a restored persistent session's marker (src/session-marker.ts), are never subscribed to.
+    if (isReservedTopic(sub.topic)) return done(null, null)
     let i = 0
     const step = (err: Error | null, next?: Subscription | null): void => {
-      if (err || !next || i === handlers.length) return done(err, next)
+      if (err || !next || i === handlers.length) {
+        subscribes.decided(sub, !err && !!next)
+        return done(err, next)
+      }
       handlers[i++](client, next, step)
     }
     step(null, sub)

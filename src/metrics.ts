@@ -12,6 +12,7 @@ export interface CoreMetrics {
   dropped: Counter<'reason'>
   protocolErrors: Counter<'reason'>
   queueFull: Counter
+  subscriptionsRefused: Counter<'reason'>
   storageOps: Histogram<'op'>
   storageUp: Gauge
 }
@@ -58,6 +59,7 @@ export function createMetrics (): CoreMetrics {
     dropped: new Counter({ name: 'swallow_dropped_messages_total', help: 'Messages not delivered to a client, by reason', labelNames: ['reason'], registers: [registry] }),
     protocolErrors: new Counter({ name: 'swallow_connection_errors_total', help: 'Connections closed because of an error, by reason', labelNames: ['reason'], registers: [registry] }),
     queueFull: new Counter({ name: 'swallow_queue_full_total', help: 'QoS 1/2 deliveries that waited because the receiving client\'s queue was full (--max-queued)', registers: [registry] }),
+    subscriptionsRefused: new Counter({ name: 'swallow_subscriptions_refused_total', help: 'Topic filters refused in a SUBACK by a broker limit, by reason', labelNames: ['reason'], registers: [registry] }),
     storageOps: new Histogram({
       name: 'swallow_storage_operation_seconds',
       help: 'Latency of session storage operations, by operation (one operation in 16 is timed)',

@@ -13,6 +13,8 @@ import { keepCleanSessionsInMemory } from './clean-sessions.js'
 import type { AnyOperation, Implementations } from './storage-operations.js'
 import { SessionIndex, type StoredSessions } from './session-index.js'
 import { orderStorageCompletions } from './ordered-updates.js'
+import { markPersistentSessions } from './session-marker.js'
+import type { SubscribeDecisions } from './subscribe-batches.js'
 import { ClusterEmitter } from './cluster-emitter.js'
 import { probeRedis, RedisHealthMonitor } from './redis.js'
 import type { Config, StorageKind } from './config.js'
@@ -64,7 +66,7 @@ const TIMED_OPERATIONS = [
   'incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'cleanIncoming', 'putWill', 'getWill', 'delWill'
 ]
 
-export async function openStorage (config: Config, log: Logger, metrics: CoreMetrics): Promise<StorageHandles> {
+export async function openStorage (config: Config, log: Logger, metrics: CoreMetrics, subscribes: SubscribeDecisions): Promise<StorageHandles> {
   const dataDir = resolve(config.dataDir)
   const nodeId = randomUUID()
   let state: StorageState = 'ok'
@@ -110,6 +112,8 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
   }
   // Order matters: clean sessions are answered from memory before the index sees them.
   sessionIndex?.wrap(impl)
+  markPersistentSessions(impl)
+  subscribes.wrap(impl)
   orderStorageCompletions(impl)
   keepCleanSessionsInMemory(impl)
   returnStreams(persistence, impl)

@@ -2,7 +2,7 @@
 // from the ACL file, its identity and its token's optional `acl` claim. The checks run
 // per message, so they only walk arrays of pre-split filters.
 import type { AclFile, AclRule } from './acl-file.js'
-import { covers, intersects, matches, splitFilter, substitute, type Levels } from './topics.js'
+import { covers, matches, splitFilter, substitute, type Levels } from './topics.js'
 
 export interface Identity {
   /** Undefined for an anonymous client. */
@@ -52,15 +52,17 @@ export class Permissions {
   }
 
   /**
-   * A subscription is granted only when read is granted on everything it can match:
-   * one grant must cover the whole filter and no deny rule may touch it.
+   * A subscription is granted when one read grant covers the whole filter, unless it lies
+   * inside a deny rule (it could only ever match denied topics). A filter that merely
+   * overlaps a deny rule (`#` beside `deny test/secret`) is granted, as Mosquitto and EMQX
+   * do; the denied topics are withheld per delivery (canRead), retained messages included.
    */
   canSubscribe (filter: string): boolean {
     const levels = splitFilter(filter)
     if (this.tokenSub !== null && !this.tokenSub.some(g => covers(g, levels))) return false
     const acl = this.acl
     if (acl === null) return true
-    if (acl.deny.some(d => intersects(d, levels))) return false
+    if (acl.deny.some(d => covers(d, levels))) return false
     return acl.read.some(g => covers(g, levels))
   }
 }

@@ -1,5 +1,5 @@
 // MQTT topic filter algebra for authorization: does a filter match a topic, does one
-// filter cover everything another can match, can two filters match a common topic.
+// filter cover everything another can match.
 // A filter is kept as its levels, split once when rules are compiled, so that matching a
 // topic per message (authorizePublish / authorizeForward) allocates nothing.
 //
@@ -49,21 +49,6 @@ export function covers (grant: Levels, sub: Levels): boolean {
     if (s !== g) return false // literal grant level: sub must be the same literal
   }
   return sub.length === grant.length
-}
-
-/** Whether some topic is matched by both filters (a deny rule touching a subscription). */
-export function intersects (a: Levels, b: Levels): boolean {
-  if ((isWild(a[0]) && b[0].startsWith('$')) || (isWild(b[0]) && a[0].startsWith('$'))) return false
-  const n = Math.max(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    const x = a[i]
-    const y = b[i]
-    if (x === '#' || y === '#') return true
-    if (x === undefined || y === undefined) return false
-    if (x === '+' || y === '+') continue
-    if (x !== y) return false
-  }
-  return true
 }
 
 /** A filter is well-formed: `#` only as the last level, wildcards only as whole levels. */
