@@ -1,4 +1,6 @@
 // Flags of `npm run bench -- [flags]`.
+import type { PlacementMode } from './placement.js'
+
 export interface BenchArgs {
   quick: boolean
   /** External brokers to measure as well (mqtt://host:port). */
@@ -10,6 +12,8 @@ export interface BenchArgs {
   repeat: number
   /** Rewrite tables and charts from the day's JSON without measuring anything. */
   render: boolean
+  /** pinned: brokers on core 0, load on the others (bench/placement.ts); shared: unpinned. */
+  placement: PlacementMode
   help: boolean
 }
 
@@ -27,10 +31,12 @@ export const USAGE = `Usage: npm run bench -- [options]
   --render                    rewrite today's tables and charts from its JSON (with --quick: the quick run's)
   --repeat N                  run each scenario N times per target and keep the best primary figure
                               (useful on a shared machine; multiplies the time)
+  --placement pinned|shared   pinned (default): every broker process on core 0, the harness and its
+                              load processes on the other cores (taskset); shared: unpinned
 `
 
 export function parseArgs (argv: string[]): BenchArgs {
-  const a: BenchArgs = { quick: false, externals: [], only: null, targets: null, outDir: null, repeat: 1, render: false, help: false }
+  const a: BenchArgs = { quick: false, externals: [], only: null, targets: null, outDir: null, repeat: 1, render: false, placement: 'pinned', help: false }
   const list = (v: string | undefined): string[] => (v ?? '').split(',').map(s => s.trim()).filter(Boolean)
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
@@ -46,7 +52,11 @@ export function parseArgs (argv: string[]): BenchArgs {
     else if (flag === '--only') a.only = list(value())
     else if (flag === '--targets') a.targets = list(value())
     else if (flag === '--out') a.outDir = value()
-    else if (flag === '--repeat') {
+    else if (flag === '--placement') {
+      const v = value()
+      if (v !== 'pinned' && v !== 'shared') throw new Error(`--placement ${v}: expected pinned or shared`)
+      a.placement = v
+    } else if (flag === '--repeat') {
       a.repeat = Number(value())
       if (!Number.isInteger(a.repeat) || a.repeat < 1 || a.repeat > 5) throw new Error('--repeat takes 1 to 5')
     }

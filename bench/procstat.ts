@@ -52,10 +52,14 @@ export class ProcCpu {
   constructor (private readonly pids: readonly number[]) {}
   start (): void { this.startCpu = cpuMsTotal(this.pids); this.startWall = performance.now() }
   percent (): number | null {
+    const used = this.usedMs()
+    return used === null ? null : Math.round(100 * used / Math.max(1, performance.now() - this.startWall))
+  }
+  /** CPU milliseconds used since start(). */
+  usedMs (): number | null {
     if (this.startCpu === null) return null
     const now = cpuMsTotal(this.pids)
-    if (now === null) return null
-    return Math.round(100 * (now - this.startCpu) / Math.max(1, performance.now() - this.startWall))
+    return now === null ? null : now - this.startCpu
   }
 }
 
@@ -75,6 +79,35 @@ export class MachineCpu {
   start (): void { this.start0 = machineTicks() }
   percent (): number | null {
     const now = machineTicks()
+    if (now === null || this.start0 === null || now.total === this.start0.total) return null
+    return Math.round(100 * (now.busy - this.start0.busy) / (now.total - this.start0.total))
+  }
+}
+
+/** Busy and total jiffies of each listed core (the cpuN lines of /proc/stat). */
+function coreTicks (cores: readonly number[]): { busy: number, total: number } | null {
+  try {
+    let busy = 0
+    let total = 0
+    for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+      const m = /^cpu(\d+)\s+(.*)$/.exec(line)
+      if (m === null || !cores.includes(Number(m[1]))) continue
+      const f = m[2].trim().split(/\s+/).map(Number)
+      const t = f.reduce((a, b) => a + b, 0)
+      total += t
+      busy += t - f[3] - (f[4] ?? 0)
+    }
+    return total === 0 ? null : { busy, total }
+  } catch { return null }
+}
+
+/** CPU use of some cores over an interval, in % of those cores (the load's headroom). */
+export class CoresCpu {
+  private start0: { busy: number, total: number } | null = null
+  constructor (private readonly cores: readonly number[]) {}
+  start (): void { this.start0 = coreTicks(this.cores) }
+  percent (): number | null {
+    const now = coreTicks(this.cores)
     if (now === null || this.start0 === null || now.total === this.start0.total) return null
     return Math.round(100 * (now.busy - this.start0.busy) / (now.total - this.start0.total))
   }

@@ -17,6 +17,10 @@ export interface RunInfo {
   date: string
   quick: boolean
   machine: string[]
+  /** Where brokers and load ran (bench/placement.ts). */
+  placement: string
+  /** Each target's effective settings, by id. */
+  settings: Record<string, string>
   targets: TargetSpec[]
   unavailable: TargetSpec[]
 }
@@ -64,12 +68,16 @@ export function table (rec: ScenarioRecord, info: RunInfo, keys?: string[]): str
     const cells = ids.map(id => {
       const o = rec.outcomes.get(id)
       if (o?.error !== undefined) return 'failed'
-      return cell(find(o, m.key), find(base, m.key), id === BASELINE)
+      const bound = m.key === rec.scenario.primary && o?.result?.raw.generatorBound === true ? ' generator-bound' : ''
+      return cell(find(o, m.key), find(base, m.key), id === BASELINE) + bound
     })
     lines.push(`| ${rowLabel(m)} | ${cells.join(' | ')} |`)
   }
   return lines.join('\n')
 }
+
+const GENERATOR_NOTE = 'A figure marked "generator-bound" was measured while the load\'s cores averaged above 85%: the load, not the broker, ' +
+  'may have set it, and it is no evidence that one broker is faster than the other.'
 
 const RATIO_NOTE = 'Each figure is followed by its ratio to Mosquitto with `max_queued_messages 0` measured in the same run ' +
   '(target / Mosquitto): on ↑ rows above 1.0x is better, on ↓ rows below 1.0x is better; rows without an arrow are context.'
@@ -91,12 +99,17 @@ function scenarioMarkdown (rec: ScenarioRecord, info: RunInfo): string {
   }
   for (const t of info.unavailable) notes.push(`- ${t.label}: ${t.note ?? 'not available'}`)
   if (notes.length > 0) parts.push('', ...notes)
-  parts.push('', `Machine: ${info.machine.join('; ')}`, '')
+  parts.push('', `Machine: ${info.machine.join('; ')}. Placement: ${info.placement}.`, '', settingsMarkdown(info), '')
   return parts.join('\n')
 }
 
+function settingsMarkdown (info: RunInfo): string {
+  return ['Settings:', ...info.targets.map(t => `- ${t.label}: ${info.settings?.[t.id] ?? 'not recorded'}`)].join('\n')
+}
+
 export function summaryMarkdown (records: ScenarioRecord[], info: RunInfo): string {
-  const parts = [`Run ${info.date}${info.quick ? ' (quick: small counts, indicative only)' : ''}. Machine: ${info.machine.join('; ')}`, '', RATIO_NOTE]
+  const parts = [`Run ${info.date}${info.quick ? ' (quick: small counts, indicative only)' : ''}. Machine: ${info.machine.join('; ')}. ` +
+    `Placement: ${info.placement}.`, '', RATIO_NOTE, '', GENERATOR_NOTE, '', settingsMarkdown(info)]
   for (const rec of records) parts.push('', table(rec, info, rec.scenario.summary))
   if (info.unavailable.length > 0) parts.push('', info.unavailable.map(t => `- ${t.label}: ${t.note ?? 'not available'}`).join('\n'))
   return parts.join('\n') + '\n'
@@ -125,6 +138,8 @@ export function writeResults (dir: string, records: ScenarioRecord[], info: RunI
     date: info.date,
     quick: info.quick,
     machine: info.machine,
+    placement: info.placement,
+    settings: info.settings,
     baseline: BASELINE,
     targets: info.targets,
     unavailable: info.unavailable,

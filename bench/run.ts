@@ -11,8 +11,9 @@ import { messagingScenarios } from './scenarios/messaging.js'
 import { retainedScenarios } from './scenarios/retained.js'
 import { runPluginBenchmarks } from './plugins.js'
 import { metric, type Metric, type Scenario, type ScenarioResult } from './scenarios/types.js'
+import { choosePlacement, type Placement } from './placement.js'
 import { MachineCpu } from './procstat.js'
-import { BASELINE, BUILTIN_TARGETS, externalTarget, nodeAOnly, startTarget, type RunningTarget, type TargetSpec } from './targets.js'
+import { BASELINE, BUILTIN_TARGETS, externalTarget, nodeAOnly, startTarget, targetSettings, type RunningTarget, type TargetSpec } from './targets.js'
 
 const ALL: Scenario[] = [...messagingScenarios, ...connectionScenarios, authConnect, ...retainedScenarios]
 const PENDING = 'plugin benchmarks (retained 10k/100k/1M, log bridge durable vs none, catch-up): bench/results/<date>-plugins.md; ' +
@@ -43,7 +44,7 @@ function machine (): string[] {
       return out.split('\n')[0].trim() || 'unknown'
     }
   }
-  return [`nproc ${sh('nproc', [])} (${cpus()[0]?.model ?? 'cpu'})`, `node ${process.version}`, sh('/usr/sbin/mosquitto', ['-h']), FD_LIMIT_NOTE]
+  return [`nproc ${sh('nproc', ['--all'])} (${cpus()[0]?.model ?? 'cpu'})`, `node ${process.version}`, sh('/usr/sbin/mosquitto', ['-h']), FD_LIMIT_NOTE]
 }
 
 const log = (line: string): void => { process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`) }
@@ -72,10 +73,10 @@ async function measure (target: TargetSpec, scenario: Scenario, running: Running
   return result
 }
 
-async function runOnce (target: TargetSpec, scenario: Scenario, quick: boolean, name: string): Promise<Outcome> {
+async function runOnce (target: TargetSpec, scenario: Scenario, quick: boolean, name: string, placement: Placement): Promise<Outcome> {
   let running: RunningTarget | undefined
   try {
-    running = await startTarget(target, scenario.broker?.() ?? {})
+    running = await startTarget(target, scenario.broker?.() ?? {}, placement)
     const machineCpu = new MachineCpu()
     const load = loadavg()[0]
     const result = await measure(target, scenario, running, quick, name)
@@ -98,12 +99,12 @@ async function runOnce (target: TargetSpec, scenario: Scenario, quick: boolean, 
 }
 
 /** Runs a scenario `repeat` times and keeps the run with the best primary figure. */
-async function runBest (target: TargetSpec, scenario: Scenario, quick: boolean, repeat: number, name: string): Promise<Outcome> {
+async function runBest (target: TargetSpec, scenario: Scenario, quick: boolean, repeat: number, name: string, placement: Placement): Promise<Outcome> {
   let best: Outcome | undefined
   const primary = (o: Outcome | undefined): Metric | undefined => o?.result?.metrics.find(m => m.key === scenario.primary)
   for (let i = 0; i < repeat; i++) {
     log(`${name}: starting${repeat > 1 ? ` (run ${i + 1} of ${repeat})` : ''}`)
-    const o = await runOnce(target, scenario, quick, name)
+    const o = await runOnce(target, scenario, quick, name, placement)
     const a = primary(o)?.value ?? null
     const b = primary(best)?.value ?? null
     const better = best === undefined || (a !== null && (b === null ||
@@ -123,7 +124,18 @@ async function main (): Promise<void> {
   const scenarios = args.render ? [] : (only !== null && only.length === 0 ? [] : selectScenarios(only))
   const { run: selected, unavailable } = selectTargets(args.targets, args.externals)
   const targets = args.render ? [] : selected
-  const info: RunInfo = { date: new Date().toISOString().slice(0, 10), quick: args.quick, machine: machine(), targets, unavailable }
+  const machineLines = machine()
+  const placement = choosePlacement(args.placement)
+  const info: RunInfo = {
+    date: new Date().toISOString().slice(0, 10),
+    quick: args.quick,
+    machine: machineLines,
+    placement: placement.description,
+    settings: Object.fromEntries(targets.map(t => [t.id, targetSettings(t)])),
+    targets,
+    unavailable
+  }
+  log(`placement ${placement.description}`)
   const records: ScenarioRecord[] = scenarios.map(scenario => ({ scenario, outcomes: new Map() }))
   log(`${scenarios.length} scenarios x ${targets.length} targets${args.quick ? ' (quick)' : ''}: ${targets.map(t => t.id).join(', ')}`)
   for (const t of unavailable) log(`skipping ${t.id}: ${t.note ?? 'not available'}`)
@@ -143,7 +155,7 @@ async function main (): Promise<void> {
     }
     for (const target of runs(rec)) {
       const name = `[${++step}/${total}] ${target.id} / ${rec.scenario.id}`
-      const outcome = await runBest(target, rec.scenario, args.quick, args.repeat, name)
+      const outcome = await runBest(target, rec.scenario, args.quick, args.repeat, name, placement)
       rec.outcomes.set(target.id, outcome)
     }
   }

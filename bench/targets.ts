@@ -6,6 +6,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { onBrokerCores, type Placement } from './placement.js'
 
 const SWALLOW_BIN = fileURLToPath(new URL('../../bin/swallow.js', import.meta.url))
 const NODE_FLOOR = fileURLToPath(new URL('./node-floor.js', import.meta.url))
@@ -36,6 +37,8 @@ export interface BrokerEndpoint {
 export interface RunningTarget {
   /** Every broker process, node A first; a single entry except for multi-node targets. */
   endpoints: BrokerEndpoint[]
+  /** The cores the load runs on (bench/placement.ts), for its headroom figure; empty if unknown. */
+  loadCores?: number[]
   stop: () => Promise<void>
 }
 
@@ -45,6 +48,33 @@ export interface BrokerOptions {
   passwordFile?: string
   /** Extra `swallow start` flags; Mosquitto targets run unchanged. */
   swallowArgs?: string[]
+}
+
+/**
+ * The same limits for both brokers where both have them: QoS 1/2 messages in flight to one
+ * subscriber (Mosquitto max_inflight_messages, default 20; Swallow --max-inflight, default
+ * 100), and logging of errors and warnings only (no log line per connect on the hot path).
+ * Queues differ by design: Swallow never drops an acknowledged message (its queue blocks the
+ * publishers at --max-queued), Mosquitto drops beyond max_queued_messages (1000 by default,
+ * unlimited on the baseline target).
+ */
+export const MAX_INFLIGHT = 100
+const SWALLOW_SETTINGS = ['--max-inflight', String(MAX_INFLIGHT), '--log-level', 'warn', '--log-format', 'json',
+  '--max-connections', '30000', '--sys-interval', 'off']
+
+function mosquittoSettings (spec: TargetSpec): string[] {
+  return ['log_dest stderr', 'log_type error', 'log_type warning', `max_inflight_messages ${MAX_INFLIGHT}`,
+    ...(spec.unlimitedQueue === true ? ['max_queued_messages 0'] : [])]
+}
+
+/** The effective settings of a target, for the results. */
+export function targetSettings (spec: TargetSpec): string {
+  switch (spec.kind) {
+    case 'swallow': return `swallow start --storage ${spec.storage ?? 'embedded'}${spec.nodes !== undefined ? ` (${spec.nodes} nodes)` : ''} ${SWALLOW_SETTINGS.join(' ')}`
+    case 'mosquitto': return `mosquitto.conf: ${mosquittoSettings(spec).join('; ')}`
+    case 'node-floor': return 'bench/node-floor.ts (no settings)'
+    default: return 'not configured by the harness'
+  }
 }
 
 /** The id every ratio is computed against: Mosquitto with an unlimited queue. */
@@ -122,9 +152,9 @@ function capture (proc: ChildProcess): string[] {
 }
 
 /** A private redis-server for the Redis target (no persistence: it measures the broker, not Redis's disk). */
-async function startRedis (): Promise<{ url: string, stop: () => Promise<void> }> {
+async function startRedis (placement: Placement): Promise<{ url: string, stop: () => Promise<void> }> {
   const port = await freePort()
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const proc = spawn(...onBrokerCores(placement, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']), { stdio: 'ignore' })
   await waitListening(port, proc, 10_000)
   const dir = mkdtempSync(join(tmpdir(), 'redis-bench-'))
   return { url: `redis://127.0.0.1:${port}/0`, stop: stopper(proc, dir) }
@@ -135,8 +165,8 @@ function swallowArgs (opts: BrokerOptions): string[] {
 }
 
 /** One Swallow process, or `spec.nodes` of them sharing one private Redis (started one after the other). */
-async function startSwallow (spec: TargetSpec, opts: BrokerOptions): Promise<RunningTarget> {
-  const redis = spec.storage === 'redis' ? await startRedis() : null
+async function startSwallow (spec: TargetSpec, opts: BrokerOptions, placement: Placement): Promise<RunningTarget> {
+  const redis = spec.storage === 'redis' ? await startRedis(placement) : null
   const extra = [...(redis ? ['--redis-url', redis.url] : []), ...swallowArgs(opts)]
   const nodes: RunningTarget[] = []
   const stopAll = async (): Promise<void> => {
@@ -144,18 +174,17 @@ async function startSwallow (spec: TargetSpec, opts: BrokerOptions): Promise<Run
     await redis?.stop()
   }
   try {
-    for (let i = 0; i < (spec.nodes ?? 1); i++) nodes.push(await startSwallowNode(spec, extra))
+    for (let i = 0; i < (spec.nodes ?? 1); i++) nodes.push(await startSwallowNode(spec, extra, placement))
   } catch (err) { await stopAll(); throw err }
   return { endpoints: nodes.flatMap(n => n.endpoints), stop: stopAll }
 }
 
-async function startSwallowNode (spec: TargetSpec, extraArgs: string[]): Promise<RunningTarget> {
+async function startSwallowNode (spec: TargetSpec, extraArgs: string[], placement: Placement): Promise<RunningTarget> {
   const dir = mkdtempSync(join(tmpdir(), 'swallow-bench-'))
   const port = await freePort()
   // Log level warn: info logs every connect, which Mosquitto is spared too (log_type below).
-  const proc = spawn(process.execPath, [SWALLOW_BIN, 'start', '--mqtt-port', String(port), '--ws-port', 'off',
-    '--http-port', 'off', '--storage', spec.storage ?? 'embedded', '--data-dir', dir, '--log-level', 'warn',
-    '--log-format', 'json', '--max-connections', '30000', '--sys-interval', 'off', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(...onBrokerCores(placement, process.execPath, [SWALLOW_BIN, 'start', '--mqtt-port', String(port), '--ws-port', 'off',
+    '--http-port', 'off', '--storage', spec.storage ?? 'embedded', '--data-dir', dir, ...SWALLOW_SETTINGS, ...extraArgs]), { stdio: ['ignore', 'pipe', 'pipe'] })
   const lines = capture(proc)
   try { await waitListening(port, proc, 20_000) } catch (err) {
     await stopper(proc, dir)()
@@ -164,19 +193,16 @@ async function startSwallowNode (spec: TargetSpec, extraArgs: string[]): Promise
   return { endpoints: [{ host: '127.0.0.1', port, pid: proc.pid ?? null }], stop: stopper(proc, dir) }
 }
 
-async function startMosquitto (spec: TargetSpec, opts: BrokerOptions): Promise<RunningTarget> {
+async function startMosquitto (spec: TargetSpec, opts: BrokerOptions, placement: Placement): Promise<RunningTarget> {
   const dir = mkdtempSync(join(tmpdir(), 'mosquitto-bench-'))
   const port = await freePort()
   const conf = [
     `listener ${port} 127.0.0.1`,
     ...(opts.passwordFile !== undefined ? [`password_file ${opts.passwordFile}`, 'allow_anonymous false'] : ['allow_anonymous true']),
-    'log_dest stderr',
-    'log_type error',
-    'log_type warning',
-    ...(spec.unlimitedQueue === true ? ['max_queued_messages 0'] : [])
+    ...mosquittoSettings(spec)
   ]
   writeFileSync(join(dir, 'mosquitto.conf'), conf.join('\n') + '\n')
-  const proc = spawn(MOSQUITTO, ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(...onBrokerCores(placement, MOSQUITTO, ['-c', join(dir, 'mosquitto.conf')]), { stdio: ['ignore', 'pipe', 'pipe'] })
   const lines = capture(proc)
   try { await waitListening(port, proc, 10_000) } catch (err) {
     await stopper(proc, dir)()
@@ -186,10 +212,10 @@ async function startMosquitto (spec: TargetSpec, opts: BrokerOptions): Promise<R
 }
 
 /** bench/node-floor.ts: a socket and a parser per connection, CONNACK, nothing else. */
-async function startNodeFloor (): Promise<RunningTarget> {
+async function startNodeFloor (placement: Placement): Promise<RunningTarget> {
   const dir = mkdtempSync(join(tmpdir(), 'node-floor-'))
   const port = await freePort()
-  const proc = spawn(process.execPath, [NODE_FLOOR, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const proc = spawn(...onBrokerCores(placement, process.execPath, [NODE_FLOOR, String(port)]), { stdio: ['ignore', 'ignore', 'pipe'] })
   const lines = capture(proc)
   try { await waitListening(port, proc, 10_000) } catch (err) {
     await stopper(proc, dir)()
@@ -199,20 +225,24 @@ async function startNodeFloor (): Promise<RunningTarget> {
 }
 
 /** Starts a target; `opts` are ignored by external targets (the harness does not configure them). */
-export async function startTarget (spec: TargetSpec, opts: BrokerOptions = {}): Promise<RunningTarget> {
+export async function startTarget (spec: TargetSpec, opts: BrokerOptions, placement: Placement): Promise<RunningTarget> {
+  return { ...await startBroker(spec, opts, placement), loadCores: placement.loadCores }
+}
+
+async function startBroker (spec: TargetSpec, opts: BrokerOptions, placement: Placement): Promise<RunningTarget> {
   switch (spec.kind) {
     case 'swallow': {
       // dist/ is shared with whoever is rebuilding the tree: a half-written build makes the
       // broker exit at startup, so try again a few times before calling the scenario failed.
       for (let attempt = 1; ; attempt++) {
-        try { return await startSwallow(spec, opts) } catch (err) {
+        try { return await startSwallow(spec, opts, placement) } catch (err) {
           if (attempt >= 3) throw err
           await new Promise(resolve => setTimeout(resolve, 3000))
         }
       }
     }
-    case 'mosquitto': return await startMosquitto(spec, opts)
-    case 'node-floor': return await startNodeFloor()
+    case 'mosquitto': return await startMosquitto(spec, opts, placement)
+    case 'node-floor': return await startNodeFloor(placement)
     case 'external': {
       const u = new URL(spec.url ?? '')
       return { endpoints: [{ host: u.hostname, port: Number(u.port || 1883), pid: null }], stop: async () => {} }

@@ -2,7 +2,7 @@
 // message: sent, acknowledged to the publisher, delivered, lost, acknowledged-but-lost.
 import { decodeFromCompressedBase64, type Histogram } from 'hdr-histogram-js'
 import { GenProcess, split } from '../pool.js'
-import { ProcCpu } from '../procstat.js'
+import { CoresCpu, ProcCpu } from '../procstat.js'
 import { unpackBits } from '../roles/common.js'
 import type { PublishResult, SubscribeResult } from '../jobs.js'
 import { brokerPids, publisherEndpoint, subscriberEndpoint, type RunningTarget } from '../targets.js'
@@ -39,7 +39,11 @@ export interface FlowOutcome {
   seconds: number
   deliveriesPerSecond: number
   brokerCpu: number | null
+  /** Broker CPU-seconds per 100,000 delivered messages (summed over a cluster's nodes). */
+  cpuPer100k: number | null
   generatorCpu: number
+  /** Average CPU of the load's cores while the publishers ran, % of those cores. */
+  loadCoresCpu: number | null
   histogram: Histogram | null
 }
 
@@ -67,20 +71,26 @@ export async function runFlow (target: RunningTarget, p: FlowParams): Promise<Fl
     }))
 
     const brokerCpu = new ProcCpu(brokerPids(target))
+    const loadCpu = new CoresCpu(target.loadCores ?? [])
     brokerCpu.start()
+    loadCpu.start()
     const pubResults = await Promise.all(pubProcs.map(({ gen }) => gen.ask<PublishResult>({ cmd: 'start' }, p.capMs + 60_000)))
+    const loadCoresCpu = loadCpu.percent()
     const sentPerPub = pubResults.flatMap(r => r.sent)
     const expectedPerSub = sentPerPub.reduce((a, b) => a + b, 0)
     const subResults = await Promise.all(subProcs.map(({ n, gen }) =>
       gen.ask<SubscribeResult>({ cmd: 'finish', expected: new Array(n).fill(expectedPerSub) }, 180_000)))
     const brokerCpuPct = brokerCpu.percent()
-    return account(p, pubResults, subResults, expectedPerSub, brokerCpuPct)
+    const outcome = account(p, pubResults, subResults, expectedPerSub, brokerCpuPct, loadCoresCpu)
+    const usedMs = brokerCpu.usedMs()
+    outcome.cpuPer100k = usedMs === null || outcome.delivered === 0 ? null : usedMs / 1000 / outcome.delivered * 100_000
+    return outcome
   } finally {
     for (const { gen } of [...subProcs, ...pubProcs]) gen.close()
   }
 }
 
-function account (p: FlowParams, pubs: PublishResult[], subs: SubscribeResult[], expectedPerSub: number, brokerCpu: number | null): FlowOutcome {
+function account (p: FlowParams, pubs: PublishResult[], subs: SubscribeResult[], expectedPerSub: number, brokerCpu: number | null, loadCoresCpu: number | null): FlowOutcome {
   const acked = pubs.flatMap(r => r.acked.map(b => unpackBits(b, p.perPub)))
   let ackedLost = 0
   for (const s of subs) {
@@ -118,6 +128,8 @@ function account (p: FlowParams, pubs: PublishResult[], subs: SubscribeResult[],
     seconds,
     deliveriesPerSecond: lastRecv > 0 ? delivered / seconds : 0,
     brokerCpu,
+    cpuPer100k: null, // set by runFlow from the broker's CPU time
+    loadCoresCpu,
     // Subscribers idle before the first and after the last message: charge their CPU to the flow's span.
     generatorCpu: Math.max(...pubs.map(pct), ...subs.map(s => pct({ cpuMs: s.cpuMs, wallMs: seconds * 1000 }))),
     histogram
