@@ -42,3 +42,13 @@ export function choosePlacement (requested: PlacementMode): Placement {
 export function onBrokerCores (placement: Placement, cmd: string, args: string[]): [string, string[]] {
   return placement.brokerCores === null ? [cmd, args] : ['taskset', ['-c', placement.brokerCores, cmd, ...args]]
 }
+
+/**
+ * The command and arguments that start `cmd` on every core: for the plugin benchmarks, which
+ * start their own broker and clients side by side (the pinned harness's affinity would
+ * otherwise put both on the load cores).
+ */
+export function onAllCores (placement: Placement, cmd: string, args: string[]): [string, string[]] {
+  const n = cpus().length
+  return placement.mode === 'shared' ? [cmd, args] : ['taskset', ['-c', `0-${n - 1}`, cmd, ...args]]
+}

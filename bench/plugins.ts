@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { onAllCores, type Placement } from './placement.js'
 
 const DIST = fileURLToPath(new URL('../', import.meta.url)) // dist/
 
@@ -20,9 +21,9 @@ function jobs (quick: boolean): Job[] {
   ]
 }
 
-function runJob (job: Job, log: (line: string) => void): Promise<string> {
+function runJob (job: Job, placement: Placement, log: (line: string) => void): Promise<string> {
   return new Promise(resolve => {
-    const proc = spawn(process.execPath, [join(DIST, job.script), ...job.args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(...onAllCores(placement, process.execPath, [join(DIST, job.script), ...job.args]), { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     proc.stdout.on('data', d => {
       out += String(d)
@@ -37,12 +38,12 @@ function runJob (job: Job, log: (line: string) => void): Promise<string> {
   })
 }
 
-export async function runPluginBenchmarks (outDir: string, date: string, quick: boolean, log: (line: string) => void): Promise<string> {
+export async function runPluginBenchmarks (outDir: string, date: string, quick: boolean, placement: Placement, log: (line: string) => void): Promise<string> {
   const sections: string[] = [`# Plugin benchmarks, ${date}${quick ? ' (quick)' : ''}`, '',
-    'Swallow only (Mosquitto has no counterpart). Produced by `npm run bench` (bench/plugins.ts) running the plugins\' bench scripts.', '']
+    'Swallow only (Mosquitto has no counterpart). Produced by `npm run bench` (bench/plugins.ts) running the plugins\' bench scripts, unpinned: each starts its own broker and clients side by side on every core.', '']
   for (const job of jobs(quick)) {
     log(`plugin benchmark: ${job.title}`)
-    sections.push(`## ${job.title}`, '', '`node dist/' + job.script + (job.args.length ? ' ' + job.args.join(' ') : '') + '`', '', '```', (await runJob(job, log)).trim(), '```', '')
+    sections.push(`## ${job.title}`, '', '`node dist/' + job.script + (job.args.length ? ' ' + job.args.join(' ') : '') + '`', '', '```', (await runJob(job, placement, log)).trim(), '```', '')
   }
   const file = join(outDir, `${date}-plugins${quick ? '-quick' : ''}.md`)
   writeFileSync(file, sections.join('\n'))

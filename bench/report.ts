@@ -163,9 +163,18 @@ export function mergePrevious (dir: string, records: ScenarioRecord[], info: Run
   const file = join(dir, `${info.date}${info.quick ? '-quick' : ''}.json`)
   if (!existsSync(file)) return records
   try {
-    const prev = JSON.parse(readFileSync(file, 'utf8')) as { targets: TargetSpec[], scenarios: Array<{ id: string, results: Record<string, Outcome> }> }
+    const prev = JSON.parse(readFileSync(file, 'utf8')) as {
+      targets: TargetSpec[], scenarios: Array<{ id: string, results: Record<string, Outcome> }>, placement?: string, settings?: Record<string, string>
+    }
     const kept = prev.scenarios.filter(p => !records.some(r => r.scenario.id === p.id))
     for (const t of prev.targets) if (kept.length > 0 && !info.targets.some(x => x.id === t.id)) info.targets.push(t)
+    if (kept.length > 0) {
+      for (const [id, settings] of Object.entries(prev.settings ?? {})) info.settings[id] ??= settings
+      // The kept scenarios keep the placement they were measured with.
+      const earlier = prev.placement ?? 'shared: brokers and load unpinned (before placement was recorded)'
+      if (records.length === 0) info.placement = earlier
+      else if (earlier !== info.placement) info.placement = `${info.placement}; scenarios kept from the day's earlier run: ${earlier}`
+    }
     const merged = [...records]
     for (const p of kept) {
       const scenario = all.find(s => s.id === p.id)

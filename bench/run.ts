@@ -162,7 +162,7 @@ async function main (): Promise<void> {
   const outDir = args.outDir ?? fileURLToPath(new URL('../../bench/results/', import.meta.url))
   const all = mergePrevious(outDir, records, info, ALL)
   const files = writeResults(outDir, all, info)
-  if (withPlugins) files.push(await runPluginBenchmarks(outDir, info.date, args.quick, log))
+  if (withPlugins) files.push(await runPluginBenchmarks(outDir, info.date, args.quick, placement, log))
   log(`done in ${Math.round((Date.now() - t0) / 1000)} s; wrote ${files.length} files to ${outDir}`)
   process.stdout.write(`\n${summaryMarkdown(all, info)}\n${PENDING}.\n`)
 }

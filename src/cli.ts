@@ -1,6 +1,7 @@
 // `swallow <command>`: parses argv, calls one function, maps errors to exit codes
 // (2: wrong usage or config, 1: the broker could not start or failed).
 import './quiet-debug.js' // first: before anything loads mqtt-packet
+import { unlinkSync, writeFileSync } from 'node:fs'
 import { builtinCommands, builtinPlugins, pluginOptions } from './builtins.js'
 import { createSwallow, type Swallow } from './broker.js'
 import { isLoopbackHost } from './listeners/admin-guard.js'
@@ -73,8 +74,19 @@ async function start (args: string[]): Promise<void> {
   const where = swallow.listeners.map(l => l.url).join(', ')
   const storage = config.storage === 'embedded' ? `embedded in ${swallow.storage.dataDir}` : config.storage
   const exposure = !config.hostExplicit && isLoopbackHost(config.host) ? '; loopback only: pass --host 0.0.0.0 to accept clients from other machines' : ''
+  if (config.pidFile !== null) writePidFile(config.pidFile)
   log.info({ listeners: Object.fromEntries(swallow.listeners.map(l => [l.name, l.url])), storage: config.storage, dataDir: swallow.storage.dataDir },
-    `Swallow ${VERSION} listening on ${where || '(no listeners)'} (storage: ${storage}${exposure})`)
+    `Swallow ${VERSION} (pid ${process.pid}) listening on ${where || '(no listeners)'} (storage: ${storage}${exposure})`)
+}
+
+/** --pid-file: `kill -HUP $(cat FILE)` reaches the broker itself, not an npm or npx wrapper. */
+function writePidFile (file: string): void {
+  try {
+    writeFileSync(file, `${process.pid}\n`)
+  } catch (err) {
+    throw new ConfigError(`--pid-file: cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; choose a writable path`)
+  }
+  process.once('exit', () => { try { unlinkSync(file) } catch {} })
 }
 
 function handleSignals ({ close, reload }: Pick<Swallow, 'close' | 'reload'>, log: Logger): void {
@@ -112,9 +124,8 @@ function generalHelp (): string {
     'Commands:',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`),
     '',
-    'Run "swallow <command> --help" for the options of a command.',
-    '',
-    startHelp()
+    'Run "swallow <command> --help" for the options of a command (swallow start --help: the broker\'s).',
+    ''
   ]
   return lines.join('\n')
 }

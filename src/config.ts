@@ -41,6 +41,7 @@ export interface Config {
   shutdownTimeout: number
   heartbeatInterval: number
   configFile: string | null
+  pidFile: string | null
   /** Plugin settings, by section name ("sys" for the sys.* keys). Validated by their specs. */
   sections: Record<string, Record<string, unknown>>
 }
@@ -76,6 +77,7 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'maxSubscriptionsPerClient', type: 'int', min: 1, default: 1000, help: 'topic filters one session may hold; further filters get SUBACK 0x80 (counted)' },
   { key: 'slowClientTimeout', type: 'duration', min: 100, default: 30_000, help: 'a client whose queue is full and that acknowledges nothing for this long is disconnected' },
   { key: 'shutdownTimeout', type: 'duration', min: 0, default: 5000, help: 'on SIGINT/SIGTERM, how long to wait for in-flight acknowledgements' },
+  { key: 'pidFile', type: 'string', default: null, defaultText: '(none)', help: 'write the broker\'s pid to this file once it listens (for kill -HUP $(cat FILE)); removed on exit' },
   { key: 'heartbeatInterval', type: 'duration', min: 200, default: 60_000, help: 'how often the broker announces itself; stored wills of clients whose broker stopped (crash, restart, dead cluster node) are published by a sweep every 4 x this' }
 ]
 

@@ -1,6 +1,7 @@
 // Core CONNECT checks that Aedes does not make, run as the first authenticate step so
 // that the client gets the right CONNACK return code:
-//  - a client id longer than --max-client-id-length: 0x02 (Aedes checks MQTT 3.1 only);
+//  - a client id longer than --max-client-id-length: 0x02 (Aedes checks MQTT 3.1 only); the
+//    id the broker generates for an empty one is not checked;
 //  - a zero-byte client id with clean session 0: 0x02 (MQTT-3.1.3-8; Aedes accepts it);
 //  - --max-connections reached: 0x03 (server unavailable).
 import type { AuthenticateError, Client, ConnectPacket } from 'aedes'
@@ -30,7 +31,8 @@ export function createConnectPolicy (opts: ConnectPolicyOptions): { preConnect: 
       if (emptyId.has(client) && !client.clean) {
         return done(refusal('empty client id requires clean session (MQTT-3.1.3-8)', 2), false)
       }
-      if (client.id.length > opts.maxClientIdLength) {
+      // The limit is on ids clients send: a generated id (an empty one was sent) always fits.
+      if (!emptyId.has(client) && client.id.length > opts.maxClientIdLength) {
         return done(refusal(`client id longer than ${opts.maxClientIdLength} characters (--max-client-id-length)`, 2), false)
       }
       if (opts.connectedClients() >= opts.maxConnections) {

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
+import { existsSync, readFileSync } from 'node:fs'
 import { runCli, startBroker } from './helpers/broker.js'
 import { tempDir } from './helpers/system.js'
 
@@ -8,6 +9,8 @@ test('swallow --help and swallow start --help list every option with its default
   const general = await runCli(['--help'])
   assert.equal(general.code, 0)
   assert.match(general.stdout, /Commands:\n\s+start/)
+  for (const command of ['passwd', 'log', 'retained', 'simulate']) assert.match(general.stdout, new RegExp(`\\n  ${command} `), `${command} is listed`)
+  assert.doesNotMatch(general.stdout, /--mqtt-port/, 'the options are in swallow start --help, not in the command list')
   const start = await runCli(['start', '--help'])
   assert.equal(start.code, 0)
   for (const flag of ['--host', '--mqtt-port', '--ws-port', '--http-port', '--data-dir', '--storage', '--config', '--log-level', '--sys-interval', '--max-inflight']) {
@@ -56,7 +59,7 @@ test('a data dir held by another broker: one clear line, exit 1', async () => {
 test('the startup line lists where the broker listens, and SIGTERM exits 0', async () => {
   const broker = await startBroker()
   const line = broker.logs.find(l => l.listeners) as { msg: string }
-  assert.match(line.msg, /^Swallow \S+ listening on mqtt:\/\/127\.0\.0\.1:\d+, ws:\/\/127\.0\.0\.1:\d+\/mqtt, http:\/\/127\.0\.0\.1:\d+ \(storage: embedded in .*; loopback only: pass --host 0.0.0.0/)
+  assert.match(line.msg, /^Swallow \S+ \(pid \d+\) listening on mqtt:\/\/127\.0\.0\.1:\d+, ws:\/\/127\.0\.0\.1:\d+\/mqtt, http:\/\/127\.0\.0\.1:\d+ \(storage: embedded in .*; loopback only: pass --host 0.0.0.0/)
   assert.equal(broker.logs.filter(l => l.listeners).length, 1, 'one line')
   assert.equal(await broker.stop('SIGTERM'), 0)
 })
@@ -64,4 +67,52 @@ test('the startup line lists where the broker listens, and SIGTERM exits 0', asy
 test('SIGINT exits 0 as well', async () => {
   const broker = await startBroker({ storage: 'memory' })
   assert.equal(await broker.stop('SIGINT'), 0)
+})
+
+test('--pid-file holds the broker\'s own pid while it runs and is removed when it stops', async () => {
+  const dir = tempDir()
+  const pidFile = `${dir.path}/swallow.pid`
+  const broker = await startBroker({ args: ['--pid-file', pidFile, '--storage', 'memory'] })
+  try {
+    assert.equal(readFileSync(pidFile, 'utf8'), `${broker.proc.pid as number}\n`)
+    const line = broker.logs.find(l => l.listeners) as { msg: string }
+    assert.match(line.msg, new RegExp(`\\(pid ${broker.proc.pid as number}\\)`))
+    assert.equal(await broker.stop(), 0)
+    assert.equal(existsSync(pidFile), false)
+  } finally {
+    await broker.stop()
+    dir.remove()
+  }
+})
+
+test('a default port in use (Mosquitto on 1883): the line says how to start beside it', async () => {
+  // 1883 is taken either by a running Mosquitto or by this blocker.
+  const blocker = createServer()
+  await new Promise<void>(resolve => { blocker.once('error', () => resolve()); blocker.listen(1883, '127.0.0.1', resolve) })
+  const dir = tempDir()
+  try {
+    const r = await runCli(['start', '--ws-port', 'off', '--http-port', 'off', '--data-dir', dir.path])
+    assert.equal(r.code, 1)
+    assert.equal(r.stderr.trim(), 'swallow: port 1883 on 127.0.0.1 is already in use; pick another with --mqtt-port N (or --mqtt-port off); ' +
+      'beside another broker on the default ports: npm start -- --mqtt-port 1884 --ws-port 8093 --http-port 8090')
+  } finally {
+    blocker.close()
+    dir.remove()
+  }
+})
+
+test('a WebSocket port in use: one line naming --ws-port, exit 1, no stack', async () => {
+  const blocker = createServer()
+  await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
+  const port = (blocker.address() as { port: number }).port
+  const dir = tempDir()
+  try {
+    const r = await runCli(['start', '--mqtt-port', '0', '--ws-port', String(port), '--http-port', 'off', '--data-dir', dir.path])
+    assert.equal(r.code, 1)
+    assert.equal(r.stderr.trim(), `swallow: port ${port} on 127.0.0.1 is already in use; pick another with --ws-port N (or --ws-port off)`)
+    assert.doesNotMatch(r.stderr + r.stdout, /\n\s+at |"stack"/, 'no stack trace')
+  } finally {
+    blocker.close()
+    dir.remove()
+  }
 })

@@ -102,7 +102,7 @@ const fanOut: Scenario = {
 /** fan-in P -> 1 wildcard subscriber at QoS 1, 10 unacknowledged messages per publisher. */
 function fanIn (pubs: number, perPub: (quick: boolean) => number): Scenario {
   return {
-    id: pubs === 200 ? 'fanin-qos1' : `fanin${pubs}-qos1`,
+    id: pubs === 200 ? 'fanin-qos1' : `fanin-${pubs}-qos1`,
     title: `fan-in ${pubs} publishers -> 1 wildcard subscriber, QoS 1, window 10`,
     primary: 'rate',
     placement: 'split',

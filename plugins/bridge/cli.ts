@@ -86,6 +86,8 @@ function parseFlags (args: string[]): Flags {
     const name = eq === -1 ? arg : arg.slice(0, eq)
     if (BOOL_FLAGS.has(name)) { bools.add(name); continue }
     if (!VALUE_FLAGS.has(name)) throw new ConfigError(`unknown option ${name}; see swallow log --help`)
+    // `--token $TOKEN` with TOKEN empty (the loopback case) leaves --token without a value: no token.
+    if (name === '--token' && eq === -1 && (args[i + 1] === undefined || args[i + 1].startsWith('--'))) continue
     const value = eq === -1 ? args[++i] : arg.slice(eq + 1)
     if (value === undefined) throw new ConfigError(`${name}: missing value`)
     values.set(name, value)
@@ -95,7 +97,7 @@ function parseFlags (args: string[]): Flags {
     positional, values, bools,
     dataDir: values.get('--data-dir'),
     url: values.get('--url'),
-    token: values.get('--token') ?? process.env.SWALLOW_ADMIN_TOKEN ?? null
+    token: values.get('--token') || process.env.SWALLOW_ADMIN_TOKEN || null
   }
 }
 

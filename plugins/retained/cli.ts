@@ -66,7 +66,11 @@ function parseArgs (args: string[]): Args {
       return v
     }
     if (arg === '--url') out.url = value().replace(/\/+$/, '')
-    else if (arg === '--token') out.token = value()
+    else if (arg === '--token') {
+      // `--token $TOKEN` with TOKEN empty (the loopback case) leaves --token without a value: no token.
+      const next = rest[i + 1]
+      if (next !== undefined && !next.startsWith('--')) out.token = rest[++i] || null
+    }
     else if (arg === '--json') out.json = true
     else if (arg === '--limit') {
       const n = Number(value())

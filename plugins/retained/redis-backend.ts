@@ -82,8 +82,8 @@ export class RedisBackend implements RetainedBackend {
     this.redis.defineCommand('retainedPut', { numberOfKeys: 3, lua: PUT })
     this.redis.defineCommand('retainedDel', { numberOfKeys: 3, lua: DEL })
     this.sub = new Redis(url, { lazyConnect: true, connectionName: 'swallow-retained-sub' })
-    this.redis.on('error', err => log.warn({ err: err.message }, 'retained store: Redis connection error'))
-    this.sub.on('error', err => log.warn({ err: err.message }, 'retained store: Redis subscriber error'))
+    reportOutages(this.redis, 'retained store', log)
+    reportOutages(this.sub, 'retained store (change subscriber)', log)
     this.sub.on('message', (_channel: string, msg: string) => this.onChange(msg))
   }
 
@@ -195,4 +195,22 @@ export class RedisBackend implements RetainedBackend {
       this.release()
     }
   }
+}
+
+/**
+ * One error line when a connection to Redis is lost and one info line when it is back;
+ * ioredis reports every failed reconnect attempt (several a second), which are not news.
+ */
+function reportOutages (conn: Redis, what: string, log: Logger): void {
+  let down = false
+  conn.on('error', (err: Error) => {
+    if (down) return
+    down = true
+    log.error({ err: err.message }, `${what}: Redis connection lost; retained writes wait until it is back`)
+  })
+  conn.on('ready', () => {
+    if (!down) return
+    down = false
+    log.info(`${what}: Redis connection back`)
+  })
 }

@@ -46,6 +46,8 @@ const CURSOR_CACHE = 32
 
 export class RetainedStore implements IndexSink {
   readonly trie = new TopicTrie()
+  /** The broker's own $SYS topics in the trie: few and fixed, they never count against --retained-max-messages. */
+  private readonly sysTopics = new Set<string>()
   private readonly expiry: Expiry
   private readonly limits: Limits
   /** Walks paused at the end of an admin page, by cursor: the next page continues them. */
@@ -73,6 +75,7 @@ export class RetainedStore implements IndexSink {
 
   // IndexSink: what the backend has stored, in storage order.
   put (topic: string, meta: RetainedMeta): void {
+    if (topic.startsWith('$SYS/')) this.sysTopics.add(topic)
     const node = this.trie.set(topic, meta)
     if (this.expiry.enabled) this.expiry.track(node, topic)
   }
@@ -80,6 +83,7 @@ export class RetainedStore implements IndexSink {
   del (topic: string): void {
     const node = this.trie.find(topic)
     if (node === undefined) return
+    this.sysTopics.delete(topic)
     this.expiry.untrack(node)
     this.trie.remove(node)
   }
@@ -89,6 +93,7 @@ export class RetainedStore implements IndexSink {
   }
 
   clear (): void {
+    this.sysTopics.clear()
     this.trie.clear()
     this.expiry.reset()
   }
@@ -99,11 +104,11 @@ export class RetainedStore implements IndexSink {
     const topic = packet.topic
     // An empty payload clears the topic (MQTT-3.3.1-10/11).
     if (payload.length === 0) return this.backend.write([{ type: 'del', topic }])
-    // The broker's own $SYS topics are few and fixed: they never count against --retained-max-messages.
     const isNew = this.trie.find(topic) === undefined && !topic.startsWith('$SYS/')
-    const refused = this.limits.check(payload.length, isNew, this.trie.count)
+    const count = this.trie.count - this.sysTopics.size
+    const refused = this.limits.check(payload.length, isNew, count)
     if (refused !== null) {
-      this.limits.refuse(refused, topic, payload.length, this.trie.count)
+      this.limits.refuse(refused, topic, payload.length, count)
       // A too-big message still replaces the previous one: that one is no longer the last value.
       return refused === 'max_payload' ? this.backend.write([{ type: 'del', topic }]) : Promise.resolve()
     }

@@ -47,9 +47,13 @@ export async function listenWs (opts: WsOptions, onConnection: ConnectionHandler
     const stream = createWebSocketStream(socket)
     onConnection(stream, req.socket, req, secure ? 'wss' : 'ws')
   })
-  wss.on('error', err => log.error({ err }, 'WebSocket server error'))
+  // ws re-emits the HTTP server's errors; a bind error is bind()'s one line, not a logged stack.
+  const duringBind = (): void => {}
+  wss.on('error', duringBind)
   if (secure) server.on('tlsClientError', (err, socket) => log.info({ remote: socket.remoteAddress, error: err.message }, 'TLS handshake failed'))
   const bound = await bind(server, opts.host, opts.port, secure ? '--wss-port' : '--ws-port')
+  wss.off('error', duringBind)
+  wss.on('error', err => log.error({ err }, 'WebSocket server error'))
   return {
     name: secure ? 'wss' : 'ws',
     url: `${secure ? 'wss' : 'ws'}://${urlHost(opts.host)}:${bound}${opts.path}`,

@@ -100,3 +100,20 @@ test('--max-connections: the next client gets CONNACK 0x03', async () => {
     await Promise.all(clients.map(c => c.endAsync()))
   }
 })
+
+test('--max-client-id-length below the generated id\'s length still accepts an empty client id (clean session)', async () => {
+  const short = await startBroker({ storage: 'memory', args: ['--max-client-id-length', '8'] })
+  try {
+    const socket = tcpConnect(short.mqttPort, '127.0.0.1')
+    const parser = mqttPacket.parser()
+    const code = new Promise<number | undefined>(resolve => parser.on('packet', p => { if (p.cmd === 'connack') resolve(p.returnCode) }))
+    socket.on('data', d => parser.parse(d))
+    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId: '' }))
+    assert.equal(await code, 0, 'the generated id is not held to the limit')
+    socket.destroy()
+    const long = await connect(short.mqttUrl, { clientId: 'c'.repeat(8) })
+    await long.endAsync()
+  } finally {
+    await short.stop()
+  }
+})

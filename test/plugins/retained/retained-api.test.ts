@@ -129,3 +129,21 @@ test('swallow retained list, get and clear against a running broker', async () =
     await broker.stop()
   }
 })
+
+test('an empty --token (as `--token $TOKEN` with TOKEN unset) is no token: the loopback broker answers', async () => {
+  const broker = await startBroker({ args: ['--sys-interval', 'off'] })
+  try {
+    const pub = await connect(broker.mqttUrl)
+    await pub.publishAsync('cfg/x', 'on', { qos: 1, retain: true })
+    await pub.endAsync()
+    for (const args of [['--token'], ['--token', ''], ['--token', '--json']]) {
+      const r = await runCli(['retained', 'list', 'cfg/#', '--url', broker.httpUrl, ...args])
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stdout, /cfg\/x/)
+    }
+    const log = await runCli(['log', 'streams', '--url', broker.httpUrl, '--token'])
+    assert.equal(log.code, 0, `swallow log with an empty --token is not a usage error: ${log.stderr}`)
+  } finally {
+    await broker.stop()
+  }
+})

@@ -111,3 +111,18 @@ test('a bad --retained-expiry rule is refused at start with a message naming it'
   await assert.rejects(startBroker({ args: ['--retained-expiry', 'dev/#/x=1h'] }), /--retained-expiry: invalid rule "dev\/#\/x=1h": # must be a whole level, and the last one/)
   await assert.rejects(startBroker({ args: ['--retained-expiry', 'dev/+=soon'] }), /--retained-expiry/)
 })
+
+test('the broker\'s own retained $SYS topics do not count against --retained-max-messages', async () => {
+  const broker = await startBroker({ args: ['--sys-interval', '100ms', '--retained-max-messages', '2'] })
+  try {
+    // Wait until $SYS topics are retained, so they would fill the store if they counted.
+    await waitFor(async () => (await retainedFor(broker.mqttUrl, '$SYS/#', 300, false)).length >= 2, 5000, 'retained $SYS topics')
+    const pub = await connect(broker.mqttUrl)
+    for (const topic of ['u/1', 'u/2', 'u/3']) await pub.publishAsync(topic, topic, { qos: 1, retain: true })
+    await pub.endAsync()
+    const got = await retainedFor(broker.mqttUrl, 'u/#', 300, false)
+    assert.deepEqual(got.map(m => m.topic).sort(), ['u/1', 'u/2'], 'two user topics fit; the third is over the limit')
+  } finally {
+    await broker.stop()
+  }
+})

@@ -148,3 +148,23 @@ test('redis backend: an expiry delete from one node never removes a newer messag
     await redis.stop()
   }
 })
+
+test('redis: an outage is one error line per connection and one info line when Redis is back, not a line per retry', { skip: needRedis() }, async () => {
+  const redis = await startRedis()
+  const broker = await node(redis.url)
+  try {
+    const retainedLines = (): Array<Record<string, unknown>> => broker.logs.filter(l => l.plugin === 'retained' && /Redis connection/.test(String(l.msg)))
+    await redis.stop()
+    await waitFor(() => retainedLines().length >= 2, 10_000, 'the retained store noticing the outage')
+    await sleep(2000) // the outage lasts: ioredis retries several times meanwhile
+    await redis.start()
+    await waitFor(() => retainedLines().filter(l => l.level === 30).length >= 2, 15_000, 'the retained store noticing Redis is back')
+    await waitFor(() => broker.logs.some(l => /storage ok/.test(String(l.msg))), 15_000, 'the core storage back')
+    const lines = retainedLines()
+    assert.equal(lines.filter(l => l.level === 50).length, 2, `one error line per connection: ${JSON.stringify(lines)}`)
+    assert.equal(lines.filter(l => l.level === 40).length, 0, 'no warning per retry')
+  } finally {
+    await broker.stop()
+    await redis.stop()
+  }
+})
