@@ -19,13 +19,16 @@ export interface BenchArgs {
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-  --quick                     every scenario with small counts (1.5–3 min for the built-in targets)
+  --quick                     every scenario with small counts against swallow-embedded,
+                              mosquitto-unlimited and node-floor (about 2 min)
   --only SCENARIO[,..]        scenario ids or prefixes: pubsub, bridge, fanout, fanin, latency, idle,
                               storm, auth, retained, pubsub-qos1, latency-10k, idle-max, ...
                               (and plugins: the plugin benchmarks)
-  --targets ID[,..]           swallow-embedded, swallow-memory, swallow-redis, swallow-redis-2,
-                              mosquitto, mosquitto-unlimited, node-floor (connection scenarios only)
-                              (default: all; mosquitto-unlimited is always run for the ratios)
+  --targets ID[,..]           all, or: swallow-embedded, swallow-memory, swallow-redis, swallow-redis-2,
+                              mosquitto, mosquitto-unlimited, node-floor (connection and latency
+                              scenarios only); default: swallow-embedded, swallow-redis, mosquitto,
+                              mosquitto-unlimited, node-floor (about 12 min; all: about 24);
+                              mosquitto-unlimited is always run for the ratios
   --target mqtt://host:port   also measure this broker (repeatable); it is not started or stopped
   --out DIR                   results directory (default: bench/results)
   --render                    rewrite today's tables and charts from its JSON (with --quick: the quick run's)

@@ -1,8 +1,8 @@
 // Session storage: embedded (LevelDB under --data-dir) or memory. Opens the Aedes
 // persistence, times every storage operation into /metrics, and reports its state.
 import { randomUUID } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { existsSync, mkdirSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
 import { ClassicLevel } from 'classic-level'
 import MemoryPersistence from 'aedes-persistence/asyncPersistence.js'
@@ -157,7 +157,7 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
 
 async function openLevel (location: string, dataDir: string): Promise<ClassicLevel<string, Buffer>> {
   try {
-    mkdirSync(location, { recursive: true })
+    makeDirectory(location)
   } catch (err) {
     throw new StartupError(`--data-dir: cannot create ${location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
   }
@@ -172,6 +172,16 @@ async function openLevel (location: string, dataDir: string): Promise<ClassicLev
     throw new StartupError(`--data-dir: cannot open embedded storage in ${location}: ${cause?.message ?? (err as Error).message}`)
   }
   return db
+}
+
+/** mkdir -p that fails instead of looping: Node 20's recursive mkdirSync never returns for a path under /proc. */
+function makeDirectory (dir: string): void {
+  const missing: string[] = []
+  for (let at = dir; !existsSync(at); at = dirname(at)) {
+    missing.unshift(at)
+    if (dirname(at) === at) break
+  }
+  for (const path of missing) mkdirSync(path)
 }
 
 // Aedes pipes these results; some async persistences return async generators instead of streams.

@@ -116,3 +116,9 @@ test('a WebSocket port in use: one line naming --ws-port, exit 1, no stack', asy
     dir.remove()
   }
 })
+
+test('a --data-dir where no directory can be made (under /proc) fails in one line within seconds', async () => {
+  const r = await runCli(['start', '--mqtt-port', '0', '--ws-port', 'off', '--http-port', 'off', '--data-dir', '/proc/swallow-data'], {}, 10_000)
+  assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`)
+  assert.match(r.stderr.trim(), /^swallow: --data-dir: cannot create \/proc\/swallow-data\/sessions: ENOENT; choose a writable directory with --data-dir$/)
+})

@@ -7,7 +7,7 @@ import { connect as tlsConnect } from 'node:tls'
 import { X509Certificate } from 'node:crypto'
 import { runCli, startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { collect, connect, run } from '../helpers/mqtt.js'
-import { needBinary, waitFor } from '../helpers/system.js'
+import { needBinary, tempDir, waitFor } from '../helpers/system.js'
 import { makePki, type TestPki } from '../helpers/tls.js'
 
 const skip = needBinary('openssl', 'openssl')
@@ -153,5 +153,40 @@ test('--auth-cert-identity cn over mqtts and wss: the certificate CN is the user
     assert.deepEqual(connected, ['device-7', 'device-7'], 'the CN became the username')
   } finally {
     await broker.stop()
+  }
+})
+
+test('the README\'s openssl recipe makes certificates that Swallow serves and mosquitto_pub and MQTT.js accept, client certificate included', { skip: skip || needBinary('mosquitto_pub', 'mosquitto-clients') }, async () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
+  const commands = readme.split('\n').filter(line => line.startsWith('openssl req '))
+  assert.equal(commands.length, 3, 'three openssl commands in the README')
+  const dir = tempDir('swallow-readme-tls-')
+  try {
+    for (const command of commands) {
+      const r = await run('sh', ['-c', `cd '${dir.path}' && ${command}`])
+      assert.equal(r.code, 0, `${command}: ${r.stderr}`)
+    }
+    const file = (name: string): string => join(dir.path, name)
+    const broker = await startBroker({
+      args: ['--tls-cert', file('server.crt'), '--tls-key', file('server.key'), '--tls-ca', file('ca.crt'), '--tls-require-client-cert',
+        '--auth-cert-identity', 'cn', '--mqtts-port', '0', '--wss-port', 'off']
+    })
+    try {
+      const mqtts = listener(broker, 'mqtts')
+      const sub = await connect(mqtts, { ca: readFileSync(file('ca.crt')), cert: readFileSync(file('client.crt')), key: readFileSync(file('client.key')) })
+      const got = collect(sub)
+      await sub.subscribeAsync('recipe/#', { qos: 1 })
+      // Host name verification on: the certificate names localhost and 127.0.0.1.
+      const r = await run('mosquitto_pub', ['-h', 'localhost', '-p', new URL(mqtts).port, '--cafile', file('ca.crt'),
+        '--cert', file('client.crt'), '--key', file('client.key'), '-t', 'recipe/t', '-q', '1', '-m', 'pasted'])
+      assert.equal(r.code, 0, r.stderr)
+      await waitFor(() => got.length === 1, 5000, 'the message over TLS')
+      assert.equal(got[0].payload, 'pasted')
+      await sub.endAsync()
+    } finally {
+      await broker.stop()
+    }
+  } finally {
+    dir.remove()
   }
 })
