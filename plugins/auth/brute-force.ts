@@ -1,7 +1,14 @@
-// Brute-force guard: after `maxFailures` failed CONNECTs from one address within
-// `windowMs`, that address is refused (CONNACK 5, no password check) for `lockoutMs`.
-// State per address is small and pruned, and the table is capped, so a flood of
-// addresses cannot grow it without bound.
+// Brute-force guard: after `maxFailures` failed CONNECTs for one username from one address
+// within `windowMs`, that username is refused from that address (CONNACK 5, no password
+// check) for `lockoutMs`. Keyed by address and username (guardKey), so one misconfigured
+// device does not lock out the other users behind the same address (a NAT, or every client
+// of 127.0.0.1 on a developer machine). State per key is small and pruned, and the table is
+// capped, so a flood of addresses or usernames cannot grow it without bound.
+
+/** The guard's key: a username's attempts from one address (anonymous attempts share one). */
+export function guardKey (address: string, username: string | undefined): string {
+  return `${address}\u0000${username ?? ''}`
+}
 
 export interface GuardOptions {
   /** 0 disables the guard. */

@@ -11,7 +11,7 @@ import type { Logger } from '../../src/logger.js'
 import type { Plugin, PluginContext, PluginHandle } from '../../src/plugin.js'
 import { pluginSettings } from '../../src/plugin.js'
 import { parseAclFile, type AclFile } from './acl-file.js'
-import { BruteForceGuard } from './brute-force.js'
+import { BruteForceGuard, guardKey } from './brute-force.js'
 import { clientTlsSocket } from './cert-identity.js'
 import { IdentityResolver, type IdentityResult, type IdentitySource } from './identity.js'
 import { JwtVerifier, parseJwtKey, type JwtKey } from './jwt.js'
@@ -95,28 +95,31 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
 
   const authenticate: AuthenticateHandler = (client, username, password, done) => {
     const address = connectionInfo(client).remoteAddress
-    if (guard.enabled && guard.lockedFor(address) > 0) {
+    const key = guardKey(address, username)
+    if (guard.enabled && guard.lockedFor(key) > 0) {
       m.connects.inc({ result: 'locked_out' })
-      return done(refusal('too many failed logins from this address; try again later', 5), false)
+      return done(refusal('too many failed logins for this username from this address; try again later', 5), false)
     }
     // done() is called outside a catch: a throw inside Aedes must not call it twice.
-    identity.resolve(username, password, clientTlsSocket(client), () => !(client as unknown as { closed: boolean }).closed).then(result => settle(client, address, result, done), err => {
+    identity.resolve(username, password, clientTlsSocket(client), () => !(client as unknown as { closed: boolean }).closed).then(result => settle(client, address, username, result, done), err => {
       log.error({ err, clientId: client.id }, 'authentication failed unexpectedly')
       done(refusal('authentication error', 3), false)
     })
   }
 
-  const settle = (client: Client, address: string, result: IdentityResult, done: Parameters<AuthenticateHandler>[3]): void => {
+  const settle = (client: Client, address: string, username: string | undefined, result: IdentityResult, done: Parameters<AuthenticateHandler>[3]): void => {
+    const key = guardKey(address, username)
     if (!result.ok) {
       m.connects.inc({ result: result.result })
-      if (result.guess && guard.failed(address)) {
+      if (result.guess && guard.failed(key)) {
         m.lockouts.inc()
-        log.warn({ remote: address, lockoutMs: settings.lockout }, 'too many failed logins: address locked out')
+        log.warn({ remote: address, username: printable(username), lockoutMs: settings.lockout },
+          'too many failed logins: this username is refused from this address until the lockout ends (other users are not affected); fix the device\'s credentials, or raise --auth-max-failures')
       }
       log.debug({ clientId: client.id, remote: address, reason: result.reason }, 'connection refused')
       return done(refusal(result.reason, result.code), false)
     }
-    guard.succeeded(address)
+    guard.succeeded(key)
     const state: ClientAuth = {
       username: result.username,
       source: result.source,

@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseAclFile } from '../../../plugins/auth/acl-file.js'
-import { BruteForceGuard } from '../../../plugins/auth/brute-force.js'
+import { BruteForceGuard, guardKey } from '../../../plugins/auth/brute-force.js'
 import { FileProblem } from '../../../plugins/auth/file-problem.js'
 import { parsePasswordFile } from '../../../plugins/auth/password-file.js'
 import { hashPassword, parseHash, verifyPassword } from '../../../plugins/auth/password-hash.js'
@@ -218,6 +218,8 @@ test('the brute-force guard locks an address after N failures in the window, the
   assert.equal(guard.failed('1.2.3.4'), true)
   assert.equal(guard.lockedFor('1.2.3.4'), 60_000)
   assert.equal(guard.lockedFor('5.6.7.8'), 0, 'other addresses are unaffected')
+  assert.notEqual(guardKey('1.2.3.4', 'alice'), guardKey('1.2.3.4', 'bob'), 'users behind one address count apart')
+  assert.notEqual(guardKey('1.2.3.4', undefined), guardKey('1.2.3.4', 'alice'))
   now += 30_000
   guard.succeeded('1.2.3.4') // a success during a lockout does not lift it
   assert.equal(guard.lockedFor('1.2.3.4'), 30_000)
