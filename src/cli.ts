@@ -70,7 +70,7 @@ async function start (args: string[]): Promise<void> {
   const log = createLogger(config)
   const swallow = await createSwallow(config, builtinPlugins, log)
   // Before the startup line: whoever reads that line may signal at once.
-  handleSignals(swallow, log)
+  handleSignals(swallow, log, config.shutdownTimeout + CLOSE_GRACE_MS)
   const where = swallow.listeners.map(l => l.url).join(', ')
   const storage = config.storage === 'embedded' ? `embedded in ${swallow.storage.dataDir}` : config.storage
   const exposure = !config.hostExplicit && isLoopbackHost(config.host) ? '; loopback only: pass --host 0.0.0.0 to accept clients from other machines' : ''
@@ -89,7 +89,13 @@ function writePidFile (file: string): void {
   process.once('exit', () => { try { unlinkSync(file) } catch {} })
 }
 
-function handleSignals ({ close, reload }: Pick<Swallow, 'close' | 'reload'>, log: Logger): void {
+/**
+ * How long closing may take after --shutdown-timeout's drain: a store that cannot be reached
+ * (Redis down) would otherwise hold the shutdown forever.
+ */
+const CLOSE_GRACE_MS = 5000
+
+function handleSignals ({ close, reload }: Pick<Swallow, 'close' | 'reload'>, log: Logger, closeTimeoutMs: number): void {
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) {
@@ -98,6 +104,11 @@ function handleSignals ({ close, reload }: Pick<Swallow, 'close' | 'reload'>, lo
     }
     stopping = true
     log.info({ signal }, 'shutting down')
+    setTimeout(() => {
+      // Safe: nothing was acknowledged that was not stored, so the devices resend what is missing.
+      log.error({ timeoutMs: closeTimeoutMs }, 'shutdown did not finish: storage unreachable (is Redis down?); exiting without closing it cleanly')
+      process.exit(1)
+    }, closeTimeoutMs).unref()
     close().then(() => {
       log.info('stopped')
       process.exit(0)

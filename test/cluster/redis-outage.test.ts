@@ -164,3 +164,20 @@ test('fan-in across two nodes with a tiny pub/sub buffer limit and killed Redis 
     await redis.stop()
   }
 })
+
+test('SIGTERM while Redis is down: the broker still exits, within --shutdown-timeout plus 5 s, with one line saying why', { skip }, async () => {
+  const redis = await startRedis()
+  const broker = await startBroker({ storage: 'redis', redisUrl: redis.url, args: ['--shutdown-timeout', '1s'] })
+  try {
+    await redis.stop()
+    await waitFor(() => broker.logs.some(l => /Redis connection lost/.test(String(l.msg))), 10_000, 'the outage noticed')
+    const started = Date.now()
+    const code = await broker.stop()
+    assert.ok(Date.now() - started < 9000, `exited after ${Date.now() - started} ms`)
+    assert.equal(code, 1, 'storage could not be closed cleanly')
+    assert.ok(broker.logs.some(l => /shutdown did not finish: storage unreachable/.test(String(l.msg))), 'the reason is logged')
+  } finally {
+    await broker.crash()
+    await redis.stop()
+  }
+})
