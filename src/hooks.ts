@@ -113,14 +113,16 @@ function skipDroppedPublishes (broker: Aedes, dropped: WeakSet<object>): void {
 
 function composeSubscribe (handlers: AuthorizeSubscribeHandler[], subscribes: SubscribeDecisions): AuthorizeSubscribeHandler {
   return function authorizeSubscribe (client, sub, done) {
+    // Every outcome is reported: the SUBSCRIBE's storage waits for all of its filters.
+    const decide = (err: Error | null, next?: Subscription | null): void => {
+      subscribes.decided(sub, !err && !!next)
+      done(err, next)
+    }
     // $swallow/ topics, such as a restored persistent session's marker (src/session-marker.ts), are never subscribed to.
-    if (isReservedTopic(sub.topic)) return done(null, null)
+    if (isReservedTopic(sub.topic)) return decide(null, null)
     let i = 0
     const step = (err: Error | null, next?: Subscription | null): void => {
-      if (err || !next || i === handlers.length) {
-        subscribes.decided(sub, !err && !!next)
-        return done(err, next)
-      }
+      if (err || !next || i === handlers.length) return decide(err, next)
       handlers[i++](client, next, step)
     }
     step(null, sub)

@@ -90,14 +90,15 @@ test('a session whose every filter the ACL refused is still present on the next 
   }
 })
 
-test('$swallow/ topics are the broker\'s: a SUBSCRIBE there gets 0x80 and a PUBLISH there closes the connection', async () => {
+test('$swallow/ topics are the broker\'s: a SUBSCRIBE there gets 0x80 beside a granted filter and a PUBLISH there closes the connection', async () => {
   const broker = await startBroker({ storage: 'memory' })
   try {
     assert.equal(await sessionPresent(broker.mqttUrl, 'sp-reserved', false), false)
     const session = await rawSession(broker.mqttPort, 'sp-reserved', false)
-    session.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$swallow/session', qos: 1 }, { topic: '$swallow/#', qos: 0 }] }))
+    // A persistent session: the granted filter is stored, which waits for every filter's decision.
+    session.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$swallow/session', qos: 1 }, { topic: 'ok/+', qos: 1 }, { topic: '$swallow/#', qos: 0 }] }))
     const suback = await waitFor(() => session.received.find(p => p.cmd === 'suback'), 5000, 'SUBACK')
-    assert.deepEqual((suback as mqttPacket.ISubackPacket).granted, [128, 128])
+    assert.deepEqual((suback as mqttPacket.ISubackPacket).granted, [128, 1, 128])
     const closed = new Promise(resolve => session.socket.once('close', resolve))
     session.socket.write(mqttPacket.generate({ cmd: 'publish', topic: '$swallow/session', payload: 'x', qos: 1, messageId: 2, retain: false, dup: false }))
     await closed
