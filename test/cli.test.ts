@@ -28,21 +28,27 @@ test('an unknown command, flag or bad value exits 2 with one line', async () => 
   }
 })
 
-test('a port already in use: one line naming the port and the flag, exit 1, no stack', async () => {
+/** Runs `fn` with a free port that another server of this process holds, and a fresh data dir. */
+async function withTakenPort (fn: (port: number, dataDir: string) => Promise<void>): Promise<void> {
   const blocker = createServer()
   await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
-  const port = (blocker.address() as { port: number }).port
   const dir = tempDir()
   try {
-    const r = await runCli(['start', '--mqtt-port', String(port), '--ws-port', 'off', '--http-port', 'off', '--data-dir', dir.path])
-    assert.equal(r.code, 1)
-    assert.equal(r.stderr.trim(), `swallow: port ${port} on 127.0.0.1 is already in use; pick another with --mqtt-port N (or --mqtt-port off)`)
-    assert.doesNotMatch(r.stderr + r.stdout, /\n\s+at /, 'no stack trace')
-    assert.doesNotMatch(r.stdout, /"level":(40|50)/, 'no warning or error besides that line')
+    await fn((blocker.address() as { port: number }).port, dir.path)
   } finally {
     blocker.close()
     dir.remove()
   }
+}
+
+test('a port already in use: one line naming the port and the flag, exit 1, no stack', async () => {
+  await withTakenPort(async (port, dataDir) => {
+    const r = await runCli(['start', '--mqtt-port', String(port), '--ws-port', 'off', '--http-port', 'off', '--data-dir', dataDir])
+    assert.equal(r.code, 1)
+    assert.equal(r.stderr.trim(), `swallow: port ${port} on 127.0.0.1 is already in use; pick another with --mqtt-port N (or --mqtt-port off)`)
+    assert.doesNotMatch(r.stderr + r.stdout, /\n\s+at /, 'no stack trace')
+    assert.doesNotMatch(r.stdout, /"level":(40|50)/, 'no warning or error besides that line')
+  })
 })
 
 test('a data dir held by another broker: one clear line, exit 1', async () => {
@@ -102,19 +108,12 @@ test('a default port in use (Mosquitto on 1883): the line says how to start besi
 })
 
 test('a WebSocket port in use: one line naming --ws-port, exit 1, no stack', async () => {
-  const blocker = createServer()
-  await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
-  const port = (blocker.address() as { port: number }).port
-  const dir = tempDir()
-  try {
-    const r = await runCli(['start', '--mqtt-port', '0', '--ws-port', String(port), '--http-port', 'off', '--data-dir', dir.path])
+  await withTakenPort(async (port, dataDir) => {
+    const r = await runCli(['start', '--mqtt-port', '0', '--ws-port', String(port), '--http-port', 'off', '--data-dir', dataDir])
     assert.equal(r.code, 1)
     assert.equal(r.stderr.trim(), `swallow: port ${port} on 127.0.0.1 is already in use; pick another with --ws-port N (or --ws-port off)`)
     assert.doesNotMatch(r.stderr + r.stdout, /\n\s+at |"stack"/, 'no stack trace')
-  } finally {
-    blocker.close()
-    dir.remove()
-  }
+  })
 })
 
 test('a --data-dir where no directory can be made (under /proc) fails in one line within seconds', async () => {

@@ -1,6 +1,8 @@
 // Shared by every listener: bind a server, turn bind errors into one clear line.
 import type { Server } from 'node:net'
+import { coreOptions } from '../config.js'
 import { StartupError } from '../errors.js'
+import { flagName } from '../options.js'
 
 export interface Listener {
   /** e.g. "mqtt", "ws", "http" */
@@ -30,15 +32,17 @@ export async function bind (server: Server, host: string, port: number, flag: st
   return typeof address === 'object' && address !== null ? address.port : port
 }
 
-// The default ports, and a command that avoids all of them (Mosquitto holds 1883 on many machines).
-const DEFAULT_PORTS: Record<string, number> = { '--mqtt-port': 1883, '--ws-port': 8083, '--http-port': 8080, '--mqtts-port': 8883, '--wss-port': 8084 }
+// A command that avoids the default ports (Mosquitto holds 1883 on many machines).
 const SIDE_BY_SIDE = 'npm start -- --mqtt-port 1884 --ws-port 8093 --http-port 8090'
+
+/** The listener flag's default port, from its option row. */
+const defaultPort = (flag: string): unknown => coreOptions.find(spec => flagName(spec) === flag)?.default
 
 function bindError (err: NodeJS.ErrnoException, host: string, port: number, flag: string): Error {
   switch (err.code) {
     case 'EADDRINUSE':
       return new StartupError(`port ${port} on ${host} is already in use; pick another with ${flag} N (or ${flag} off)` +
-        (DEFAULT_PORTS[flag] === port ? `; beside another broker on the default ports: ${SIDE_BY_SIDE}` : ''))
+        (defaultPort(flag) === port ? `; beside another broker on the default ports: ${SIDE_BY_SIDE}` : ''))
     case 'EACCES':
       return new StartupError(`no permission to listen on port ${port}; use a port above 1023 with ${flag} N`)
     case 'EADDRNOTAVAIL':
