@@ -23,6 +23,10 @@ import { SubscribeDecisions } from './subscribe-batches.js'
 import { SubscriptionLimit } from './subscription-limit.js'
 import { Traffic } from './traffic.js'
 import { VERSION } from './version.js'
+import { checkAedesSeam, registeredClients } from './aedes-seam.js'
+import { Connection } from './protocol/connection.js'
+import { createCore } from './protocol/core.js'
+import { ReasonCode } from './protocol/reason-codes.js'
 
 export interface Swallow {
   broker: Aedes
@@ -55,6 +59,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       heartbeatInterval: config.heartbeatInterval
     })
     const aedes = broker
+    checkAedesSeam(aedes)
     // Storage errors inside Aedes surface here; without a listener they would crash the process.
     const emitter: NodeJS.EventEmitter = aedes
     emitter.on('error', (err: Error) => log.error({ err }, 'broker error'))
@@ -89,10 +94,22 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     hooks.install(aedes)
     observeBroker(aedes, metrics, log.child({ module: 'clients' }))
 
+    const core = createCore({
+      broker: aedes,
+      config,
+      persistence: storage.persistence,
+      storedSessions: storage.storedSessions,
+      metrics,
+      log: log.child({ module: 'protocol' }),
+      isDropped: packet => hooks.isDropped(packet),
+      subscribeRefusal: sub => subscriptionLimit.refusedByLimit(sub as never) ? ReasonCode.quotaExceeded : ReasonCode.notAuthorized
+    })
     const traffic = new Traffic()
     const onConnection = createConnectionHandler(aedes, {
       maxPacketSize: config.maxPacketSize,
-      cleanConnect: new CleanConnect(aedes, storage.storedSessions)
+      connectTimeout: config.connectTimeout,
+      cleanConnect: new CleanConnect(aedes, storage.storedSessions),
+      core
     }, traffic, client => flow.attach(client))
     addCoreRoutes(routes, { config, broker: aedes, storage, metrics, traffic, listeners, startedAt: Date.now(), version: VERSION })
 
@@ -118,7 +135,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       // Wills stay stored, unpublished: closing a client would publish its will (to clients
       // that are being closed too) and delete it. Kept, it is published by the restarted
       // broker's will sweep if the device does not come back (src/config.ts heartbeatInterval).
-      for (const client of Object.values((aedes as unknown as { clients: Record<string, ClosingClient> }).clients)) {
+      for (const client of registeredClients(aedes) as unknown as ClosingClient[]) {
         client.pause()
         client.will = null
         client._will = null
@@ -131,6 +148,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       if (!await storage.quiesce(Math.max(0, deadline - Date.now())) && timeoutMs > 0) {
         log.warn({ pending: storage.pendingOperations(), timeoutMs }, 'shutdown: gave up waiting for in-flight storage operations (--shutdown-timeout)')
       }
+      // MQTT 5 clients are told why (Aedes's close would read as a takeover to them).
+      for (const client of registeredClients(aedes)) if (client instanceof Connection) client.disconnect(ReasonCode.serverShuttingDown)
       await new Promise<void>(resolve => aedes.close(() => resolve()))
     }
     for (const handle of handles.reverse()) await handle.close()

@@ -26,6 +26,9 @@ export interface RoutedPacket {
   brokerId?: string
   brokerCounter?: number
   clientId?: string
+  /** MQTT 5 properties and the expiry deadline (src/protocol/types.ts): they cross nodes too. */
+  properties?: Record<string, unknown> | null
+  messageExpiry?: number | null
 }
 
 export interface ClusterEmitterOptions {
@@ -45,7 +48,7 @@ export interface ClusterEmitterOptions {
   onLost: (reason: string, count: number) => void
 }
 
-const FIELDS = ['n', 't', 'p', 'q', 'r', 'b', 'c', 'i'] as const
+const FIELDS = ['n', 't', 'p', 'q', 'r', 'b', 'c', 'i', 'x'] as const
 
 export class ClusterEmitter {
   private readonly local: MQEmitter
@@ -152,23 +155,46 @@ function forwarded (packet: RoutedPacket): boolean {
 
 function streamFields (nodeId: string, p: RoutedPacket): Array<string | Buffer> {
   return ['n', nodeId, 't', p.topic, 'p', p.payload, 'q', String(p.qos), 'r', p.retain ? '1' : '0',
-    'b', p.brokerId ?? '', 'c', String(p.brokerCounter ?? 0), 'i', p.clientId ?? '']
+    'b', p.brokerId ?? '', 'c', String(p.brokerCounter ?? 0), 'i', p.clientId ?? '', 'x', encodeExtras(p)]
 }
+
+/** MQTT 5 properties and expiry as JSON (Buffers such as Correlation Data as base64); empty without them. */
+function encodeExtras (p: RoutedPacket): Buffer {
+  if (p.properties == null && p.messageExpiry == null) return EMPTY
+  return Buffer.from(JSON.stringify({ p: p.properties ?? undefined, e: p.messageExpiry ?? undefined },
+    (_key, value: unknown) => isSerializedBuffer(value) ? { base64: Buffer.from(value.data).toString('base64') } : value))
+}
+
+function decodeExtras (packet: RoutedPacket, bytes: Buffer | undefined): RoutedPacket {
+  if (bytes === undefined || bytes.length === 0) return packet
+  const extras = JSON.parse(bytes.toString(), (_key, value: unknown) =>
+    typeof value === 'object' && value !== null && 'base64' in value ? Buffer.from(String((value as { base64: string }).base64), 'base64') : value) as { p?: Record<string, unknown>, e?: number }
+  if (extras.p !== undefined) packet.properties = extras.p
+  if (extras.e !== undefined) packet.messageExpiry = extras.e
+  return packet
+}
+
+const EMPTY = Buffer.alloc(0)
+
+const isSerializedBuffer = (value: unknown): value is { type: 'Buffer', data: number[] } =>
+  typeof value === 'object' && value !== null && (value as { type?: string }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)
 
 function decodeStreamEntry (fields: Buffer[], self: string): RoutedPacket | null {
   const v: Partial<Record<typeof FIELDS[number], Buffer>> = {}
   for (let i = 0; i + 1 < fields.length; i += 2) v[fields[i].toString() as typeof FIELDS[number]] = fields[i + 1]
   if (!v.n || v.n.toString() === self || !v.t) return null
-  return toPacket(v.t.toString(), v.p ?? Buffer.alloc(0), Number(v.q?.toString() ?? 0), v.r?.toString() === '1',
-    v.b?.toString(), Number(v.c?.toString() ?? 0), v.i?.toString())
+  return decodeExtras(toPacket(v.t.toString(), v.p ?? Buffer.alloc(0), Number(v.q?.toString() ?? 0), v.r?.toString() === '1',
+    v.b?.toString(), Number(v.c?.toString() ?? 0), v.i?.toString()), v.x)
 }
 
-// QoS 0 over pub/sub: [nodeIdLen u8][nodeId][topicLen u16][topic][retain u8][brokerIdLen u8][brokerId][counter f64][payload]
+// QoS 0 over pub/sub: [nodeIdLen u8][nodeId][topicLen u16][topic][retain u8][brokerIdLen u8][brokerId][counter f64]
+// [extrasLen u32][extras (encodeExtras)][payload]
 function encodeQoS0 (nodeId: string, p: RoutedPacket): Buffer {
   const node = Buffer.from(nodeId)
   const topic = Buffer.from(p.topic)
   const broker = Buffer.from(p.brokerId ?? '')
-  const head = Buffer.allocUnsafe(1 + node.length + 2 + topic.length + 1 + 1 + broker.length + 8)
+  const extras = encodeExtras(p)
+  const head = Buffer.allocUnsafe(1 + node.length + 2 + topic.length + 1 + 1 + broker.length + 8 + 4)
   let o = head.writeUInt8(node.length, 0)
   o += node.copy(head, o)
   o = head.writeUInt16BE(topic.length, o)
@@ -176,8 +202,9 @@ function encodeQoS0 (nodeId: string, p: RoutedPacket): Buffer {
   o = head.writeUInt8(p.retain ? 1 : 0, o)
   o = head.writeUInt8(broker.length, o)
   o += broker.copy(head, o)
-  head.writeDoubleBE(p.brokerCounter ?? 0, o)
-  return Buffer.concat([head, p.payload])
+  o = head.writeDoubleBE(p.brokerCounter ?? 0, o)
+  head.writeUInt32BE(extras.length, o)
+  return Buffer.concat([head, extras, p.payload])
 }
 
 function decodeQoS0 (buf: Buffer, self: string): RoutedPacket | null {
@@ -196,7 +223,10 @@ function decodeQoS0 (buf: Buffer, self: string): RoutedPacket | null {
   o += brokerLen
   const counter = buf.readDoubleBE(o)
   o += 8
-  return toPacket(topic, buf.subarray(o), 0, retain, brokerId, counter, undefined)
+  const extrasLen = buf.readUInt32BE(o)
+  o += 4
+  const extras = buf.subarray(o, o + extrasLen)
+  return decodeExtras(toPacket(topic, buf.subarray(o + extrasLen), 0, retain, brokerId, counter, undefined), extras)
 }
 
 function toPacket (topic: string, payload: Buffer, qos: number, retain: boolean, brokerId: string | undefined, brokerCounter: number, clientId: string | undefined): RoutedPacket {

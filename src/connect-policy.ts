@@ -28,7 +28,8 @@ export function createConnectPolicy (opts: ConnectPolicyOptions): { preConnect: 
     },
     authenticate (client, username, _password, done) {
       connectionInfo(client).username = username
-      if (emptyId.has(client) && !client.clean) {
+      // MQTT 5 allows it: the broker assigns the id whatever Clean Start says (MQTT-3.1.3-6 of 5.0).
+      if (emptyId.has(client) && !client.clean && client.version < 5) {
         return done(refusal('empty client id requires clean session (MQTT-3.1.3-8)', 2), false)
       }
       // The limit is on ids clients send: a generated id (an empty one was sent) always fits.

@@ -1,5 +1,6 @@
-// What happens to every new connection, whatever the transport: hand it to Aedes, then
-// adjust the Aedes client in the two places where Swallow's guarantees differ from it.
+// What happens to every new connection, whatever the transport: MQTT 5 goes to the protocol
+// core (src/protocol/); MQTT 3.1/3.1.1 to Aedes, whose client is then adjusted where
+// Swallow's guarantees differ from it (until 3.1.1 moves to the protocol core as well).
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -9,8 +10,11 @@ import { acknowledgesLiveDelivery } from './clean-sessions.js'
 import { guardParser, packetViolation, type ParserInternals } from './packet-checks.js'
 import { useLightParserBuffer } from './parser-buffer.js'
 import type { Traffic } from './traffic.js'
+import { Connection, type Transport } from './protocol/connection.js'
+import type { Core } from './protocol/core.js'
+import { routeByProtocolLevel } from './protocol/route-by-version.js'
 
-export type Transport = 'tcp' | 'tls' | 'ws' | 'wss'
+export type { Transport }
 export type ConnectionHandler = (stream: Duplex, socket: Socket, req: IncomingMessage | undefined, transport: Transport) => void
 
 export interface ConnectionInfo {
@@ -57,24 +61,40 @@ type ParserWithListeners = ParserInternals & {
 
 export interface ConnectionOptions {
   maxPacketSize: number
+  connectTimeout: number
   cleanConnect: CleanConnect
+  /** The protocol core, for MQTT 5 connections (src/protocol/). */
+  core: Core
 }
 
 export function createConnectionHandler (broker: Aedes, opts: ConnectionOptions, traffic: Traffic, onClient: (client: Client) => void): ConnectionHandler {
   return function onConnection (stream, socket, req, transport) {
     traffic.track(socket)
-    const client = broker.handle(stream, req)
-    info.set(client, { transport, remoteAddress: socket.remoteAddress ?? 'unknown' })
-    onClient(client)
-    const internals = client as unknown as ClientInternals
-    closeOnlyOnClose(internals, stream)
-    // Sockets only: a WebSocket stream frames every write itself, and its destroy does not
-    // wait for what an uncork just handed to it (a refusing CONNACK would be lost).
-    if (transport === 'tcp' || transport === 'tls') batchWrites(stream)
-    useLightParserBuffer(internals._parser as unknown as { _list: unknown })
-    guardParser(internals._parser, { maxPacketSize: opts.maxPacketSize, conn: stream, session: internals })
-    routePackets(broker, internals, opts.cleanConnect)
+    const remoteAddress = socket.remoteAddress ?? 'unknown'
+    routeByProtocolLevel(stream, opts.connectTimeout, level => {
+      if (level === 5) {
+        const conn = new Connection(opts.core, stream, req, transport, remoteAddress)
+        info.set(conn.asClient, { transport, remoteAddress })
+      } else {
+        handOverToAedes(broker, opts, stream, req, transport, remoteAddress, onClient)
+      }
+    })
   }
+}
+
+function handOverToAedes (broker: Aedes, opts: ConnectionOptions, stream: Duplex, req: IncomingMessage | undefined, transport: Transport,
+  remoteAddress: string, onClient: (client: Client) => void): void {
+  const client = broker.handle(stream, req)
+  info.set(client, { transport, remoteAddress })
+  onClient(client)
+  const internals = client as unknown as ClientInternals
+  closeOnlyOnClose(internals, stream)
+  // Sockets only: a WebSocket stream frames every write itself, and its destroy does not
+  // wait for what an uncork just handed to it (a refusing CONNACK would be lost).
+  if (transport === 'tcp' || transport === 'tls') batchWrites(stream)
+  useLightParserBuffer(internals._parser as unknown as { _list: unknown })
+  guardParser(internals._parser, { maxPacketSize: opts.maxPacketSize, conn: stream, session: internals })
+  routePackets(broker, internals, opts.cleanConnect)
 }
 
 /**

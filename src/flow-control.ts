@@ -177,7 +177,8 @@ export class FlowControl {
   /** The last authorizeForward step: counts what actually leaves, and in-flight QoS 1/2. */
   readonly countForward = (client: Client, packet: AedesPublishPacket): AedesPublishPacket => {
     const flow = this.flows.get(client)
-    if (flow?.sendingQoS === true) {
+    if (flow === undefined) return packet // a protocol-core connection counts its own deliveries
+    if (flow.sendingQoS) {
       flow.inflight++
       this.metrics.messagesOut.inc(packet.qos)
     } else {

@@ -46,6 +46,11 @@ export class Hooks {
     this.dropped.add(packet)
   }
 
+  /** True when a handler called dropPublish(packet). */
+  isDropped (packet: object): boolean {
+    return this.dropped.has(packet)
+  }
+
   add<K extends HookName> (hook: K, handler: HandlerMap[K]): void {
     if (this.installed) throw new Error(`hooks.add('${hook}') after the broker started; add hooks in Plugin.setup()`)
     this.handlers[hook].push(handler)

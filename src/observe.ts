@@ -38,8 +38,10 @@ export function observeBroker (broker: Aedes, metrics: CoreMetrics, log: Logger)
   })
 
   broker.on('clientDisconnect', client => {
-    const internal = client as Client & { _disconnected?: boolean }
-    const reason = internal._disconnected === true ? 'client_disconnect' : (reasons.get(client) ?? 'connection_lost')
+    // Aedes's client says _disconnected, the protocol core's Connection disconnected.
+    const internal = client as Client & { _disconnected?: boolean, disconnected?: boolean }
+    const normal = internal._disconnected === true || internal.disconnected === true
+    const reason = normal ? 'client_disconnect' : (reasons.get(client) ?? 'connection_lost')
     metrics.disconnects.inc({ reason })
     log.info({ clientId: client.id, remote: connectionInfo(client).remoteAddress, reason }, 'client disconnected')
   })

@@ -16,7 +16,7 @@ export const SESSION_MARKER_TOPIC = '$swallow/session'
 
 interface StoredSubscription { topic: string }
 
-const isSessionMarker = (sub: StoredSubscription): boolean => sub.topic === SESSION_MARKER_TOPIC
+export const isSessionMarker = (sub: StoredSubscription): boolean => sub.topic === SESSION_MARKER_TOPIC
 
 /** $swallow/ topics belong to the broker: no client subscribes or publishes there. */
 export const isReservedTopic = (topic: string): boolean => topic.startsWith('$swallow/')

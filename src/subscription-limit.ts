@@ -14,6 +14,8 @@ export class SubscriptionLimit {
   /** The filters each connected client was granted (what Aedes holds for it). */
   private readonly granted = new WeakMap<Client, Set<string>>()
   private readonly warned = new WeakSet<Client>()
+  /** Filters refused by this limit (the protocol core answers them with MQTT 5's 0x97). */
+  private readonly refusedHere = new WeakSet<Subscription>()
 
   constructor (private readonly max: number, private readonly refused: Counter<'reason'>, private readonly log: Logger) {}
 
@@ -25,12 +27,18 @@ export class SubscriptionLimit {
       return done(null, sub)
     }
     this.refused.inc({ reason: 'max_subscriptions' })
+    this.refusedHere.add(sub)
     if (!this.warned.has(client)) {
       this.warned.add(client)
       this.log.warn({ clientId: client.id, max: this.max, topic: sub.topic },
         'subscription refused: the client holds --max-subscriptions-per-client filters (further refusals on this connection are counted, not logged)')
     }
     done(null, null)
+  }
+
+  /** True when this limit refused the filter (quota), not an earlier hook (ACL). */
+  refusedByLimit (sub: Subscription): boolean {
+    return this.refusedHere.has(sub)
   }
 
   /** Aedes's 'unsubscribe' event: the filters no longer count. */

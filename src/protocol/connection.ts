@@ -1,0 +1,274 @@
+// One Connection per socket (TCP, TLS or WebSocket stream): reads and parses packets, hands
+// each to its handler (src/protocol/handlers/, one file per packet type) one at a time, and
+// writes packets (batched: one write system call per socket per event-loop turn). Its fields
+// are the session state of the protocol: identity, keep alive, subscriptions, the outbound
+// window (outbound.ts), inbound QoS 2 ids and topic aliases.
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import mqttPacket, { type Packet } from 'mqtt-packet'
+import type { Client } from 'aedes'
+import { forgetConnectPacket, registerClient, unregisterClient, type RegisteredClient } from '../aedes-seam.js'
+import type { Core } from './core.js'
+import { Outbound } from './outbound.js'
+import { PacketSizeGuard } from './packet-size.js'
+import { ReasonCode } from './reason-codes.js'
+import { deliverRouted } from './deliver.js'
+import { handlePacket } from './handlers/index.js'
+import { endSession } from './session.js'
+import type { RoutedPacket, Subscription } from './types.js'
+
+export type Transport = 'tcp' | 'tls' | 'ws' | 'wss'
+
+/** An error that ends a connection, with the MQTT 5 reason code to tell the client. */
+export class ProtocolError extends Error {
+  constructor (message: string, readonly reasonCode: number = ReasonCode.protocolError) {
+    super(message)
+  }
+}
+
+export interface WillMessage extends RoutedPacket {
+  /** MQTT 5 Will Delay Interval, seconds. */
+  delay: number
+}
+
+export class Connection implements RegisteredClient {
+  id = ''
+  /** 3 (MQTT 3.1), 4 (3.1.1) or 5, from CONNECT. */
+  version = 0
+  /** Nothing of this session is stored: its in-flight state lives in this object only. */
+  clean = true
+  /** Seconds the session outlives the connection (MQTT 5; 3.1.1 persistent: forever). */
+  sessionExpiry = 0
+  will: WillMessage | null = null
+  connecting = false
+  connected = false
+  closed = false
+  /** DISCONNECT received: the will is not published (unless MQTT 5 reason 0x04). */
+  disconnected = false
+  readonly subscriptions: Record<string, Subscription> = Object.create(null)
+  /** Aedes's registry contract (src/aedes-seam.ts). */
+  readonly duplicates: Record<string, unknown> = {}
+  lastPacketAt = Date.now()
+  keepaliveMs = 0
+  readonly outbound: Outbound
+  /** QoS 2 PUBLISHes of a clean session answered with PUBREC, waiting for PUBREL. */
+  readonly incomingQoS2 = new Set<number>()
+  /** QoS 1/2 PUBLISHes received and not yet fully acknowledged (MQTT 5 Receive Maximum). */
+  unacknowledgedIn = 0
+  readonly topicAliases = new Map<number, string>()
+  /** The client's MQTT 5 Maximum Packet Size. */
+  maxPacketSizeOut = Infinity
+  /** MQTT 5 Request Problem Information: reason strings allowed beyond CONNACK/DISCONNECT. */
+  problemInformation = true
+  /** The last message the router handed over: one message matching several subscriptions arrives once per subscription. */
+  lastRouted: object | null = null
+  /** The router's listener for this connection's subscriptions. */
+  readonly deliver = (packet: RoutedPacket, cb: () => void): void => deliverRouted(this, packet, cb)
+
+  readonly persistence
+  private readonly parser = mqttPacket.parser({})
+  private readonly sizeGuard: PacketSizeGuard
+  private readonly inbox: Packet[] = []
+  private busy = false
+  private paused = false
+  private flushScheduled = false
+  private connectTimer: NodeJS.Timeout | null
+  private warnedTooLarge = false
+
+  constructor (readonly core: Core, readonly conn: Duplex, readonly req: IncomingMessage | undefined, readonly transport: Transport, readonly remoteAddress: string) {
+    this.persistence = core.persistence
+    this.sizeGuard = new PacketSizeGuard(core.limits.maxPacketSize)
+    this.outbound = new Outbound(this, core.limits, core.limits.maxInflight)
+    this.parser.on('packet', packet => this.receive(packet))
+    this.parser.on('error', err => this.fail(new ProtocolError(err.message, ReasonCode.malformedPacket)))
+    conn.on('data', chunk => this.read(chunk as Buffer))
+    conn.on('error', err => this.fail(err))
+    conn.on('end', () => this.shutdown())
+    conn.on('close', () => this.shutdown())
+    this.connectTimer = setTimeout(() => this.fail(new Error('connect did not arrive in time')), core.limits.connectTimeout)
+    conn.resume() // src/protocol/route-by-version.ts left it paused
+  }
+
+  /** Shutdown: read no more packets (the ones being handled finish). */
+  pause (): void {
+    this.paused = true
+    this.conn.pause()
+  }
+
+  /** As Aedes's Client, for the hooks and events plugins listen to. */
+  get asClient (): Client {
+    return this as unknown as Client
+  }
+
+  private read (chunk: Buffer): void {
+    if (this.closed) return
+    this.lastPacketAt = Date.now()
+    const tooLarge = this.sizeGuard.check(chunk)
+    if (tooLarge !== null) {
+      return this.fail(new ProtocolError(`packet too large: ${tooLarge} bytes (limit --max-packet-size ${this.core.limits.maxPacketSize})`, ReasonCode.packetTooLarge))
+    }
+    this.parser.parse(chunk)
+  }
+
+  private receive (packet: Packet): void {
+    if (this.closed) return
+    this.inbox.push(packet)
+    if (!this.busy) this.drainInbox()
+  }
+
+  /** Handles packets one at a time, in order; the socket is paused while one waits (storage, hooks). */
+  private drainInbox (): void {
+    while (!this.closed && this.inbox.length > 0) {
+      const packet = this.inbox.shift() as Packet
+      let sync = true
+      let finished = false
+      this.busy = true
+      handlePacket(this, packet, (err?: Error | null) => {
+        finished = true
+        if (err) this.fail(err)
+        if (sync) return
+        this.busy = false
+        if (this.closed || this.paused) return
+        this.conn.resume()
+        this.drainInbox()
+      })
+      sync = false
+      if (!finished) {
+        this.conn.pause()
+        return
+      }
+      this.busy = false
+    }
+  }
+
+  connectArrived (): void {
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer)
+    this.connectTimer = null
+    forgetConnectPacket(this.parser, this.version)
+  }
+
+  /** CONNACK sent: the session is live. */
+  register (): void {
+    registerClient(this.core.broker, this)
+  }
+
+  keepaliveExpired (): void {
+    this.core.broker.emit('keepaliveTimeout', this.asClient)
+    this.fail(new ProtocolError('keep alive timeout', ReasonCode.keepAliveTimeout))
+  }
+
+  // --- writing -----------------------------------------------------------------------
+
+  writePacket (packet: object): boolean {
+    if (this.conn.destroyed) return false
+    const bytes = mqttPacket.generate(packet as Packet, { protocolVersion: this.version })
+    if (bytes.length > this.maxPacketSizeOut) {
+      this.core.metrics.dropped.inc({ reason: 'packet_too_large' })
+      if (!this.warnedTooLarge) {
+        this.warnedTooLarge = true
+        this.core.log.warn({ clientId: this.id, bytes: bytes.length, limit: this.maxPacketSizeOut }, 'message not sent: larger than the client\'s Maximum Packet Size (further drops for this client are counted, not logged)')
+      }
+      return false
+    }
+    this.writeBytes(bytes)
+    return true
+  }
+
+  writeBytes (bytes: Buffer): void {
+    // Sockets only: a WebSocket stream frames every write itself.
+    if (!this.flushScheduled && (this.transport === 'tcp' || this.transport === 'tls')) {
+      this.flushScheduled = true
+      this.conn.cork()
+      setImmediate(flush, this)
+    }
+    this.conn.write(bytes)
+  }
+
+  flushWrites (): void {
+    this.flushScheduled = false
+    while (this.conn.writableCorked > 0) this.conn.uncork()
+  }
+
+  socketBacklog (): number {
+    return this.conn.writableLength
+  }
+
+  whenDrained (cb: () => void): void {
+    this.conn.once('drain', cb)
+  }
+
+  // --- outbound events (OutboundHost) ------------------------------------------------
+
+  tooSlow (): void {
+    this.core.log.warn({ clientId: this.id, timeoutMs: this.core.limits.slowClientTimeout }, 'slow client disconnected: its queue was full and it acknowledged nothing for --slow-client-timeout')
+    this.fail(new ProtocolError('slow client', ReasonCode.quotaExceeded))
+  }
+
+  droppedQoS0 (): void {
+    this.core.metrics.dropped.inc({ reason: 'slow_client_qos0' })
+  }
+
+  acknowledged (): void {
+    this.core.broker.emit('ack', undefined, this.asClient)
+  }
+
+  // --- ending ------------------------------------------------------------------------
+
+  /**
+   * Ends the connection because of an error: MQTT 5 clients past CONNECT get a DISCONNECT
+   * with the reason code first. One log line (src/observe.ts listens to these events).
+   */
+  fail (err: Error): void {
+    if (this.closed) return
+    if (this.connected && this.version === 5) {
+      const reasonCode = err instanceof ProtocolError ? err.reasonCode : ReasonCode.unspecifiedError
+      this.writePacket({ cmd: 'disconnect', reasonCode, ...(this.problemInformation ? { properties: { reasonString: err.message } } : {}) })
+    }
+    this.core.broker.emit(this.id ? 'clientError' : 'connectionError', this.asClient, err)
+    this.shutdown()
+  }
+
+  /**
+   * Closes the connection; `done` runs when it is closed. Aedes's registry calls it with a
+   * callback when another connection takes this client id over, here or on another cluster
+   * node (src/aedes-seam.ts): an MQTT 5 client is told so (DISCONNECT 0x8E) first.
+   */
+  close (done?: () => void): void {
+    if (this.closed) {
+      done?.()
+      return
+    }
+    if (done !== undefined && this.connected && this.version === 5) this.writePacket({ cmd: 'disconnect', reasonCode: ReasonCode.sessionTakenOver })
+    this.shutdown()
+    done?.()
+  }
+
+  /** Ends the connection and what it holds in the broker (subscriptions, registration, will, a session that ends with it). */
+  private shutdown (): void {
+    if (this.closed) return
+    this.closed = true
+    const wasConnected = this.connected
+    this.connected = false
+    this.connecting = false
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer)
+    this.outbound.close()
+    for (const filter in this.subscriptions) this.core.broker.unsubscribe(filter, this.deliver as never, noop)
+    endSession(this, wasConnected)
+    if (wasConnected) unregisterClient(this.core.broker, this)
+    this.flushWrites()
+    this.conn.end()
+    this.conn.destroy()
+  }
+
+  /** Closes a connection the broker ends on purpose (MQTT 5: DISCONNECT with this reason first). */
+  disconnect (reasonCode: number): void {
+    if (!this.closed && this.connected && this.version === 5) this.writePacket({ cmd: 'disconnect', reasonCode })
+    this.shutdown()
+  }
+}
+
+function flush (conn: Connection): void {
+  conn.flushWrites()
+}
+
+function noop (): void {}

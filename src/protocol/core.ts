@@ -1,0 +1,84 @@
+// What every connection of the protocol core shares: the broker (router, registry, hooks,
+// events), the persistence, the limits from the config, metrics, the log and the timers.
+import type { Aedes, AuthenticateError, Client, ConnectPacket } from 'aedes'
+import type { Config } from '../config.js'
+import type { Logger } from '../logger.js'
+import type { CoreMetrics } from '../metrics.js'
+import type { StoredSessions } from '../session-index.js'
+import { KeepaliveWheel } from './keepalive.js'
+import type { Persistence, RoutedPacket, Subscription } from './types.js'
+
+export interface CoreLimits {
+  maxPacketSize: number
+  connectTimeout: number
+  maxInflight: number
+  maxQueued: number
+  maxQueuedBytes: number
+  slowClientTimeout: number
+  /** Topic aliases a client may set on its PUBLISHes (MQTT 5 Topic Alias Maximum). */
+  topicAliasMaximum: number
+}
+
+/** The hook slots of the broker, as src/hooks.ts composes them (typed with Aedes's Client). */
+export interface BrokerHooks {
+  preConnect: (client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) => void
+  authenticate: (client: Client, username: string | undefined, password: Buffer | undefined,
+    done: (err: AuthenticateError | null, ok: boolean | null) => void) => void
+  authorizePublish: (client: Client | null, packet: RoutedPacket, done: (err?: Error | null) => void) => void
+  authorizeSubscribe: (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) => void
+  authorizeForward: (client: Client, packet: RoutedPacket) => RoutedPacket | null | undefined
+}
+
+export interface Core {
+  broker: Aedes
+  hooks: BrokerHooks
+  persistence: Persistence
+  limits: CoreLimits
+  metrics: CoreMetrics
+  log: Logger
+  keepalive: KeepaliveWheel
+  /** Which client ids may have stored state (embedded storage); null: assume any. */
+  storedSessions: StoredSessions | null
+  /** An authorizePublish hook called hooks.dropPublish(packet): acknowledge, do not route. */
+  isDropped: (packet: RoutedPacket) => boolean
+  /** The SUBACK reason code for a filter the authorizeSubscribe hooks refused (quota or ACL). */
+  subscribeRefusal: (sub: Subscription) => number
+  /** MQTT 5 wills waiting for their Will Delay Interval, by client id (cancelled by a reconnect). */
+  delayedWills: Map<string, { timer: NodeJS.Timeout, publish: () => void }>
+}
+
+export interface CoreParts {
+  broker: Aedes
+  config: Config
+  persistence: unknown
+  storedSessions: StoredSessions | null
+  metrics: CoreMetrics
+  log: Logger
+  isDropped: Core['isDropped']
+  subscribeRefusal: Core['subscribeRefusal']
+}
+
+export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped, subscribeRefusal }: CoreParts): Core {
+  return {
+    broker,
+    isDropped,
+    subscribeRefusal,
+    // The composed hooks live in the broker's slots (src/hooks.ts install()); read at call time.
+    hooks: broker as unknown as BrokerHooks,
+    persistence: persistence as Persistence,
+    limits: {
+      maxPacketSize: config.maxPacketSize,
+      connectTimeout: config.connectTimeout,
+      maxInflight: config.maxInflight,
+      maxQueued: config.maxQueued,
+      maxQueuedBytes: config.maxQueuedBytes,
+      slowClientTimeout: config.slowClientTimeout,
+      topicAliasMaximum: 10
+    },
+    metrics,
+    log,
+    keepalive: new KeepaliveWheel(),
+    storedSessions,
+    delayedWills: new Map()
+  }
+}

@@ -1,0 +1,104 @@
+// From a routed message to the PUBLISH one connection receives. One rule for every QoS and
+// both session kinds: the best matching subscription decides, its QoS capped by the
+// published QoS (MQTT-3.3.5-1, MQTT-3.8.4-6), and an MQTT 5 client gets the identifier of
+// every matching subscription (MQTT-3.3.4-4) in that one PUBLISH. A message matching several
+// of a client's subscriptions is delivered once (the choice MQTT-3.3.4-2 allows), also to
+// MQTT 3.1.1 clients.
+import { topicMatches } from '../topics.js'
+import type { Connection } from './connection.js'
+import type { MessageProperties, OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.js'
+
+interface Match {
+  qos: QoS
+  retainAsPublished: boolean
+  identifiers: number[]
+}
+
+function bestMatch (subscriptions: Iterable<Subscription>, packet: RoutedPacket, ownMessage: boolean): Match | null {
+  let match: Match | null = null
+  for (const sub of subscriptions) {
+    if (!topicMatches(sub.topic, packet.topic)) continue
+    if (sub.nl === true && ownMessage) continue // MQTT-3.8.3-3: No Local
+    if (match === null) match = { qos: sub.qos, retainAsPublished: sub.rap === true, identifiers: [] }
+    else if (sub.qos > match.qos) match.qos = sub.qos
+    if (sub.rap === true) match.retainAsPublished = true
+    if (sub.id !== undefined) match.identifiers.push(sub.id)
+  }
+  return match
+}
+
+/** The router's listener: a live message for this connection's subscriptions. */
+export function deliverRouted (conn: Connection, packet: RoutedPacket, cb: () => void): void {
+  if (conn.closed || packet === conn.lastRouted) return cb()
+  conn.lastRouted = packet
+  const match = bestMatch(Object.values(conn.subscriptions), packet, packet.clientId === conn.id)
+  if (match === null) return cb()
+  // A live message keeps its retain flag only for Retain As Published (MQTT-3.3.1-12, -13).
+  forward(conn, packet, match, match.retainAsPublished && packet.retain, true, cb)
+}
+
+/** A retained message sent because of a new subscription (MQTT-3.3.1-6): retain flag set. */
+export function deliverRetained (conn: Connection, packet: RoutedPacket, granted: readonly Subscription[], cb: () => void): void {
+  const match = bestMatch(granted, packet, false)
+  if (match === null || conn.closed) return cb()
+  forward(conn, packet, match, true, false, cb)
+}
+
+function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: boolean, live: boolean, cb: () => void): void {
+  const packet = conn.core.hooks.authorizeForward(conn.asClient, routed)
+  if (!packet) return cb()
+  const now = Date.now()
+  if (typeof packet.messageExpiry === 'number' && packet.messageExpiry <= now) {
+    conn.core.metrics.dropped.inc({ reason: 'expired' })
+    return cb()
+  }
+  const qos = Math.min(packet.qos, match.qos) as QoS
+  const out: OutgoingPublish = {
+    cmd: 'publish',
+    topic: packet.topic,
+    payload: packet.payload,
+    qos,
+    retain,
+    dup: false,
+    brokerId: packet.brokerId,
+    brokerCounter: packet.brokerCounter
+  }
+  if (conn.version === 5) {
+    const properties = outgoingProperties(packet, match.identifiers, now)
+    if (properties !== undefined) out.properties = properties
+  }
+  conn.core.metrics.messagesOut.inc(qos)
+  if (qos === 0) return conn.outbound.sendQoS0(out, cb)
+  // A persistent session's live QoS 1/2 message is in its stored queue already (broker.publish).
+  conn.outbound.sendQoS12(out, live && !conn.clean && packet.brokerId !== undefined, cb)
+}
+
+/**
+ * The publisher's properties a subscriber receives, with the remaining expiry and its
+ * subscription identifiers. (Packets read back from storage carry null for absent fields.)
+ */
+export function outgoingProperties (packet: Omit<RoutedPacket, 'cmd'>, identifiers: number[], now: number): OutgoingPublish['properties'] {
+  const from: MessageProperties | null | undefined = packet.properties
+  const expiry = typeof packet.messageExpiry === 'number' ? packet.messageExpiry : null
+  if (from == null && identifiers.length === 0 && expiry === null) return undefined
+  const properties: NonNullable<OutgoingPublish['properties']> = {}
+  if (from?.payloadFormatIndicator != null) properties.payloadFormatIndicator = from.payloadFormatIndicator
+  if (expiry !== null) properties.messageExpiryInterval = Math.max(1, Math.ceil((expiry - now) / 1000))
+  if (from?.contentType != null) properties.contentType = from.contentType
+  if (from?.responseTopic != null) properties.responseTopic = from.responseTopic
+  if (from?.correlationData != null) properties.correlationData = Buffer.from(from.correlationData)
+  if (from?.userProperties != null) properties.userProperties = from.userProperties
+  if (identifiers.length === 1) properties.subscriptionIdentifier = identifiers[0]
+  else if (identifiers.length > 1) properties.subscriptionIdentifier = identifiers
+  return Object.keys(properties).length > 0 ? properties : undefined
+}
+
+/** The identifiers of the connection's subscriptions that match a topic. */
+export function matchingIdentifiers (conn: Connection, topic: string): number[] {
+  const ids: number[] = []
+  for (const filter in conn.subscriptions) {
+    const id = conn.subscriptions[filter].id
+    if (id !== undefined && topicMatches(filter, topic)) ids.push(id)
+  }
+  return ids
+}

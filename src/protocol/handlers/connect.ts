@@ -1,0 +1,141 @@
+// CONNECT -> CONNACK, for MQTT 3.1, 3.1.1 and 5.0, as a list of steps:
+//   validate -> identify -> preConnect hook -> authenticate hook -> open the session
+//   (delete or restore what is stored, store the will) -> register (take over a connection
+//   with the same client id, MQTT-3.1.4-2) -> CONNACK -> keep alive -> resend the stored queue.
+// A refusal is a CONNACK with its reason code (MQTT 3.1.1: return code), then the close.
+import { randomUUID } from 'node:crypto'
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet'
+import type { AuthenticateError } from 'aedes'
+import { ProtocolError, type Connection } from '../connection.js'
+import { connackCode, ReasonCode, reasonFromReturnCode } from '../reason-codes.js'
+import { deleteStoredSession, endDelayedWill, replayStoredQueue, restoreSession, storeWill } from '../session.js'
+import { validTopicName } from '../topic-rules.js'
+
+/** MQTT 3.1.1 persistent sessions never expire; MQTT 5 says so with 0xFFFFFFFF. */
+const NEVER = 0xffffffff
+
+export function handleConnect (conn: Connection, packet: IConnectPacket, done: (err?: Error | null) => void): void {
+  if (conn.connecting || conn.connected) return done(new ProtocolError('second CONNECT on one connection (MQTT-3.1.0-2)'))
+  conn.connecting = true
+  conn.version = packet.protocolVersion ?? 4
+  conn.connectArrived()
+  const invalid = validate(conn, packet)
+  if (invalid !== null) return done(invalid)
+  const assignedId = identify(conn, packet)
+  conn.core.hooks.preConnect(conn.asClient, packet as never, (err, ok) => {
+    if (err || ok !== true) return done(err ?? new Error('connection refused by preConnect'))
+    conn.core.hooks.authenticate(conn.asClient, packet.username, packet.password, (authErr, authorized) => {
+      if (conn.closed) return done()
+      if (authErr || authorized !== true) return refuse(conn, authErr, done)
+      if (packet.properties?.authenticationMethod !== undefined) {
+        // No plugin implements an MQTT 5 authentication method yet (extended authentication).
+        return refuse(conn, Object.assign(new Error(`authentication method ${packet.properties.authenticationMethod} is not supported`), { reasonCode: ReasonCode.badAuthenticationMethod }) as never, done)
+      }
+      openSession(conn, packet, assignedId).then(() => done(), done)
+    })
+  })
+}
+
+function validate (conn: Connection, packet: IConnectPacket): Error | null {
+  const properties = packet.properties
+  if (properties?.receiveMaximum === 0) return new ProtocolError('Receive Maximum 0 (MQTT-3.1.2-... protocol error)')
+  if (properties?.maximumPacketSize === 0) return new ProtocolError('Maximum Packet Size 0 is a protocol error')
+  if (packet.will && !validTopicName(packet.will.topic)) return new ProtocolError('invalid will topic', ReasonCode.topicNameInvalid)
+  if (conn.version === 5 && properties !== undefined) {
+    if (properties.receiveMaximum !== undefined) conn.outbound.window = Math.min(conn.core.limits.maxInflight, properties.receiveMaximum)
+    if (properties.maximumPacketSize !== undefined) conn.maxPacketSizeOut = properties.maximumPacketSize
+    if (properties.requestProblemInformation === false) conn.problemInformation = false
+  }
+  return null
+}
+
+/** The client id, the session kind and the will. Returns the id the broker assigned, if it did. */
+function identify (conn: Connection, packet: IConnectPacket): string | null {
+  let assigned: string | null = null
+  conn.id = packet.clientId
+  if (conn.id === '') conn.id = assigned = 'swallow_' + randomUUID()
+  conn.sessionExpiry = conn.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : (packet.clean === false ? NEVER : 0)
+  conn.clean = conn.version === 5 ? conn.sessionExpiry === 0 : packet.clean !== false
+  const will = packet.will
+  if (will) {
+    const { willDelayInterval, ...properties } = will.properties ?? {}
+    conn.will = {
+      cmd: 'publish',
+      topic: will.topic,
+      payload: Buffer.isBuffer(will.payload) ? will.payload : Buffer.from(will.payload),
+      qos: will.qos ?? 0,
+      retain: will.retain === true,
+      dup: false,
+      delay: willDelayInterval ?? 0,
+      ...(Object.keys(properties).length > 0 ? { properties } : {}),
+      ...(properties.messageExpiryInterval !== undefined ? { messageExpiry: Date.now() + properties.messageExpiryInterval * 1000 } : {})
+    }
+  }
+  return assigned
+}
+
+async function openSession (conn: Connection, packet: IConnectPacket, assignedId: string | null): Promise<void> {
+  const { core } = conn
+  const cleanStart = packet.clean !== false
+  endDelayedWill(core, conn.id, cleanStart)
+  let present = false
+  if (cleanStart) {
+    await deleteStoredSession(core, conn)
+    // A persistent session exists from now on, even empty (src/session-marker.ts stores its marker here).
+    if (!conn.clean) await conn.persistence.subscriptionsByClient(conn)
+  } else {
+    present = await restoreSession(conn)
+    // MQTT 5 Clean Start 0 with Session Expiry 0: a stored session is used and ends with this
+    // connection; without one, nothing may stay behind (the session marker was just stored).
+    if (present) conn.clean = false
+    else if (conn.clean) await conn.persistence.cleanSubscriptions(conn)
+  }
+  await storeWill(core, conn)
+  if (conn.closed) return
+  conn.register()
+  writeConnack(conn, ReasonCode.success, present, assignedId)
+  conn.connecting = false
+  conn.connected = true
+  conn.keepaliveMs = (packet.keepalive ?? 0) * 1500
+  core.keepalive.watch(conn)
+  core.broker.emit('clientReady', conn.asClient)
+  if (present) {
+    replayStoredQueue(conn).catch(err => conn.fail(err as Error))
+  }
+}
+
+function writeConnack (conn: Connection, reason: number, sessionPresent: boolean, assignedId: string | null): void {
+  const connack: IConnackPacket = { cmd: 'connack', sessionPresent, returnCode: connackCode(reason, conn.version) }
+  if (conn.version === 5) {
+    connack.reasonCode = reason
+    delete connack.returnCode
+    if (reason === ReasonCode.success) {
+      const { limits } = conn.core
+      connack.properties = {
+        receiveMaximum: limits.maxInflight,
+        maximumPacketSize: limits.maxPacketSize,
+        topicAliasMaximum: limits.topicAliasMaximum,
+        sharedSubscriptionAvailable: false,
+        ...(assignedId !== null ? { assignedClientIdentifier: assignedId } : {})
+      }
+    }
+  }
+  conn.writePacket(connack)
+  conn.core.broker.emit('connackSent', connack, conn.asClient)
+}
+
+/** CONNACK with the refusal's code, then close (MQTT-3.2.2-5). */
+function refuse (conn: Connection, err: (AuthenticateError & { reasonCode?: number }) | null, done: (err?: Error | null) => void): void {
+  const reason = err?.reasonCode ?? reasonFromReturnCode(err?.returnCode)
+  const error = (err ?? new Error('not authorized')) as Error & { errorCode?: number }
+  error.errorCode = connackCode(reason, 4)
+  if (conn.version === 5) {
+    const connack: IConnackPacket = { cmd: 'connack', sessionPresent: false, reasonCode: reason }
+    if (conn.problemInformation && error.message) connack.properties = { reasonString: error.message }
+    conn.writePacket(connack)
+  } else {
+    conn.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: connackCode(reason, conn.version) })
+  }
+  conn.connecting = false
+  done(error)
+}

@@ -1,0 +1,19 @@
+// PUBREL from a client: the QoS 2 PUBLISH with this packet id (delivered when it arrived)
+// is released; its id may be used again. Answered with PUBCOMP (MQTT 5: 0x92 if the id is
+// unknown).
+import type { IPubrelPacket } from 'mqtt-packet'
+import type { Connection } from '../connection.js'
+import { ReasonCode } from '../reason-codes.js'
+
+export function handlePubrel (conn: Connection, packet: IPubrelPacket, done: (err?: Error | null) => void): void {
+  const messageId = packet.messageId as number
+  const answer = (known: boolean): void => {
+    if (known && conn.unacknowledgedIn > 0) conn.unacknowledgedIn--
+    conn.writePacket(known || conn.version !== 5
+      ? { cmd: 'pubcomp', messageId }
+      : { cmd: 'pubcomp', messageId, reasonCode: ReasonCode.packetIdentifierNotFound })
+    done()
+  }
+  if (conn.clean) return answer(conn.incomingQoS2.delete(messageId))
+  conn.persistence.incomingDelPacket(conn, { messageId }).then(() => answer(true), () => answer(false))
+}

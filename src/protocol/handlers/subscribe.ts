@@ -1,0 +1,78 @@
+// SUBSCRIBE -> SUBACK, as a list of steps:
+//   validate each filter -> authorize each (hooks: ACL, --max-subscriptions-per-client) ->
+//   store the granted ones in one batch (persistent sessions) -> route them to this
+//   connection -> SUBACK -> retained messages (MQTT 5 Retain Handling decides which).
+// A refused filter gets its code in the SUBACK and the others go on (MQTT-3.9.3-1).
+import type { ISubscribePacket, ISubscription } from 'mqtt-packet'
+import type { Connection } from '../connection.js'
+import { deliverRetained } from '../deliver.js'
+import { ReasonCode, subackCode } from '../reason-codes.js'
+import { routeTo } from '../session.js'
+import { isSharedFilter, validTopicFilter } from '../topic-rules.js'
+import type { RoutedPacket, Subscription } from '../types.js'
+
+type Done = (err?: Error | null) => void
+
+interface Decision { sub: Subscription, reason: number, isNew: boolean }
+
+export function handleSubscribe (conn: Connection, packet: ISubscribePacket, done: Done): void {
+  const identifier = packet.properties?.subscriptionIdentifier
+  Promise.all(packet.subscriptions.map(requested => decide(conn, requested, identifier)))
+    .then(async decisions => {
+      const granted = decisions.filter(d => d.reason < 0x80)
+      if (!conn.clean && granted.length > 0) await conn.persistence.addSubscriptions(conn, granted.map(d => d.sub))
+      await Promise.all(granted.map(async d => {
+        const known = d.sub.topic in conn.subscriptions
+        conn.subscriptions[d.sub.topic] = d.sub
+        if (!known) await routeTo(conn, d.sub.topic)
+      }))
+      if (conn.closed) return done()
+      conn.writePacket(conn.version === 5
+        ? { cmd: 'suback', messageId: packet.messageId, granted: decisions.map(d => d.reason) }
+        : { cmd: 'suback', messageId: packet.messageId, granted: decisions.map(d => subackCode(d.reason, conn.version)) })
+      done()
+      sendRetained(conn, granted)
+    })
+    .catch(done)
+}
+
+function decide (conn: Connection, requested: ISubscription, identifier: number | undefined): Promise<Decision> {
+  const sub: Subscription = { topic: requested.topic, qos: requested.qos }
+  if (conn.version === 5) {
+    if (requested.nl === true) sub.nl = true
+    if (requested.rap === true) sub.rap = true
+    if (requested.rh !== undefined && requested.rh !== 0) sub.rh = requested.rh
+    if (identifier !== undefined) sub.id = identifier
+  }
+  const isNew = !(sub.topic in conn.subscriptions)
+  if (!validTopicFilter(sub.topic)) return Promise.resolve({ sub, reason: ReasonCode.topicFilterInvalid, isNew })
+  if (isSharedFilter(sub.topic)) return Promise.resolve({ sub, reason: ReasonCode.sharedSubscriptionsNotSupported, isNew })
+  return new Promise(resolve => {
+    conn.core.hooks.authorizeSubscribe(conn.asClient, sub, (err, allowed) => {
+      if (err || !allowed) return resolve({ sub, reason: conn.core.subscribeRefusal(sub), isNew })
+      // A hook may lower the QoS it grants. The object stays the one decided on: storage
+      // waits for the hooks' decision on exactly these objects (src/subscribe-batches.ts).
+      sub.qos = allowed.qos
+      resolve({ sub, reason: allowed.qos, isNew })
+    })
+  })
+}
+
+/**
+ * Retained messages for the granted filters, after the SUBACK (MQTT-3.3.1-6): Retain
+ * Handling 0 sends them, 1 only for a new subscription, 2 never (MQTT-3.3.1-9, -10, -11).
+ */
+function sendRetained (conn: Connection, granted: Decision[]): void {
+  const wanted = granted.filter(d => (d.sub.rh ?? 0) === 0 || (d.sub.rh === 1 && d.isNew)).map(d => d.sub)
+  // The 'subscribe' event names the subscriber of the retained stream asked for right after
+  // it, in the same synchronous step (plugins/retained listens for it).
+  conn.core.broker.emit('subscribe', granted.map(d => d.sub), conn.asClient)
+  if (wanted.length === 0) return
+  const retained = conn.persistence.createRetainedStreamCombi(wanted.map(s => s.topic))
+  ;(async () => {
+    for await (const packet of retained as AsyncIterable<RoutedPacket>) {
+      if (conn.closed) break
+      await new Promise<void>(resolve => deliverRetained(conn, packet, wanted, resolve))
+    }
+  })().catch(err => conn.core.log.warn({ err, clientId: conn.id }, 'retained messages not sent'))
+}

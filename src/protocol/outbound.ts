@@ -1,0 +1,227 @@
+// Messages from the broker to one client: the in-flight window, the queue behind it, packet
+// ids, and back-pressure on the publishers.
+//  - At most `window` QoS 1/2 messages are unacknowledged (--max-inflight, and never more
+//    than the client's MQTT 5 Receive Maximum, MQTT-3.3.4-9).
+//  - Behind them up to --max-queued wait in memory; when that queue is full too, the
+//    router's callback is held, so the publishers' PUBACKs wait rather than messages being
+//    dropped; a client that acknowledges nothing for --slow-client-timeout meanwhile is
+//    disconnected (a persistent session keeps its messages in storage).
+//  - QoS 0: while more than --max-queued-bytes wait in the socket, deliveries wait for it to
+//    drain, one second at most; then QoS 0 messages to it are dropped (counted) until it
+//    catches up.
+// For a persistent session the messages are already in its stored queue (broker.publish
+// stores them before routing); sending one records its packet id there, an acknowledgement
+// deletes it.
+import { Fifo } from './fifo.js'
+import type { OutgoingPublish, Persistence } from './types.js'
+
+export interface OutboundLimits {
+  maxInflight: number
+  maxQueued: number
+  maxQueuedBytes: number
+  slowClientTimeout: number
+}
+
+/** What the outbound side needs of its connection. */
+export interface OutboundHost {
+  readonly id: string
+  /** True when nothing of this session is stored (its in-flight state lives here only). */
+  readonly clean: boolean
+  readonly closed: boolean
+  /** Encodes and writes a packet; false if it was not sent (over the client's Maximum Packet Size). */
+  writePacket: (packet: object) => boolean
+  /** Bytes written to the socket and not yet sent. */
+  socketBacklog: () => number
+  whenDrained: (cb: () => void) => void
+  persistence: Persistence
+  /** The client acknowledged nothing for --slow-client-timeout with its queue full. */
+  tooSlow: () => void
+  /** One QoS 0 message was dropped because the client does not read. */
+  droppedQoS0: () => void
+  /** A QoS 1/2 delivery left the window: it was acknowledged (or could not be sent). */
+  acknowledged: () => void
+}
+
+interface Inflight {
+  packet: OutgoingPublish
+  /** PUBREC received: waiting for PUBCOMP. */
+  released: boolean
+}
+
+interface Pending { packet: OutgoingPublish, stored: boolean }
+
+const QOS0_WAIT_MS = 1000
+
+export class Outbound {
+  readonly inflight = new Map<number, Inflight>()
+  private nextId = 1
+  private readonly queue = new Fifo<Pending>()
+  private readonly blocked = new Fifo<{ item: Pending, cb: () => void }>()
+  private slowTimer: NodeJS.Timeout | null = null
+  private lastAckAt = 0
+  private readonly qos0Waiting: Array<{ packet: OutgoingPublish, cb: () => void }> = []
+  private qos0Timer: NodeJS.Timeout | null = null
+  private droppingQoS0 = false
+
+  constructor (private readonly host: OutboundHost, private readonly limits: OutboundLimits, public window: number) {}
+
+  /** QoS 0: write now, or wait for the socket (see the top of the file). */
+  sendQoS0 (packet: OutgoingPublish, cb: () => void): void {
+    const backlog = this.host.socketBacklog()
+    if (this.droppingQoS0) {
+      if (backlog > this.limits.maxQueuedBytes / 2) {
+        this.host.droppedQoS0()
+        return cb()
+      }
+      this.droppingQoS0 = false
+    }
+    if (backlog <= this.limits.maxQueuedBytes && this.qos0Waiting.length === 0) {
+      this.host.writePacket(packet)
+      return cb()
+    }
+    this.qos0Waiting.push({ packet, cb })
+    if (this.qos0Timer !== null) return
+    this.qos0Timer = setTimeout(() => this.giveUpOnQoS0(), QOS0_WAIT_MS)
+    this.host.whenDrained(() => this.flushQoS0())
+  }
+
+  private flushQoS0 (): void {
+    if (this.qos0Timer !== null) clearTimeout(this.qos0Timer)
+    this.qos0Timer = null
+    for (const { packet, cb } of this.qos0Waiting.splice(0)) {
+      if (!this.host.closed) this.host.writePacket(packet)
+      cb()
+    }
+  }
+
+  private giveUpOnQoS0 (): void {
+    this.qos0Timer = null
+    this.droppingQoS0 = true
+    for (const { cb } of this.qos0Waiting.splice(0)) {
+      this.host.droppedQoS0()
+      cb()
+    }
+  }
+
+  /**
+   * QoS 1/2. `stored`: the message is in the session's stored queue (sending it records its
+   * packet id there). `cb` is the router's callback: called at once unless the queue is full.
+   */
+  sendQoS12 (packet: OutgoingPublish, stored: boolean, cb: () => void): void {
+    const item = { packet, stored }
+    if (this.inflight.size < this.window && this.queue.length === 0) {
+      this.transmit(item)
+      return cb()
+    }
+    if (this.queue.length < this.limits.maxQueued) {
+      this.queue.push(item)
+      return cb()
+    }
+    this.blocked.push({ item, cb })
+    this.watchSlowClient()
+  }
+
+  /** A resent message of a restored session: it keeps its packet id (MQTT-4.4.0-1). */
+  resend (packet: OutgoingPublish & { messageId: number }, released: boolean): void {
+    this.inflight.set(packet.messageId, { packet, released })
+    if (packet.messageId >= this.nextId) this.nextId = packet.messageId === 65535 ? 1 : packet.messageId + 1
+    this.host.writePacket(released ? { cmd: 'pubrel', messageId: packet.messageId } : packet)
+  }
+
+  /** How many more QoS 1/2 messages may be sent right now. */
+  room (): number {
+    return this.window - this.inflight.size - this.queue.length
+  }
+
+  private transmit ({ packet, stored }: Pending): void {
+    packet.messageId = this.allocateId()
+    this.inflight.set(packet.messageId, { packet, released: false })
+    if (!stored || this.host.clean) return this.write(packet)
+    // Record the packet id in the stored queue first: an acknowledgement then finds it.
+    this.host.persistence.outgoingUpdate(this.host, packet).then(() => this.write(packet), () => this.write(packet))
+  }
+
+  private write (packet: OutgoingPublish): void {
+    if (this.host.closed) return
+    if (!this.host.writePacket(packet)) this.settle(packet.messageId as number)
+  }
+
+  private allocateId (): number {
+    for (let tries = 0; tries < 65535; tries++) {
+      const id = this.nextId
+      this.nextId = id === 65535 ? 1 : id + 1
+      if (!this.inflight.has(id)) return id
+    }
+    throw new Error('no free packet identifier')
+  }
+
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2). False for a packet id not in flight. */
+  complete (messageId: number, expectQoS: 1 | 2): boolean {
+    const entry = this.inflight.get(messageId)
+    if (entry === undefined || entry.packet.qos !== expectQoS) return false
+    if (expectQoS === 2 && !entry.released) return false
+    this.settle(messageId)
+    return true
+  }
+
+  /** PUBREC: the message now waits for PUBCOMP. False for a packet id not in flight. */
+  release (messageId: number): boolean {
+    const entry = this.inflight.get(messageId)
+    if (entry === undefined || entry.packet.qos !== 2) return false
+    if (entry.released) return true // a repeated PUBREC: answered with PUBREL again
+    entry.released = true
+    if (this.host.clean) return true
+    this.host.persistence.outgoingUpdate(this.host, { cmd: 'pubrel', messageId }).catch(() => {})
+    return true
+  }
+
+  /** A QoS 1/2 exchange ended (acknowledged, refused by the client, or not sendable). */
+  settle (messageId: number): void {
+    if (!this.inflight.delete(messageId)) return
+    if (!this.host.clean) this.host.persistence.outgoingClearMessageId(this.host, { messageId }).catch(() => {})
+    this.lastAckAt = Date.now()
+    this.host.acknowledged()
+    this.pump()
+  }
+
+  private pump (): void {
+    while (!this.host.closed && this.inflight.size < this.window) {
+      const next = this.queue.shift()
+      if (next === undefined) break
+      this.transmit(next)
+    }
+    while (this.queue.length < this.limits.maxQueued) {
+      const waiting = this.blocked.shift()
+      if (waiting === undefined) break
+      this.queue.push(waiting.item)
+      waiting.cb()
+    }
+    if (this.blocked.length === 0 && this.slowTimer !== null) {
+      clearTimeout(this.slowTimer)
+      this.slowTimer = null
+    }
+  }
+
+  private watchSlowClient (): void {
+    if (this.slowTimer !== null) return
+    this.lastAckAt = Date.now()
+    const check = (): void => {
+      this.slowTimer = null
+      if (this.host.closed || this.blocked.length === 0) return
+      const quiet = Date.now() - this.lastAckAt
+      if (quiet >= this.limits.slowClientTimeout) return this.host.tooSlow()
+      this.slowTimer = setTimeout(check, this.limits.slowClientTimeout - quiet)
+    }
+    this.slowTimer = setTimeout(check, this.limits.slowClientTimeout)
+  }
+
+  /** The connection closed: release every held router callback (the publishers go on). */
+  close (): void {
+    if (this.slowTimer !== null) clearTimeout(this.slowTimer)
+    if (this.qos0Timer !== null) clearTimeout(this.qos0Timer)
+    this.slowTimer = this.qos0Timer = null
+    for (const { cb } of this.qos0Waiting.splice(0)) cb()
+    for (const { cb } of this.blocked.drain()) cb()
+    this.queue.drain()
+  }
+}

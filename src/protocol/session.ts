@@ -1,0 +1,173 @@
+// What a session is beyond one connection, read from and written to the persistence:
+// its subscriptions, its stored queue of messages, its will.
+//
+// A session is stored ("persistent") when it outlives the connection: MQTT 3.1.1
+// CleanSession=0, MQTT 5 Session Expiry Interval > 0. Its subscriptions are stored at
+// SUBSCRIBE, and broker.publish stores each QoS 1/2 message for it before routing, so what
+// was acknowledged to a publisher is in its queue even if the broker dies before delivery.
+import { publishFrom } from '../aedes-seam.js'
+import { isSessionMarker } from '../session-marker.js'
+import type { Connection, WillMessage } from './connection.js'
+import { matchingIdentifiers, outgoingProperties } from './deliver.js'
+import type { Core } from './core.js'
+import type { OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.js'
+
+type StoredMessage = Omit<RoutedPacket, 'cmd'>
+
+/** Restores a stored session's subscriptions as live ones; true if the session existed. */
+export async function restoreSession (conn: Connection): Promise<boolean> {
+  const stored = await conn.persistence.subscriptionsByClient(conn)
+  let present = false
+  const live: Array<Promise<void>> = []
+  for (const sub of stored) {
+    present = true
+    if (isSessionMarker(sub)) continue
+    const { clientId: _, ...subscription } = sub
+    conn.subscriptions[sub.topic] = subscription
+    live.push(routeTo(conn, sub.topic))
+  }
+  await Promise.all(live)
+  return present
+}
+
+/** Registers the connection's listener for one filter with the router. */
+export function routeTo (conn: Connection, filter: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    conn.core.broker.subscribe(filter, conn.deliver as never, (err?: Error | null) => err ? reject(err) : resolve())
+  })
+}
+
+/**
+ * Deletes what an earlier session of this client id stored (MQTT-3.1.2-6, MQTT 5 Clean
+ * Start): subscriptions, QoS 2 state, and the queue (dropped, not sent).
+ */
+export async function deleteStoredSession (core: Core, client: { id: string }): Promise<void> {
+  if (core.storedSessions !== null && !core.storedSessions.hasState(client.id)) return
+  await core.persistence.cleanSubscriptions(client)
+  await core.persistence.cleanIncoming?.(client)
+  let nextId = 1
+  for await (const stored of core.persistence.outgoingStream(client)) {
+    const sentAs = typeof stored.messageId === 'number' ? stored.messageId : undefined
+    const messageId = sentAs ?? nextId++
+    // A queued message has no packet id yet: give it one, then delete it by that id.
+    if (sentAs === undefined) await core.persistence.outgoingUpdate(client, { ...stored, messageId })
+    await core.persistence.outgoingClearMessageId(client, { messageId })
+  }
+}
+
+/**
+ * Sends a restored session's stored queue: first what was in flight, again, with the same
+ * packet ids and DUP set (MQTT-4.4.0-1), PUBRELs as PUBRELs; then the queued messages, as
+ * the window allows. Live messages that arrive meanwhile are in the stored queue too; a
+ * message is sent once, whichever way reaches the connection first.
+ */
+export async function replayStoredQueue (conn: Connection): Promise<void> {
+  const now = Date.now()
+  let nextFree = 1
+  for await (const stored of conn.persistence.outgoingStream(conn)) {
+    if (conn.closed) return
+    // Stored packets come back through msgpack: a field that was undefined reads as null.
+    const sentAs = typeof stored.messageId === 'number' ? stored.messageId : undefined
+    if (stored.cmd === 'pubrel' && sentAs !== undefined) {
+      conn.outbound.resend({ ...publishOf(conn, stored, 2), messageId: sentAs }, true)
+      continue
+    }
+    if (typeof stored.messageExpiry === 'number' && stored.messageExpiry <= now) {
+      const messageId = sentAs ?? 65535 - (nextFree++ % 1000)
+      if (sentAs === undefined) await conn.persistence.outgoingUpdate(conn, { ...stored, messageId })
+      await conn.persistence.outgoingClearMessageId(conn, { messageId })
+      conn.core.metrics.dropped.inc({ reason: 'expired' })
+      continue
+    }
+    const best = bestQoS(conn, stored)
+    if (sentAs !== undefined) {
+      conn.outbound.resend({ ...publishOf(conn, stored, best), dup: true, messageId: sentAs }, false)
+      continue
+    }
+    await new Promise<void>(resolve => conn.outbound.sendQoS12(publishOf(conn, stored, best), true, resolve))
+  }
+}
+
+function bestQoS (conn: Connection, packet: StoredMessage): QoS {
+  let qos: QoS = 0
+  for (const filter in conn.subscriptions) if (conn.subscriptions[filter].qos > qos) qos = conn.subscriptions[filter].qos
+  return Math.max(1, Math.min(packet.qos, qos)) as QoS
+}
+
+function publishOf (conn: Connection, stored: StoredMessage, qos: QoS): OutgoingPublish {
+  const out: OutgoingPublish = {
+    cmd: 'publish',
+    topic: stored.topic,
+    payload: stored.payload,
+    qos,
+    retain: false,
+    dup: false,
+    brokerId: stored.brokerId,
+    brokerCounter: stored.brokerCounter
+  }
+  if (conn.version === 5) {
+    const properties = outgoingProperties(stored, matchingIdentifiers(conn, stored.topic), Date.now())
+    if (properties !== undefined) out.properties = properties
+  }
+  return out
+}
+
+/** Stores the will of a new connection (an earlier one of this id is replaced). */
+export async function storeWill (core: Core, conn: Connection): Promise<void> {
+  if (core.storedSessions === null || core.storedSessions.hasWill(conn.id)) await core.persistence.delWill(willKey(core, conn.id)).catch(() => {})
+  if (conn.will !== null) await core.persistence.putWill(conn, { ...conn.will })
+}
+
+const willKey = (core: Core, id: string): { id: string, brokerId: string } => ({ id, brokerId: core.broker.id })
+
+/**
+ * A connection ended. Its will is published unless it disconnected normally (after the
+ * MQTT 5 Will Delay Interval, cancelled if the client id connects again first), and a
+ * session that ends with its connection has its stored state deleted.
+ */
+export function endSession (conn: Connection, wasConnected: boolean): void {
+  const { core } = conn
+  if (!wasConnected) return
+  const will = conn.will
+  conn.will = null
+  if (will !== null) {
+    if (conn.disconnected) core.persistence.delWill(willKey(core, conn.id)).catch(() => {})
+    else publishWill(core, conn, will)
+  }
+  if (!conn.clean && conn.sessionExpiry === 0) deleteStoredSession(core, conn).catch(err => core.log.warn({ err, clientId: conn.id }, 'could not delete an ended session'))
+}
+
+/** Authorized now, while the client's permissions are known; published now or after its delay. */
+function publishWill (core: Core, conn: Connection, will: WillMessage): void {
+  const { delay, ...packet } = will
+  const clientId = conn.id
+  const done = (): void => { core.persistence.delWill(willKey(core, clientId)).catch(() => {}) }
+  core.hooks.authorizePublish(conn.asClient, packet, err => {
+    if (err) return done()
+    const seconds = Math.min(delay, conn.sessionExpiry)
+    if (seconds <= 0) return publishFrom(core.broker, packet, conn.asClient, done)
+    endDelayedWill(core, clientId, false)
+    const publish = (): void => {
+      core.delayedWills.delete(clientId)
+      publishFrom(core.broker, packet, null, done)
+    }
+    const timer = setTimeout(publish, seconds * 1000)
+    timer.unref()
+    core.delayedWills.set(clientId, { timer, publish })
+  })
+}
+
+/**
+ * A CONNECT of this client id while its will waits for the delay: the will is published now
+ * if the new connection starts a new session (Clean Start 1), else it is not published at
+ * all (MQTT 5 section 3.1.3.2.2).
+ */
+export function endDelayedWill (core: Core, clientId: string, publishNow: boolean): void {
+  const pending = core.delayedWills.get(clientId)
+  if (pending === undefined) return
+  clearTimeout(pending.timer)
+  core.delayedWills.delete(clientId)
+  if (publishNow) pending.publish()
+}
+
+export type { Subscription }
