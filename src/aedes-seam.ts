@@ -20,7 +20,7 @@
 //     so MQTT 5 properties reach subscribers, offline queues and other nodes (4.x does; the
 //     3.x that aedes-persistence-level asks for does not: package.json overrides it).
 import { createRequire } from 'node:module'
-import type { Aedes } from 'aedes'
+import type { Aedes, Client } from 'aedes'
 import { StartupError } from './errors.js'
 
 /** What a client in Aedes's registry must offer (the protocol core's Connection does). */
@@ -57,6 +57,16 @@ export function registeredClient (broker: Aedes, id: string): RegisteredClient |
 /** Every connected client Aedes knows (both protocol paths register there). */
 export function registeredClients (broker: Aedes): RegisteredClient[] {
   return Object.values(registry(broker).clients).filter((c): c is RegisteredClient => c !== undefined)
+}
+
+/** A protocol-core connection where Aedes's hooks and events expect their Client (it has the fields plugins read: id, conn, req, clean, version, closed, close). */
+export function asAedesClient (client: RegisteredClient): Client {
+  return client as unknown as Client
+}
+
+/** The broker's hook slots (src/hooks.ts composes them), typed with the protocol core's packets. */
+export function hookSlots<T> (broker: Aedes): T {
+  return broker as unknown as T
 }
 
 /** Publishes a client's message: retained store, offline queues, router, then the published hook. */

@@ -27,6 +27,7 @@ import type { Logger } from './logger.js'
 import type { CoreMetrics } from './metrics.js'
 import { deliverQoS0, deliverQoS12, deliversDirectly } from './deliveries.js'
 import { deliveryQoS, type GrantedSubscriptions } from './granted-qos.js'
+import { Fifo } from './protocol/fifo.js'
 
 export interface FlowOptions {
   maxInflight: number
@@ -64,31 +65,6 @@ class ClientFlow {
 }
 
 function noop (): void {}
-
-/** A queue whose shift() does not move the rest (Array.shift is O(n) on a 1,000-deep queue). */
-class Fifo<T> {
-  private items: Array<T | undefined> = []
-  private head = 0
-
-  get length (): number { return this.items.length - this.head }
-
-  push (item: T): void { this.items.push(item) }
-
-  shift (): T {
-    const item = this.items[this.head] as T
-    this.items[this.head++] = undefined
-    if (this.head > 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-    return item
-  }
-
-  clear (): void {
-    this.items = []
-    this.head = 0
-  }
-}
 
 /** How long QoS 0 deliveries to a client over --max-queued-bytes wait for it before they are dropped. */
 const QOS0_WAIT_MS = 1000
@@ -217,10 +193,10 @@ export class FlowControl {
 
   /** Releases everything waiting for a client that is gone, so publishers never stay blocked. */
   release (flow: ClientFlow): void {
-    flow.queue.clear()
+    flow.queue.drain()
     if (flow.blockedTimer) clearTimeout(flow.blockedTimer)
     flow.blockedTimer = null
-    while (flow.blocked.length > 0) flow.blocked.shift().cb()
+    for (const { cb } of flow.blocked.drain()) cb()
     for (const cb of flow.drainWaiters.splice(0)) cb()
   }
 
@@ -236,10 +212,10 @@ export class FlowControl {
 
   private pump (flow: ClientFlow): void {
     while (flow.inflight < this.opts.maxInflight && flow.queue.length > 0) {
-      this.send(flow, flow.queue.shift())
+      this.send(flow, flow.queue.shift() as AedesPublishPacket)
     }
     while (flow.blocked.length > 0 && flow.queue.length < this.opts.maxQueued) {
-      const { packet, cb } = flow.blocked.shift()
+      const { packet, cb } = flow.blocked.shift() as { packet: AedesPublishPacket, cb: () => void }
       flow.queue.push(packet)
       cb()
     }
@@ -251,7 +227,7 @@ export class FlowControl {
     }
     // Queue drained by acks while blocked ones moved in: keep the window full.
     while (flow.inflight < this.opts.maxInflight && flow.queue.length > 0) {
-      this.send(flow, flow.queue.shift())
+      this.send(flow, flow.queue.shift() as AedesPublishPacket)
     }
   }
 

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import type { Client } from 'aedes'
-import { forgetConnectPacket, registerClient, unregisterClient, type RegisteredClient } from '../aedes-seam.js'
+import { asAedesClient, forgetConnectPacket, registerClient, unregisterClient, type RegisteredClient } from '../aedes-seam.js'
 import type { Core } from './core.js'
 import { Outbound } from './outbound.js'
 import { PacketSizeGuard } from './packet-size.js'
@@ -97,7 +97,7 @@ export class Connection implements RegisteredClient {
 
   /** As Aedes's Client, for the hooks and events plugins listen to. */
   get asClient (): Client {
-    return this as unknown as Client
+    return asAedesClient(this)
   }
 
   private read (chunk: Buffer): void {

@@ -5,6 +5,7 @@ import type { Config } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { CoreMetrics } from '../metrics.js'
 import type { StoredSessions } from '../session-index.js'
+import { hookSlots } from '../aedes-seam.js'
 import { KeepaliveWheel } from './keepalive.js'
 import type { Persistence, RoutedPacket, Subscription } from './types.js'
 
@@ -64,7 +65,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     isDropped,
     subscribeRefusal,
     // The composed hooks live in the broker's slots (src/hooks.ts install()); read at call time.
-    hooks: broker as unknown as BrokerHooks,
+    hooks: hookSlots<BrokerHooks>(broker),
     persistence: persistence as Persistence,
     limits: {
       maxPacketSize: config.maxPacketSize,

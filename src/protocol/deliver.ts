@@ -8,15 +8,17 @@ import { topicMatches } from '../topics.js'
 import type { Connection } from './connection.js'
 import type { MessageProperties, OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.js'
 
-interface Match {
+export interface Match {
   qos: QoS
   retainAsPublished: boolean
   identifiers: number[]
 }
 
-function bestMatch (subscriptions: Iterable<Subscription>, packet: RoutedPacket, ownMessage: boolean): Match | null {
+/** The connection's subscriptions (by filter) or a SUBSCRIBE's granted list, against one message. */
+export function bestMatch (subscriptions: Readonly<Record<string, Subscription>> | readonly Subscription[], packet: Pick<RoutedPacket, 'topic'>, ownMessage: boolean): Match | null {
   let match: Match | null = null
-  for (const sub of subscriptions) {
+  for (const key in subscriptions) {
+    const sub = (subscriptions as Record<string, Subscription>)[key]
     if (!topicMatches(sub.topic, packet.topic)) continue
     if (sub.nl === true && ownMessage) continue // MQTT-3.8.3-3: No Local
     if (match === null) match = { qos: sub.qos, retainAsPublished: sub.rap === true, identifiers: [] }
@@ -31,7 +33,7 @@ function bestMatch (subscriptions: Iterable<Subscription>, packet: RoutedPacket,
 export function deliverRouted (conn: Connection, packet: RoutedPacket, cb: () => void): void {
   if (conn.closed || packet === conn.lastRouted) return cb()
   conn.lastRouted = packet
-  const match = bestMatch(Object.values(conn.subscriptions), packet, packet.clientId === conn.id)
+  const match = bestMatch(conn.subscriptions, packet, packet.clientId === conn.id)
   if (match === null) return cb()
   // A live message keeps its retain flag only for Retain As Published (MQTT-3.3.1-12, -13).
   forward(conn, packet, match, match.retainAsPublished && packet.retain, true, cb)
@@ -91,14 +93,4 @@ export function outgoingProperties (packet: Omit<RoutedPacket, 'cmd'>, identifie
   if (identifiers.length === 1) properties.subscriptionIdentifier = identifiers[0]
   else if (identifiers.length > 1) properties.subscriptionIdentifier = identifiers
   return Object.keys(properties).length > 0 ? properties : undefined
-}
-
-/** The identifiers of the connection's subscriptions that match a topic. */
-export function matchingIdentifiers (conn: Connection, topic: string): number[] {
-  const ids: number[] = []
-  for (const filter in conn.subscriptions) {
-    const id = conn.subscriptions[filter].id
-    if (id !== undefined && topicMatches(filter, topic)) ids.push(id)
-  }
-  return ids
 }

@@ -8,7 +8,7 @@
 import { publishFrom } from '../aedes-seam.js'
 import { isSessionMarker } from '../session-marker.js'
 import type { Connection, WillMessage } from './connection.js'
-import { matchingIdentifiers, outgoingProperties } from './deliver.js'
+import { bestMatch, outgoingProperties } from './deliver.js'
 import type { Core } from './core.js'
 import type { OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.js'
 
@@ -79,22 +79,18 @@ export async function replayStoredQueue (conn: Connection): Promise<void> {
       conn.core.metrics.dropped.inc({ reason: 'expired' })
       continue
     }
-    const best = bestQoS(conn, stored)
     if (sentAs !== undefined) {
-      conn.outbound.resend({ ...publishOf(conn, stored, best), dup: true, messageId: sentAs }, false)
+      conn.outbound.resend({ ...publishOf(conn, stored), dup: true, messageId: sentAs }, false)
       continue
     }
-    await new Promise<void>(resolve => conn.outbound.sendQoS12(publishOf(conn, stored, best), true, resolve))
+    await new Promise<void>(resolve => conn.outbound.sendQoS12(publishOf(conn, stored), true, resolve))
   }
 }
 
-function bestQoS (conn: Connection, packet: StoredMessage): QoS {
-  let qos: QoS = 0
-  for (const filter in conn.subscriptions) if (conn.subscriptions[filter].qos > qos) qos = conn.subscriptions[filter].qos
-  return Math.max(1, Math.min(packet.qos, qos)) as QoS
-}
-
-function publishOf (conn: Connection, stored: StoredMessage, qos: QoS): OutgoingPublish {
+/** A stored message as this connection gets it now: its best matching subscription's QoS (at least 1: it was queued as QoS 1/2) and identifiers. */
+function publishOf (conn: Connection, stored: StoredMessage, qos?: QoS): OutgoingPublish {
+  const match = bestMatch(conn.subscriptions, stored, false)
+  qos ??= Math.max(1, Math.min(stored.qos, match?.qos ?? stored.qos)) as QoS
   const out: OutgoingPublish = {
     cmd: 'publish',
     topic: stored.topic,
@@ -106,7 +102,7 @@ function publishOf (conn: Connection, stored: StoredMessage, qos: QoS): Outgoing
     brokerCounter: stored.brokerCounter
   }
   if (conn.version === 5) {
-    const properties = outgoingProperties(stored, matchingIdentifiers(conn, stored.topic), Date.now())
+    const properties = outgoingProperties(stored, match?.identifiers ?? [], Date.now())
     if (properties !== undefined) out.properties = properties
   }
   return out
