@@ -18,15 +18,23 @@
 //     of the connection (credentials included) and reads only protocolVersion from it;
 //  6. aedes-packet keeps `properties` and `messageExpiry` on the packet it routes and stores,
 //     so MQTT 5 properties reach subscribers, offline queues and other nodes (4.x does; the
-//     3.x that aedes-persistence-level asks for does not: package.json overrides it).
+//     3.x that aedes-persistence-level asks for does not: package.json overrides it);
+//  7. mqtt-packet's parser reads every UTF-8 string through its `_parseString()` method, with
+//     `_pos` at the string's 2-byte length and `_list.slice()` giving the raw bytes: wrapping
+//     it is the only way to see the bytes before they are decoded (a decoded string has
+//     U+FFFD where the bytes were not UTF-8, indistinguishable from a real U+FFFD).
+import { isUtf8 } from 'node:buffer'
 import { createRequire } from 'node:module'
 import type { Aedes, Client } from 'aedes'
+import mqttPacket from 'mqtt-packet'
 import { StartupError } from './errors.js'
 
 /** What a client in Aedes's registry must offer (the protocol core's Connection does). */
 export interface RegisteredClient {
   id: string
   closed: boolean
+  /** The topic filters it holds, with their granted QoS. */
+  readonly subscriptions: Readonly<Record<string, { qos: number }>>
   /** Aedes's birth handler (aedes 1.2 aedes.js) deletes per-node entries here. */
   duplicates: Record<string, unknown>
   close: (done?: () => void) => void
@@ -59,6 +67,14 @@ export function registeredClients (broker: Aedes): RegisteredClient[] {
   return Object.values(registry(broker).clients).filter((c): c is RegisteredClient => c !== undefined)
 }
 
+/**
+ * The filters a client in a hook or event holds. Aedes's Client type has no subscriptions;
+ * every client is a protocol-core Connection, which has them.
+ */
+export function subscriptionsOf (client: Client): Readonly<Record<string, { qos: number }>> {
+  return (client as unknown as RegisteredClient).subscriptions
+}
+
 /** A protocol-core connection where Aedes's hooks and events expect their Client (it has the fields plugins read: id, conn, req, clean, version, closed, close). */
 export function asAedesClient (client: RegisteredClient): Client {
   return client as unknown as Client
@@ -79,6 +95,40 @@ export function forgetConnectPacket (parser: object, protocolVersion: number): v
   (parser as { settings: object }).settings = parserSettings[protocolVersion] ?? { protocolVersion }
 }
 
+interface ParserStrings {
+  _pos: number
+  _list: { slice: (start: number, end: number) => Buffer }
+  _parseString: (maybeBuffer?: boolean) => string | null
+  _emitError: (err: Error) => void
+}
+
+const checkedParsers = new WeakSet<object>()
+
+/**
+ * Every UTF-8 string the parser reads (topics, client ids, user names, properties) must be
+ * well-formed and free of U+0000 (MQTT-1.5.3-1, MQTT-1.5.3-2; MQTT 5 1.5.4): otherwise the
+ * parser reports an error. Installed once on the parser class, for the protocol core's parsers only.
+ */
+export function checkParsedStrings (parser: object): void {
+  (parser as { _swallowChecked?: boolean })._swallowChecked = true
+  const proto = Object.getPrototypeOf(parser) as ParserStrings & { _swallowChecked?: boolean }
+  if (checkedParsers.has(proto)) return
+  checkedParsers.add(proto)
+  const parseString = proto._parseString
+  proto._parseString = function checkedParseString (this: ParserStrings & { _swallowChecked?: boolean }, maybeBuffer) {
+    const start = this._pos + 2 // after the 2-byte length
+    const result = parseString.call(this, maybeBuffer)
+    if (result !== null && this._pos > start && this._swallowChecked === true) {
+      const bytes = this._list.slice(start, this._pos)
+      if (!isUtf8(bytes) || bytes.includes(0)) {
+        this._emitError(Object.assign(new Error('malformed UTF-8 string: invalid encoding or U+0000 (MQTT-1.5.3-1, MQTT-1.5.3-2)'), { malformedString: true }))
+        return null
+      }
+    }
+    return result
+  }
+}
+
 const parserSettings: Record<number, object> = {
   3: Object.freeze({ protocolVersion: 3 }),
   4: Object.freeze({ protocolVersion: 4 }),
@@ -95,6 +145,8 @@ export function checkAedesSeam (broker: Aedes): void {
   if (typeof internals.registerClient !== 'function') problems.push('broker.registerClient is missing')
   if (typeof internals.unregisterClient !== 'function') problems.push('broker.unregisterClient is missing')
   if (typeof internals.clients !== 'object' || internals.clients === null) problems.push('broker.clients is not an object')
+  const probeParser = Object.getPrototypeOf(mqttPacket.parser({})) as Partial<ParserStrings>
+  if (typeof probeParser._parseString !== 'function' || typeof probeParser._emitError !== 'function') problems.push('mqtt-packet\'s parser has no _parseString/_emitError')
   // Aedes and each persistence wrap packets in the aedes-packet they resolve (package.json's
   // overrides gives aedes-persistence-level the version that keeps properties).
   for (const owner of ['aedes', 'aedes-persistence', 'aedes-persistence-level']) {

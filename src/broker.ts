@@ -1,10 +1,8 @@
 // createSwallow(config): storage + Aedes + plugins + listeners, and close().
 import { Aedes } from 'aedes'
 import type { Config } from './config.js'
-import { CleanConnect } from './clean-connect.js'
 import { createConnectPolicy } from './connect-policy.js'
 import { createConnectionHandler } from './connection.js'
-import { FlowControl } from './flow-control.js'
 import { Hooks } from './hooks.js'
 import { HttpRoutes } from './listeners/http.js'
 import { openListeners } from './listeners/index.js'
@@ -15,12 +13,9 @@ import { createMetrics } from './metrics.js'
 import { observeBroker } from './observe.js'
 import type { Plugin, PluginHandle } from './plugin.js'
 import { openStorage, type StorageHandles } from './storage.js'
-import { installPublishEncoder } from './publish-bytes.js'
 import { addCoreRoutes } from './routes.js'
 import { dollarTopicsNeedExplicitFilter } from './topics.js'
 import { isReservedTopic } from './session-marker.js'
-import { SubscribeDecisions } from './subscribe-batches.js'
-import { SubscriptionLimit } from './subscription-limit.js'
 import { Traffic } from './traffic.js'
 import { VERSION } from './version.js'
 import { checkAedesSeam, registeredClients } from './aedes-seam.js'
@@ -43,9 +38,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
   const tls = tlsSettings(config)
   const tlsOptions = tls ? loadTlsOptions(tls) : null
   const metrics = createMetrics()
-  installPublishEncoder()
-  const subscribeDecisions = new SubscribeDecisions()
-  const storage = await openStorage(config, log.child({ module: 'storage' }), metrics, subscribeDecisions)
+  const storage = await openStorage(config, log.child({ module: 'storage' }), metrics)
   const handles: PluginHandle[] = []
   const listeners: Listener[] = []
   let broker: Aedes | null = null
@@ -65,7 +58,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     emitter.on('error', (err: Error) => log.error({ err }, 'broker error'))
     await aedes.listen()
 
-    const hooks = new Hooks(subscribeDecisions)
+    const hooks = new Hooks()
     const policy = createConnectPolicy({
       maxClientIdLength: config.maxClientIdLength,
       maxConnections: config.maxConnections,
@@ -84,13 +77,6 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       if (handle) handles.push(handle)
     }
 
-    // Last in the chain, so that a filter the ACL refuses does not count.
-    const subscriptionLimit = new SubscriptionLimit(config.maxSubscriptionsPerClient, metrics.subscriptionsRefused, log.child({ module: 'limits' }))
-    hooks.add('authorizeSubscribe', subscriptionLimit.authorizeSubscribe)
-    aedes.on('unsubscribe', subscriptionLimit.unsubscribed)
-    const flow = new FlowControl(config, metrics, log.child({ module: 'flow' }))
-    hooks.add('authorizeForward', flow.countForward)
-    aedes.on('ack', (_packet, client) => flow.acked(client))
     hooks.install(aedes)
     observeBroker(aedes, metrics, log.child({ module: 'clients' }))
 
@@ -101,16 +87,10 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       storedSessions: storage.storedSessions,
       metrics,
       log: log.child({ module: 'protocol' }),
-      isDropped: packet => hooks.isDropped(packet),
-      subscribeRefusal: sub => subscriptionLimit.refusedByLimit(sub as never) ? ReasonCode.quotaExceeded : ReasonCode.notAuthorized
+      isDropped: packet => hooks.isDropped(packet)
     })
     const traffic = new Traffic()
-    const onConnection = createConnectionHandler(aedes, {
-      maxPacketSize: config.maxPacketSize,
-      connectTimeout: config.connectTimeout,
-      cleanConnect: new CleanConnect(aedes, storage.storedSessions),
-      core
-    }, traffic, client => flow.attach(client))
+    const onConnection = createConnectionHandler(core, traffic)
     addCoreRoutes(routes, { config, broker: aedes, storage, metrics, traffic, listeners, startedAt: Date.now(), version: VERSION })
 
     const secureServers = await openListeners(config, tlsOptions, onConnection, routes, listeners, log)
@@ -135,10 +115,10 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       // Wills stay stored, unpublished: closing a client would publish its will (to clients
       // that are being closed too) and delete it. Kept, it is published by the restarted
       // broker's will sweep if the device does not come back (src/config.ts heartbeatInterval).
-      for (const client of registeredClients(aedes) as unknown as ClosingClient[]) {
-        client.pause()
-        client.will = null
-        client._will = null
+      const connections = registeredClients(aedes).filter((c): c is Connection => c instanceof Connection)
+      for (const conn of connections) {
+        conn.pause()
+        conn.will = null
       }
       const deadline = Date.now() + timeoutMs
       const drained = Promise.all(handles.map(h => h.drain?.()))
@@ -148,8 +128,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       if (!await storage.quiesce(Math.max(0, deadline - Date.now())) && timeoutMs > 0) {
         log.warn({ pending: storage.pendingOperations(), timeoutMs }, 'shutdown: gave up waiting for in-flight storage operations (--shutdown-timeout)')
       }
-      // MQTT 5 clients are told why (Aedes's close would read as a takeover to them).
-      for (const client of registeredClients(aedes)) if (client instanceof Connection) client.disconnect(ReasonCode.serverShuttingDown)
+      // MQTT 5 clients are told why (DISCONNECT 0x8B).
+      for (const conn of connections) conn.disconnect(ReasonCode.serverShuttingDown)
       await new Promise<void>(resolve => aedes.close(() => resolve()))
     }
     for (const handle of handles.reverse()) await handle.close()
@@ -157,8 +137,6 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     await storage.close()
   }
 }
-
-interface ClosingClient { pause: () => void, will: unknown, _will: unknown }
 
 // Clients never publish into $SYS (the broker's own topics); Aedes's default hook did the same.
 // $swallow/ holds the broker's session markers (src/session-marker.ts): nothing is published there.

@@ -3,8 +3,8 @@
 // single Aedes function per hook, run in registration order (the order of
 // src/builtins.ts, core steps first). A handler never replaces another.
 import type { Aedes, AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
+import { hookSlots } from './aedes-seam.js'
 import { isReservedTopic } from './session-marker.js'
-import type { SubscribeDecisions } from './subscribe-batches.js'
 
 export type PreConnectHandler = (client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) => void
 export type AuthenticateHandler = (client: Client, username: string | undefined, password: Buffer | undefined,
@@ -33,14 +33,12 @@ export class Hooks {
   private installed = false
   private readonly dropped = new WeakSet<object>()
 
-  /** `subscribes` learns every filter's outcome: only granted filters are stored (src/subscribe-batches.ts). */
-  constructor (private readonly subscribes: SubscribeDecisions) {}
-
   /**
    * Marks a PUBLISH as "acknowledge, but do not route": call it from an authorizePublish
    * handler, then call back without an error. The hooks after it do not run, and the
-   * broker acknowledges the message (PUBACK/PUBREC) without retaining, queueing, routing
-   * or mirroring it. (An authorizePublish error closes the connection instead.)
+   * broker acknowledges the message (MQTT 3.1.1: PUBACK/PUBREC; MQTT 5: with reason code
+   * 0x87) without retaining, queueing, routing or mirroring it. (An authorizePublish error
+   * closes the connection instead.)
    */
   dropPublish (packet: PublishPacket): void {
     this.dropped.add(packet)
@@ -60,12 +58,11 @@ export class Hooks {
   install (broker: Aedes): void {
     this.installed = true
     const h = this.handlers
-    const slots = broker as unknown as Record<HookName, unknown>
+    const slots = hookSlots<Record<HookName, unknown>>(broker)
     slots.preConnect = composeAll(h.preConnect, (r: unknown) => r === true)
     slots.authenticate = composeAll(h.authenticate, (r: unknown) => r === true)
     slots.authorizePublish = composeAuthorizePublish(h.authorizePublish, this.dropped)
-    skipDroppedPublishes(broker, this.dropped)
-    slots.authorizeSubscribe = composeSubscribe(h.authorizeSubscribe, this.subscribes)
+    slots.authorizeSubscribe = composeSubscribe(h.authorizeSubscribe)
     slots.authorizeForward = composeForward(h.authorizeForward)
     slots.published = composeAll(h.published, () => true)
   }
@@ -103,31 +100,13 @@ function composeAuthorizePublish (handlers: AuthorizePublishHandler[], dropped: 
   }
 }
 
-type PublishFn = (packet: object, client: unknown, done?: (err?: Error) => void) => void
-
-/** Aedes's handlers call broker.publish after authorizePublish; a dropped packet ends there. */
-function skipDroppedPublishes (broker: Aedes, dropped: WeakSet<object>): void {
-  const target = broker as unknown as { publish: PublishFn }
-  const publish = target.publish
-  target.publish = function publishUnlessDropped (packet, client, done) {
-    if (!dropped.has(packet)) return publish.call(broker, packet, client, done)
-    const cb = typeof client === 'function' ? client as (err?: Error) => void : done
-    if (cb) setImmediate(cb)
-  }
-}
-
-function composeSubscribe (handlers: AuthorizeSubscribeHandler[], subscribes: SubscribeDecisions): AuthorizeSubscribeHandler {
+function composeSubscribe (handlers: AuthorizeSubscribeHandler[]): AuthorizeSubscribeHandler {
   return function authorizeSubscribe (client, sub, done) {
-    // Every outcome is reported: the SUBSCRIBE's storage waits for all of its filters.
-    const decide = (err: Error | null, next?: Subscription | null): void => {
-      subscribes.decided(sub, !err && !!next)
-      done(err, next)
-    }
-    // $swallow/ topics, such as a restored persistent session's marker (src/session-marker.ts), are never subscribed to.
-    if (isReservedTopic(sub.topic)) return decide(null, null)
+    // $swallow/ topics hold the broker's session markers (src/session-marker.ts): never subscribed to.
+    if (isReservedTopic(sub.topic)) return done(null, null)
     let i = 0
     const step = (err: Error | null, next?: Subscription | null): void => {
-      if (err || !next || i === handlers.length) return decide(err, next)
+      if (err || !next || i === handlers.length) return done(err, next)
       handlers[i++](client, next, step)
     }
     step(null, sub)

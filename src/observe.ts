@@ -17,9 +17,9 @@ export function errorReason (err: Error & { errorCode?: number, code?: string, p
   if (m.startsWith('connect did not arrive')) return 'connect_timeout'
   if (m.startsWith('keep alive timeout')) return 'keepalive_timeout'
   if (m.startsWith('packet too large')) return 'packet_too_large'
-  if (m.startsWith('drain timeout')) return 'slow_client'
+  if (m.startsWith('slow client')) return 'slow_client'
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return 'connection_reset'
-  // Errors of the packet parser (tagged in src/packet-checks.ts), and Aedes's own protocol checks.
+  // The protocol core's ProtocolError (src/protocol/connection.ts): the parser's and the handlers' checks.
   if (err.protocolError === true) return 'protocol_error'
   if (m.includes('not allowed') || m.includes('topic') || m.includes('Invalid') || m.includes('invalid') ||
       m.includes('must') || m.includes('Malformed') || m.includes('Cannot parse') || m.includes('Unknown') || m.includes('exceeded')) {
@@ -38,9 +38,7 @@ export function observeBroker (broker: Aedes, metrics: CoreMetrics, log: Logger)
   })
 
   broker.on('clientDisconnect', client => {
-    // Aedes's client says _disconnected, the protocol core's Connection disconnected.
-    const internal = client as Client & { _disconnected?: boolean, disconnected?: boolean }
-    const normal = internal._disconnected === true || internal.disconnected === true
+    const normal = (client as Client & { disconnected?: boolean }).disconnected === true
     const reason = normal ? 'client_disconnect' : (reasons.get(client) ?? 'connection_lost')
     metrics.disconnects.inc({ reason })
     log.info({ clientId: client.id, remote: connectionInfo(client).remoteAddress, reason }, 'client disconnected')
@@ -57,6 +55,8 @@ export function observeBroker (broker: Aedes, metrics: CoreMetrics, log: Logger)
     if (err.errorCode) {
       metrics.protocolErrors.inc({ reason })
       log.warn(fields, 'connection refused')
+    } else if (reason === 'slow_client') {
+      log.warn(fields, 'slow client disconnected')
     } else if (reason === 'connection_reset' || reason === 'keepalive_timeout' || reason === 'connect_timeout') {
       log.info(fields, 'connection closed')
       if (reason !== 'connection_reset') metrics.protocolErrors.inc({ reason })

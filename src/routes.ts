@@ -1,6 +1,7 @@
 // The core's HTTP routes: GET /healthz and GET /metrics, and the gauges read at scrape time.
 import type { Aedes } from 'aedes'
 import { Counter, Gauge } from 'prom-client'
+import { registeredClients } from './aedes-seam.js'
 import type { Config } from './config.js'
 import { sendJson, type HttpRoutes } from './listeners/http.js'
 import type { Listener } from './listeners/listen.js'
@@ -19,11 +20,8 @@ export interface CoreRouteContext {
   version: string
 }
 
-type ClientMap = Record<string, { subscriptions: Record<string, unknown> }>
-
 export function addCoreRoutes (routes: HttpRoutes, ctx: CoreRouteContext): void {
   const { broker, storage, metrics, traffic } = ctx
-  const clients = (): ClientMap => (broker as unknown as { clients: ClientMap }).clients
   const registers = [metrics.registry]
   new Gauge({ name: 'swallow_clients_connected', help: 'Connected MQTT clients', registers, collect () { this.set(broker.connectedClients) } })
   new Gauge({
@@ -32,7 +30,7 @@ export function addCoreRoutes (routes: HttpRoutes, ctx: CoreRouteContext): void 
     registers,
     collect () {
       let n = 0
-      for (const c of Object.values(clients())) n += Object.keys(c.subscriptions).length
+      for (const c of registeredClients(broker)) n += Object.keys(c.subscriptions).length
       this.set(n)
     }
   })

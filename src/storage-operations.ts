@@ -1,6 +1,6 @@
 // The persistence's operations as a table of functions that layers wrap one over another
-// (src/storage.ts builds it; src/session-index.ts, src/ordered-updates.ts and
-// src/clean-sessions.ts wrap entries of it).
+// (src/storage.ts builds it; src/session-index.ts and src/ordered-updates.ts wrap entries of
+// it, plugins replace some with storage.replaceOperation).
 export type AnyOperation = (...args: any[]) => any
 export type Implementations = Record<string, AnyOperation>
 

@@ -9,12 +9,9 @@ import MemoryPersistence from 'aedes-persistence/asyncPersistence.js'
 import LevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import RedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import type { Redis } from 'ioredis'
-import { keepCleanSessionsInMemory } from './clean-sessions.js'
 import type { AnyOperation, Implementations } from './storage-operations.js'
 import { SessionIndex, type StoredSessions } from './session-index.js'
 import { orderStorageCompletions } from './ordered-updates.js'
-import { markPersistentSessions } from './session-marker.js'
-import type { SubscribeDecisions } from './subscribe-batches.js'
 import { ClusterEmitter } from './cluster-emitter.js'
 import { probeRedis, RedisHealthMonitor } from './redis.js'
 import type { Config, StorageKind } from './config.js'
@@ -66,7 +63,7 @@ const TIMED_OPERATIONS = [
   'incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'cleanIncoming', 'putWill', 'getWill', 'delWill'
 ]
 
-export async function openStorage (config: Config, log: Logger, metrics: CoreMetrics, subscribes: SubscribeDecisions): Promise<StorageHandles> {
+export async function openStorage (config: Config, log: Logger, metrics: CoreMetrics): Promise<StorageHandles> {
   const dataDir = resolve(config.dataDir)
   const nodeId = randomUUID()
   let state: StorageState = 'ok'
@@ -110,12 +107,8 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
   for (const op of [...STREAM_OPERATIONS, ...TIMED_OPERATIONS]) {
     if (typeof persistence[op] === 'function') impl[op] = (persistence[op] as AnyOperation).bind(persistence)
   }
-  // Order matters: clean sessions are answered from memory before the index sees them.
   sessionIndex?.wrap(impl)
-  markPersistentSessions(impl)
-  subscribes.wrap(impl)
   orderStorageCompletions(impl)
-  keepCleanSessionsInMemory(impl)
   returnStreams(persistence, impl)
   const pending = timeOperations(persistence, impl, metrics)
   metrics.storageUp.set(1)

@@ -1,11 +1,12 @@
 // Topic filter matching (MQTT 3.1.1 section 4.7), and the core rule that topics starting
 // with $ are not matched by filters starting with a wildcard (MQTT-4.7.2-1).
 import type { AedesPublishPacket, Client } from 'aedes'
+import { subscriptionsOf } from './aedes-seam.js'
 
 /**
  * True when `filter` (may hold + and #) matches `topic`, including MQTT-4.7.2-1. Walks both
- * strings level by level without splitting them: it runs for every delivery whose QoS is
- * capped by a wildcard subscription (src/granted-qos.ts).
+ * strings level by level without splitting them: it runs for every delivery, once per
+ * subscription of the receiving client (src/protocol/deliver.ts).
  */
 export function topicMatches (filter: string, topic: string): boolean {
   const first = filter.charCodeAt(0)
@@ -39,7 +40,7 @@ export function topicMatches (filter: string, topic: string): boolean {
  */
 export function dollarTopicsNeedExplicitFilter (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
   if (packet.topic.charCodeAt(0) !== 36) return packet // '$'
-  const subscriptions = (client as unknown as { subscriptions: Record<string, unknown> }).subscriptions
+  const subscriptions = subscriptionsOf(client)
   for (const filter in subscriptions) {
     if (filter.charCodeAt(0) === 36 && topicMatches(filter, packet.topic)) return packet
   }

@@ -3,6 +3,7 @@
 // Files reload on SIGHUP and on change; a broken file keeps the previous rules.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { Counter } from 'prom-client'
+import { asAedesClient, registeredClients } from '../../src/aedes-seam.js'
 import { connectionInfo } from '../../src/connection.js'
 import { refusal } from '../../src/connect-policy.js'
 import { ConfigError } from '../../src/errors.js'
@@ -101,7 +102,7 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
       return done(refusal('too many failed logins for this username from this address; try again later', 5), false)
     }
     // done() is called outside a catch: a throw inside Aedes must not call it twice.
-    identity.resolve(username, password, clientTlsSocket(client), () => !(client as unknown as { closed: boolean }).closed).then(result => settle(client, address, username, result, done), err => {
+    identity.resolve(username, password, clientTlsSocket(client), () => !client.closed).then(result => settle(client, address, username, result, done), err => {
       log.error({ err, clientId: client.id }, 'authentication failed unexpectedly')
       done(refusal('authentication error', 3), false)
     })
@@ -239,9 +240,8 @@ function expire (client: Client, log: Logger): void {
 
 /** Users removed from the password file lose their connections; others keep theirs. */
 function disconnectRemovedUsers (broker: Aedes, clients: WeakMap<Client, ClientAuth>, passwords: PasswordFile, log: Logger): void {
-  const connected = (broker as unknown as { clients: Record<string, Client> }).clients
-  for (const client of Object.values(connected)) {
-    const state = clients.get(client)
+  for (const client of registeredClients(broker)) {
+    const state = clients.get(asAedesClient(client))
     if (state?.source === 'password' && state.username !== undefined && !passwords.has(state.username)) {
       log.info({ clientId: client.id, username: state.username }, 'user removed from the password file: disconnecting')
       client.close()

@@ -142,8 +142,9 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
       if (client === null || !matchStreams(packet.topic)) return done(null)
       const id = packet.messageId
       if (packet.qos === 0 || id === undefined) return appendRecords(packet, client, done, packet.qos > 0)
+      // A QoS 2 retransmission of a message already received never gets here: the protocol
+      // core answers it with PUBREC (src/protocol/handlers/publish.ts).
       if (packet.dup && inflight.joinDuplicate(client.id, id, err => { duplicates.inc(); done(err) })) return
-      if (packet.dup && packet.qos === 2) return skipStoredQoS2(client, packet, id, done)
       appendRemembered(packet, client, id, done)
     })
 
@@ -156,19 +157,6 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
       }, true)
     }
 
-    // A QoS 2 retransmission Aedes already stored (PUBREC lost) lands once: Aedes answers it
-    // without publishing, and the bridge does not append it.
-    const skipStoredQoS2 = (client: Client, packet: PublishPacket, id: number, done: (err?: Error | null) => void): void => {
-      const persistence = (broker as unknown as { persistence: { incomingGetPacket: (c: Client, p: PublishPacket) => Promise<unknown> } }).persistence
-      persistence.incomingGetPacket(client, packet).then(() => {
-        duplicates.inc()
-        done(null)
-      }, () => {
-        matchStreams(packet.topic) // matched[] may have been reused meanwhile
-        appendRemembered(packet, client, id, done)
-      })
-    }
-
     hooks.add('published', function bridgePublished (packet, client, done) {
       if (!client) {
         if (matchStreams(packet.topic)) appendRecords(packet as unknown as PublishPacket, null, noop, false)
@@ -177,7 +165,7 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
       done(null)
       // done() wrote the PUBACK/PUBREC if the connection is still open: the client may reuse
       // the id now. If it closed, no answer went out and a retransmission will come: keep it.
-      if (packet.qos > 0 && packet.messageId !== undefined && (client as unknown as { connected: boolean }).connected) {
+      if (packet.qos > 0 && packet.messageId !== undefined && client.connected) {
         inflight.delete(client.id, packet.messageId)
       }
     })

@@ -9,6 +9,8 @@
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Counter, Gauge } from 'prom-client'
+import type { Client } from 'aedes'
+import { subscriptionsOf } from '../../src/aedes-seam.js'
 import type { Plugin } from '../../src/plugin.js'
 import { pluginSettings } from '../../src/plugin.js'
 import { registerRetainedApi } from './api.js'
@@ -62,7 +64,7 @@ export const retainedPlugin: Plugin = {
     // messages of that SUBSCRIBE: that is how the stream learns its subscriber (the stream
     // checks that the filters are the client's before relying on it).
     let subscriber: Subscriber | null = null
-    broker.on('subscribe', (_subs, client) => { subscriber = client as unknown as Subscriber })
+    broker.on('subscribe', (_subs, client) => { subscriber = asSubscriber(client) })
     storage.replaceOperation('createRetainedStreamCombi', (filters: string[]) => {
       const client = subscriber
       subscriber = null
@@ -87,5 +89,13 @@ export const retainedPlugin: Plugin = {
         await store.close()
       }
     }
+  }
+}
+
+function asSubscriber (client: Client): Subscriber {
+  return {
+    get closed () { return client.closed },
+    subscriptions: subscriptionsOf(client),
+    conn: client.conn
   }
 }

@@ -1,5 +1,5 @@
-// The retained messages for a new subscription, as the object-mode Readable Aedes pipes
-// into client.deliverQoS. It walks the index lazily and reads payloads a batch at a time
+// The retained messages for a new subscription, as an object-mode Readable the SUBSCRIBE
+// handler (src/protocol/handlers/subscribe.ts) reads with for await. It walks the index lazily and reads payloads a batch at a time
 // (256), only when the reader wants more: `#` over a million topics holds one batch in memory,
 // and each batch is a separate turn of the event loop, so other clients keep being served.
 import { Readable } from 'node:stream'
@@ -73,7 +73,7 @@ export class RetainedStream extends Readable {
           this.reading = false
           this._read()
         }, err => {
-          // Never an 'error' event: Aedes pipes this stream without an error handler.
+          // Never an 'error' event: the subscriber gets what was read so far, and the log says why.
           this.log.error({ err, filters: this.patterns }, 'reading retained messages failed; the subscriber gets only part of them')
           this.end()
         })

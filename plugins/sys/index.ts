@@ -1,5 +1,6 @@
 // $SYS topics, as Mosquitto publishes them: broker version, uptime, clients, messages,
 // subscriptions and heap, retained, every --sys-interval.
+import { registeredClients } from '../../src/aedes-seam.js'
 import type { Plugin } from '../../src/plugin.js'
 import { pluginSettings } from '../../src/plugin.js'
 import type { Registry } from '../../src/metrics.js'
@@ -30,9 +31,8 @@ export const sysPlugin: Plugin = {
       broker.publish({ cmd: 'publish', topic: `$SYS/broker/${topic}`, payload: Buffer.from(String(value)), qos: 0, retain: true, dup: false }, () => resolve())
     })
     const update = async (): Promise<void> => {
-      const clients = (broker as unknown as { clients: Record<string, { subscriptions: object }> }).clients
       let subscriptions = 0
-      for (const c of Object.values(clients)) subscriptions += Object.keys(c.subscriptions).length
+      for (const c of registeredClients(broker)) subscriptions += Object.keys(c.subscriptions).length
       await publish('version', `swallow ${VERSION}`)
       await publish('uptime', `${Math.round((Date.now() - startedAt) / 1000)} seconds`)
       await publish('clients/connected', broker.connectedClients)

@@ -7,10 +7,13 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import type { Client } from 'aedes'
-import { asAedesClient, forgetConnectPacket, registerClient, unregisterClient, type RegisteredClient } from '../aedes-seam.js'
+import { asAedesClient, checkParsedStrings, forgetConnectPacket, registerClient, unregisterClient, type RegisteredClient } from '../aedes-seam.js'
 import type { Core } from './core.js'
+import { Fifo } from './fifo.js'
 import { Outbound } from './outbound.js'
 import { PacketSizeGuard } from './packet-size.js'
+import { packetViolation } from './packet-rules.js'
+import { encodePublish } from './publish-bytes.js'
 import { ReasonCode } from './reason-codes.js'
 import { deliverRouted } from './deliver.js'
 import { handlePacket } from './handlers/index.js'
@@ -21,6 +24,8 @@ export type Transport = 'tcp' | 'tls' | 'ws' | 'wss'
 
 /** An error that ends a connection, with the MQTT 5 reason code to tell the client. */
 export class ProtocolError extends Error {
+  /** Counted as a protocol error (src/observe.ts). */
+  readonly protocolError = true
   constructor (message: string, readonly reasonCode: number = ReasonCode.protocolError) {
     super(message)
   }
@@ -45,7 +50,10 @@ export class Connection implements RegisteredClient {
   closed = false
   /** DISCONNECT received: the will is not published (unless MQTT 5 reason 0x04). */
   disconnected = false
+  /** Granted subscriptions by filter (change them with setSubscription / deleteSubscription). */
   readonly subscriptions: Record<string, Subscription> = Object.create(null)
+  /** The same as an array, for the per-message match (for-in over a dictionary allocates). */
+  private subscriptionArray: Subscription[] | null = null
   /** Aedes's registry contract (src/aedes-seam.ts). */
   readonly duplicates: Record<string, unknown> = {}
   lastPacketAt = Date.now()
@@ -68,30 +76,37 @@ export class Connection implements RegisteredClient {
   readonly persistence
   private readonly parser = mqttPacket.parser({})
   private readonly sizeGuard: PacketSizeGuard
-  private readonly inbox: Packet[] = []
+  private readonly inbox = new Fifo<Packet>()
   private busy = false
-  private paused = false
+  /** The socket is paused because INBOX_LIMIT packets wait (see drainInbox). */
+  private readingPaused = false
+  /** Shutdown began: no more packets are read (pause()). */
+  private stopped = false
   private flushScheduled = false
   private connectTimer: NodeJS.Timeout | null
-  private warnedTooLarge = false
+  /** Warnings already logged for this connection (warnOnce). */
+  private warned: Set<string> | null = null
+  /** Date.now() of the last "queue full" warning, and whether it belongs to the current episode. */
+  private queueFullWarnedAt = 0
+  private queueFullWarned = false
 
   constructor (readonly core: Core, readonly conn: Duplex, readonly req: IncomingMessage | undefined, readonly transport: Transport, readonly remoteAddress: string) {
     this.persistence = core.persistence
     this.sizeGuard = new PacketSizeGuard(core.limits.maxPacketSize)
     this.outbound = new Outbound(this, core.limits, core.limits.maxInflight)
+    checkParsedStrings(this.parser)
     this.parser.on('packet', packet => this.receive(packet))
-    this.parser.on('error', err => this.fail(new ProtocolError(err.message, ReasonCode.malformedPacket)))
+    this.parser.on('error', err => this.parseFailed(err))
     conn.on('data', chunk => this.read(chunk as Buffer))
     conn.on('error', err => this.fail(err))
     conn.on('end', () => this.shutdown())
     conn.on('close', () => this.shutdown())
     this.connectTimer = setTimeout(() => this.fail(new Error('connect did not arrive in time')), core.limits.connectTimeout)
-    conn.resume() // src/protocol/route-by-version.ts left it paused
   }
 
   /** Shutdown: read no more packets (the ones being handled finish). */
   pause (): void {
-    this.paused = true
+    this.stopped = true
     this.conn.pause()
   }
 
@@ -110,13 +125,31 @@ export class Connection implements RegisteredClient {
     this.parser.parse(chunk)
   }
 
-  private receive (packet: Packet): void {
-    if (this.closed) return
-    this.inbox.push(packet)
-    if (!this.busy) this.drainInbox()
+  private parseFailed (err: Error): void {
+    // MQTT-3.1.2-2: an unsupported protocol level gets CONNACK 0x01 (3.1.1's encoding, which
+    // every version reads) before the connection closes.
+    if (err.message === 'Invalid protocol version' && !this.connecting && !this.connected) this.writeBytes(UNSUPPORTED_PROTOCOL_CONNACK)
+    this.fail(new ProtocolError(err.message, ReasonCode.malformedPacket))
   }
 
-  /** Handles packets one at a time, in order; the socket is paused while one waits (storage, hooks). */
+  private receive (packet: Packet): void {
+    if (this.closed) return
+    const violation = packetViolation(packet)
+    if (violation !== null) return this.fail(new ProtocolError(violation, ReasonCode.protocolError))
+    this.inbox.push(packet)
+    if (!this.busy) return this.drainInbox()
+    if (this.inbox.length >= INBOX_LIMIT && !this.readingPaused) {
+      this.readingPaused = true
+      this.conn.pause()
+    }
+  }
+
+  /**
+   * Handles packets one at a time, in order (MQTT-4.6.0-2: acknowledgements in the order the
+   * PUBLISHes came). While one waits (storage, hooks) the next ones wait in the inbox; the
+   * socket is paused only when INBOX_LIMIT packets wait, not per packet (each pause and
+   * resume of a socket is a system call).
+   */
   private drainInbox (): void {
     while (!this.closed && this.inbox.length > 0) {
       const packet = this.inbox.shift() as Packet
@@ -128,15 +161,15 @@ export class Connection implements RegisteredClient {
         if (err) this.fail(err)
         if (sync) return
         this.busy = false
-        if (this.closed || this.paused) return
-        this.conn.resume()
+        if (this.closed || this.stopped) return
+        if (this.readingPaused) {
+          this.readingPaused = false
+          this.conn.resume()
+        }
         this.drainInbox()
       })
       sync = false
-      if (!finished) {
-        this.conn.pause()
-        return
-      }
+      if (!finished) return
       this.busy = false
     }
   }
@@ -152,6 +185,28 @@ export class Connection implements RegisteredClient {
     registerClient(this.core.broker, this)
   }
 
+  setSubscription (sub: Subscription): void {
+    this.subscriptions[sub.topic] = sub
+    this.subscriptionArray = null
+  }
+
+  deleteSubscription (filter: string): void {
+    delete this.subscriptions[filter]
+    this.subscriptionArray = null
+  }
+
+  get subscriptionList (): readonly Subscription[] {
+    return (this.subscriptionArray ??= Object.values(this.subscriptions))
+  }
+
+  /** Logs a warning about this client the first time only. */
+  warnOnce (message: string, fields: object): void {
+    this.warned ??= new Set()
+    if (this.warned.has(message)) return
+    this.warned.add(message)
+    this.core.log.warn({ clientId: this.id, ...fields }, message)
+  }
+
   keepaliveExpired (): void {
     this.core.broker.emit('keepaliveTimeout', this.asClient)
     this.fail(new ProtocolError('keep alive timeout', ReasonCode.keepAliveTimeout))
@@ -159,19 +214,23 @@ export class Connection implements RegisteredClient {
 
   // --- writing -----------------------------------------------------------------------
 
-  writePacket (packet: object): boolean {
+  /** Encodes and writes a packet (a Buffer: already encoded); false if it was not sent. */
+  writePacket (packet: object | Buffer): boolean {
     if (this.conn.destroyed) return false
-    const bytes = mqttPacket.generate(packet as Packet, { protocolVersion: this.version })
+    const bytes = Buffer.isBuffer(packet) ? packet : this.encode(packet as Packet)
     if (bytes.length > this.maxPacketSizeOut) {
       this.core.metrics.dropped.inc({ reason: 'packet_too_large' })
-      if (!this.warnedTooLarge) {
-        this.warnedTooLarge = true
-        this.core.log.warn({ clientId: this.id, bytes: bytes.length, limit: this.maxPacketSizeOut }, 'message not sent: larger than the client\'s Maximum Packet Size (further drops for this client are counted, not logged)')
-      }
+      this.warnOnce('message not sent: larger than the client\'s Maximum Packet Size (further drops for this client are counted, not logged)', { bytes: bytes.length, limit: this.maxPacketSizeOut })
       return false
     }
     this.writeBytes(bytes)
     return true
+  }
+
+  private encode (packet: Packet): Buffer {
+    if (packet.cmd !== 'publish' || this.version === 5 || typeof packet.topic !== 'string') return mqttPacket.generate(packet, { protocolVersion: this.version })
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+    return encodePublish(packet.topic, payload, packet.qos, packet.retain, packet.dup, packet.messageId ?? 0)
   }
 
   writeBytes (bytes: Buffer): void {
@@ -200,16 +259,29 @@ export class Connection implements RegisteredClient {
   // --- outbound events (OutboundHost) ------------------------------------------------
 
   tooSlow (): void {
-    this.core.log.warn({ clientId: this.id, timeoutMs: this.core.limits.slowClientTimeout }, 'slow client disconnected: its queue was full and it acknowledged nothing for --slow-client-timeout')
-    this.fail(new ProtocolError('slow client', ReasonCode.quotaExceeded))
+    this.fail(new ProtocolError(`slow client: its queue was full and it acknowledged nothing for --slow-client-timeout (${this.core.limits.slowClientTimeout} ms)`, ReasonCode.quotaExceeded))
   }
 
-  droppedQoS0 (): void {
-    this.core.metrics.dropped.inc({ reason: 'slow_client_qos0' })
+  queueFull (firstOfEpisode: boolean, inflight: number, queued: number): void {
+    this.core.metrics.queueFull.inc()
+    // A big backlog (a # subscription to many retained messages) fills and drains the queue
+    // thousands of times: the metric counts every time, the log says it once a minute.
+    const now = Date.now()
+    if (!firstOfEpisode || now - this.queueFullWarnedAt < 60_000) return
+    this.queueFullWarnedAt = now
+    this.queueFullWarned = true
+    this.core.log.warn({ clientId: this.id, inflight, queued }, 'client queue full (--max-queued): publishers to its topics wait until it catches up')
   }
 
-  acknowledged (): void {
-    this.core.broker.emit('ack', undefined, this.asClient)
+  caughtUp (): void {
+    if (!this.queueFullWarned) return
+    this.queueFullWarned = false
+    this.core.log.info({ clientId: this.id }, 'client caught up: its queue has room again')
+  }
+
+  droppedQoS0 (firstOfEpisode: boolean): void {
+    this.core.metrics.dropped.inc({ reason: 'qos0_queue_full' })
+    if (firstOfEpisode) this.core.log.warn({ clientId: this.id, queuedBytes: this.conn.writableLength }, 'client reads too slowly: dropping QoS 0 messages to it (--max-queued-bytes)')
   }
 
   // --- ending ------------------------------------------------------------------------
@@ -266,6 +338,11 @@ export class Connection implements RegisteredClient {
     this.shutdown()
   }
 }
+
+/** Parsed packets that may wait behind one being handled before the socket is paused. */
+const INBOX_LIMIT = 64
+
+const UNSUPPORTED_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01])
 
 function flush (conn: Connection): void {
   conn.flushWrites()

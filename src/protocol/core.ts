@@ -7,6 +7,7 @@ import type { CoreMetrics } from '../metrics.js'
 import type { StoredSessions } from '../session-index.js'
 import { hookSlots } from '../aedes-seam.js'
 import { KeepaliveWheel } from './keepalive.js'
+import { SharedQoS0Bytes } from './publish-bytes.js'
 import type { Persistence, RoutedPacket, Subscription } from './types.js'
 
 export interface CoreLimits {
@@ -18,6 +19,8 @@ export interface CoreLimits {
   slowClientTimeout: number
   /** Topic aliases a client may set on its PUBLISHes (MQTT 5 Topic Alias Maximum). */
   topicAliasMaximum: number
+  /** --max-subscriptions-per-client. */
+  maxSubscriptions: number
 }
 
 /** The hook slots of the broker, as src/hooks.ts composes them (typed with Aedes's Client). */
@@ -42,10 +45,9 @@ export interface Core {
   storedSessions: StoredSessions | null
   /** An authorizePublish hook called hooks.dropPublish(packet): acknowledge, do not route. */
   isDropped: (packet: RoutedPacket) => boolean
-  /** The SUBACK reason code for a filter the authorizeSubscribe hooks refused (quota or ACL). */
-  subscribeRefusal: (sub: Subscription) => number
   /** MQTT 5 wills waiting for their Will Delay Interval, by client id (cancelled by a reconnect). */
   delayedWills: Map<string, { timer: NodeJS.Timeout, publish: () => void }>
+  sharedQoS0: SharedQoS0Bytes
 }
 
 export interface CoreParts {
@@ -56,14 +58,12 @@ export interface CoreParts {
   metrics: CoreMetrics
   log: Logger
   isDropped: Core['isDropped']
-  subscribeRefusal: Core['subscribeRefusal']
 }
 
-export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped, subscribeRefusal }: CoreParts): Core {
+export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped }: CoreParts): Core {
   return {
     broker,
     isDropped,
-    subscribeRefusal,
     // The composed hooks live in the broker's slots (src/hooks.ts install()); read at call time.
     hooks: hookSlots<BrokerHooks>(broker),
     persistence: persistence as Persistence,
@@ -74,12 +74,14 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
       maxQueued: config.maxQueued,
       maxQueuedBytes: config.maxQueuedBytes,
       slowClientTimeout: config.slowClientTimeout,
-      topicAliasMaximum: 10
+      topicAliasMaximum: 10,
+      maxSubscriptions: config.maxSubscriptionsPerClient
     },
     metrics,
     log,
     keepalive: new KeepaliveWheel(),
     storedSessions,
-    delayedWills: new Map()
+    delayedWills: new Map(),
+    sharedQoS0: new SharedQoS0Bytes()
   }
 }

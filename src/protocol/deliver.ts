@@ -11,20 +11,21 @@ import type { MessageProperties, OutgoingPublish, QoS, RoutedPacket, Subscriptio
 export interface Match {
   qos: QoS
   retainAsPublished: boolean
-  identifiers: number[]
+  /** MQTT 5 subscription identifiers of the matching subscriptions (null: none). */
+  identifiers: number[] | null
 }
 
-/** The connection's subscriptions (by filter) or a SUBSCRIBE's granted list, against one message. */
-export function bestMatch (subscriptions: Readonly<Record<string, Subscription>> | readonly Subscription[], packet: Pick<RoutedPacket, 'topic'>, ownMessage: boolean): Match | null {
+/** The connection's subscriptions or a SUBSCRIBE's granted list, against one message. */
+export function bestMatch (subscriptions: readonly Subscription[], packet: Pick<RoutedPacket, 'topic'>, ownMessage: boolean): Match | null {
   let match: Match | null = null
-  for (const key in subscriptions) {
-    const sub = (subscriptions as Record<string, Subscription>)[key]
+  for (let i = 0; i < subscriptions.length; i++) {
+    const sub = subscriptions[i]
     if (!topicMatches(sub.topic, packet.topic)) continue
     if (sub.nl === true && ownMessage) continue // MQTT-3.8.3-3: No Local
-    if (match === null) match = { qos: sub.qos, retainAsPublished: sub.rap === true, identifiers: [] }
+    if (match === null) match = { qos: sub.qos, retainAsPublished: sub.rap === true, identifiers: null }
     else if (sub.qos > match.qos) match.qos = sub.qos
     if (sub.rap === true) match.retainAsPublished = true
-    if (sub.id !== undefined) match.identifiers.push(sub.id)
+    if (sub.id !== undefined) (match.identifiers ??= []).push(sub.id)
   }
   return match
 }
@@ -33,7 +34,7 @@ export function bestMatch (subscriptions: Readonly<Record<string, Subscription>>
 export function deliverRouted (conn: Connection, packet: RoutedPacket, cb: () => void): void {
   if (conn.closed || packet === conn.lastRouted) return cb()
   conn.lastRouted = packet
-  const match = bestMatch(conn.subscriptions, packet, packet.clientId === conn.id)
+  const match = bestMatch(conn.subscriptionList, packet, packet.clientId === conn.id)
   if (match === null) return cb()
   // A live message keeps its retain flag only for Retain As Published (MQTT-3.3.1-12, -13).
   forward(conn, packet, match, match.retainAsPublished && packet.retain, true, cb)
@@ -49,12 +50,14 @@ export function deliverRetained (conn: Connection, packet: RoutedPacket, granted
 function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: boolean, live: boolean, cb: () => void): void {
   const packet = conn.core.hooks.authorizeForward(conn.asClient, routed)
   if (!packet) return cb()
-  const now = Date.now()
-  if (typeof packet.messageExpiry === 'number' && packet.messageExpiry <= now) {
+  if (typeof packet.messageExpiry === 'number' && packet.messageExpiry <= Date.now()) {
     conn.core.metrics.dropped.inc({ reason: 'expired' })
     return cb()
   }
   const qos = Math.min(packet.qos, match.qos) as QoS
+  conn.core.metrics.messagesOut.inc(qos)
+  // The fan-out path: the bytes every MQTT 3.1.1 subscriber of this message shares.
+  if (qos === 0 && conn.version !== 5) return conn.outbound.sendQoS0(conn.core.sharedQoS0.of(packet, retain), cb)
   const out: OutgoingPublish = {
     cmd: 'publish',
     topic: packet.topic,
@@ -66,10 +69,9 @@ function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: 
     brokerCounter: packet.brokerCounter
   }
   if (conn.version === 5) {
-    const properties = outgoingProperties(packet, match.identifiers, now)
+    const properties = outgoingProperties(packet, match.identifiers, Date.now())
     if (properties !== undefined) out.properties = properties
   }
-  conn.core.metrics.messagesOut.inc(qos)
   if (qos === 0) return conn.outbound.sendQoS0(out, cb)
   // A persistent session's live QoS 1/2 message is in its stored queue already (broker.publish).
   conn.outbound.sendQoS12(out, live && !conn.clean && packet.brokerId !== undefined, cb)
@@ -79,10 +81,10 @@ function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: 
  * The publisher's properties a subscriber receives, with the remaining expiry and its
  * subscription identifiers. (Packets read back from storage carry null for absent fields.)
  */
-export function outgoingProperties (packet: Omit<RoutedPacket, 'cmd'>, identifiers: number[], now: number): OutgoingPublish['properties'] {
+export function outgoingProperties (packet: Omit<RoutedPacket, 'cmd'>, identifiers: number[] | null, now: number): OutgoingPublish['properties'] {
   const from: MessageProperties | null | undefined = packet.properties
   const expiry = typeof packet.messageExpiry === 'number' ? packet.messageExpiry : null
-  if (from == null && identifiers.length === 0 && expiry === null) return undefined
+  if (from == null && identifiers === null && expiry === null) return undefined
   const properties: NonNullable<OutgoingPublish['properties']> = {}
   if (from?.payloadFormatIndicator != null) properties.payloadFormatIndicator = from.payloadFormatIndicator
   if (expiry !== null) properties.messageExpiryInterval = Math.max(1, Math.ceil((expiry - now) / 1000))
@@ -90,7 +92,7 @@ export function outgoingProperties (packet: Omit<RoutedPacket, 'cmd'>, identifie
   if (from?.responseTopic != null) properties.responseTopic = from.responseTopic
   if (from?.correlationData != null) properties.correlationData = Buffer.from(from.correlationData)
   if (from?.userProperties != null) properties.userProperties = from.userProperties
-  if (identifiers.length === 1) properties.subscriptionIdentifier = identifiers[0]
-  else if (identifiers.length > 1) properties.subscriptionIdentifier = identifiers
+  if (identifiers?.length === 1) properties.subscriptionIdentifier = identifiers[0]
+  else if (identifiers !== null) properties.subscriptionIdentifier = identifiers
   return Object.keys(properties).length > 0 ? properties : undefined
 }

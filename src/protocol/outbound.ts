@@ -28,18 +28,20 @@ export interface OutboundHost {
   /** True when nothing of this session is stored (its in-flight state lives here only). */
   readonly clean: boolean
   readonly closed: boolean
-  /** Encodes and writes a packet; false if it was not sent (over the client's Maximum Packet Size). */
-  writePacket: (packet: object) => boolean
+  /** Encodes and writes a packet (a Buffer: already encoded); false if it was not sent (over the client's Maximum Packet Size). */
+  writePacket: (packet: object | Buffer) => boolean
   /** Bytes written to the socket and not yet sent. */
   socketBacklog: () => number
   whenDrained: (cb: () => void) => void
   persistence: Persistence
   /** The client acknowledged nothing for --slow-client-timeout with its queue full. */
   tooSlow: () => void
-  /** One QoS 0 message was dropped because the client does not read. */
-  droppedQoS0: () => void
-  /** A QoS 1/2 delivery left the window: it was acknowledged (or could not be sent). */
-  acknowledged: () => void
+  /** The queue is full: a router callback is held (`firstOfEpisode`: it was not full before). */
+  queueFull: (firstOfEpisode: boolean, inflight: number, queued: number) => void
+  /** The held router callbacks were all released: the queue has room again. */
+  caughtUp: () => void
+  /** One QoS 0 message was dropped because the client does not read (`firstOfEpisode`: the first since it last caught up). */
+  droppedQoS0: (firstOfEpisode: boolean) => void
 }
 
 interface Inflight {
@@ -59,18 +61,18 @@ export class Outbound {
   private readonly blocked = new Fifo<{ item: Pending, cb: () => void }>()
   private slowTimer: NodeJS.Timeout | null = null
   private lastAckAt = 0
-  private readonly qos0Waiting: Array<{ packet: OutgoingPublish, cb: () => void }> = []
+  private readonly qos0Waiting: Array<{ packet: OutgoingPublish | Buffer, cb: () => void }> = []
   private qos0Timer: NodeJS.Timeout | null = null
   private droppingQoS0 = false
 
   constructor (private readonly host: OutboundHost, private readonly limits: OutboundLimits, public window: number) {}
 
-  /** QoS 0: write now, or wait for the socket (see the top of the file). */
-  sendQoS0 (packet: OutgoingPublish, cb: () => void): void {
+  /** QoS 0 (a Buffer: already encoded): write now, or wait for the socket (see the top of the file). */
+  sendQoS0 (packet: OutgoingPublish | Buffer, cb: () => void): void {
     const backlog = this.host.socketBacklog()
     if (this.droppingQoS0) {
       if (backlog > this.limits.maxQueuedBytes / 2) {
-        this.host.droppedQoS0()
+        this.host.droppedQoS0(false)
         return cb()
       }
       this.droppingQoS0 = false
@@ -97,8 +99,10 @@ export class Outbound {
   private giveUpOnQoS0 (): void {
     this.qos0Timer = null
     this.droppingQoS0 = true
+    let first = true
     for (const { cb } of this.qos0Waiting.splice(0)) {
-      this.host.droppedQoS0()
+      this.host.droppedQoS0(first)
+      first = false
       cb()
     }
   }
@@ -117,6 +121,7 @@ export class Outbound {
       this.queue.push(item)
       return cb()
     }
+    this.host.queueFull(this.blocked.length === 0, this.inflight.size, this.queue.length)
     this.blocked.push({ item, cb })
     this.watchSlowClient()
   }
@@ -180,7 +185,6 @@ export class Outbound {
     if (!this.inflight.delete(messageId)) return
     if (!this.host.clean) this.host.persistence.outgoingClearMessageId(this.host, { messageId }).catch(() => {})
     this.lastAckAt = Date.now()
-    this.host.acknowledged()
     this.pump()
   }
 
@@ -190,16 +194,19 @@ export class Outbound {
       if (next === undefined) break
       this.transmit(next)
     }
+    let released = false
     while (this.queue.length < this.limits.maxQueued) {
       const waiting = this.blocked.shift()
       if (waiting === undefined) break
       this.queue.push(waiting.item)
+      released = true
       waiting.cb()
     }
     if (this.blocked.length === 0 && this.slowTimer !== null) {
       clearTimeout(this.slowTimer)
       this.slowTimer = null
     }
+    if (released && this.blocked.length === 0) this.host.caughtUp()
   }
 
   private watchSlowClient (): void {

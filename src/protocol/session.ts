@@ -6,7 +6,7 @@
 // SUBSCRIBE, and broker.publish stores each QoS 1/2 message for it before routing, so what
 // was acknowledged to a publisher is in its queue even if the broker dies before delivery.
 import { publishFrom } from '../aedes-seam.js'
-import { isSessionMarker } from '../session-marker.js'
+import { isSessionMarker, SESSION_MARKER } from '../session-marker.js'
 import type { Connection, WillMessage } from './connection.js'
 import { bestMatch, outgoingProperties } from './deliver.js'
 import type { Core } from './core.js'
@@ -14,20 +14,31 @@ import type { OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.j
 
 type StoredMessage = Omit<RoutedPacket, 'cmd'>
 
-/** Restores a stored session's subscriptions as live ones; true if the session existed. */
+/**
+ * Restores a stored session's subscriptions as live ones; true if the session existed. A
+ * persistent session gets its marker (src/session-marker.ts) if it has none yet.
+ */
 export async function restoreSession (conn: Connection): Promise<boolean> {
   const stored = await conn.persistence.subscriptionsByClient(conn)
-  let present = false
+  let marked = false
   const live: Array<Promise<void>> = []
   for (const sub of stored) {
-    present = true
-    if (isSessionMarker(sub)) continue
+    if (isSessionMarker(sub)) {
+      marked = true
+      continue
+    }
     const { clientId: _, ...subscription } = sub
-    conn.subscriptions[sub.topic] = subscription
+    conn.setSubscription(subscription)
     live.push(routeTo(conn, sub.topic))
   }
   await Promise.all(live)
-  return present
+  if (!marked && !conn.clean) await markSession(conn)
+  return stored.length > 0
+}
+
+/** Records that this persistent session exists, even with nothing in it yet. */
+export async function markSession (conn: Connection): Promise<void> {
+  await conn.persistence.addSubscriptions(conn, [SESSION_MARKER])
 }
 
 /** Registers the connection's listener for one filter with the router. */
@@ -89,7 +100,7 @@ export async function replayStoredQueue (conn: Connection): Promise<void> {
 
 /** A stored message as this connection gets it now: its best matching subscription's QoS (at least 1: it was queued as QoS 1/2) and identifiers. */
 function publishOf (conn: Connection, stored: StoredMessage, qos?: QoS): OutgoingPublish {
-  const match = bestMatch(conn.subscriptions, stored, false)
+  const match = bestMatch(conn.subscriptionList, stored, false)
   qos ??= Math.max(1, Math.min(stored.qos, match?.qos ?? stored.qos)) as QoS
   const out: OutgoingPublish = {
     cmd: 'publish',
@@ -102,7 +113,7 @@ function publishOf (conn: Connection, stored: StoredMessage, qos?: QoS): Outgoin
     brokerCounter: stored.brokerCounter
   }
   if (conn.version === 5) {
-    const properties = outgoingProperties(stored, match?.identifiers ?? [], Date.now())
+    const properties = outgoingProperties(stored, match?.identifiers ?? null, Date.now())
     if (properties !== undefined) out.properties = properties
   }
   return out
@@ -139,7 +150,7 @@ function publishWill (core: Core, conn: Connection, will: WillMessage): void {
   const clientId = conn.id
   const done = (): void => { core.persistence.delWill(willKey(core, clientId)).catch(() => {}) }
   core.hooks.authorizePublish(conn.asClient, packet, err => {
-    if (err) return done()
+    if (err || core.isDropped(packet)) return done()
     const seconds = Math.min(delay, conn.sessionExpiry)
     if (seconds <= 0) return publishFrom(core.broker, packet, conn.asClient, done)
     endDelayedWill(core, clientId, false)

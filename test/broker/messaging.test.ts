@@ -172,9 +172,8 @@ test('an exact-topic QoS 0 subscription overlapping a QoS 1 wildcard: every mess
     for (let i = 0; i < 150; i++) pub.publish('overlap/x', `${i}`, { qos: 1 })
     await waitFor(() => got.length === 150, 10_000, '150 deliveries')
     assert.deepEqual(got.map(m => m.payload), Array.from({ length: 150 }, (_, i) => `${i}`))
-    // clean sessions get the best granted QoS (MQTT-3.3.5-1); persistent sessions keep Aedes's
-    // exact-topic rule (docs/CONFORMANCE.md)
-    assert.ok(got.every(m => m.qos === (clean ? 1 : 0)))
+    // both session kinds get the best granted QoS (MQTT-3.3.5-1)
+    assert.ok(got.every(m => m.qos === 1))
     await pub.endAsync()
     await sub.endAsync()
   }

@@ -153,7 +153,7 @@ test('200 devices against Swallow with --verify lose nothing and exit 0; the fle
   }
 })
 
-// This run found the out-of-order "duplicate" loss fixed in src/flow-control.ts.
+// This run found the out-of-order "duplicate" loss of Aedes's counter rule (the protocol core skips only an exact repeat).
 test('200 devices against Swallow with embedded storage and --verify lose nothing', async () => {
   const broker = await startBroker()
   try {

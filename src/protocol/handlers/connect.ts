@@ -8,7 +8,7 @@ import type { IConnackPacket, IConnectPacket } from 'mqtt-packet'
 import type { AuthenticateError } from 'aedes'
 import { ProtocolError, type Connection } from '../connection.js'
 import { connackCode, ReasonCode, reasonFromReturnCode } from '../reason-codes.js'
-import { deleteStoredSession, endDelayedWill, replayStoredQueue, restoreSession, storeWill } from '../session.js'
+import { deleteStoredSession, endDelayedWill, markSession, replayStoredQueue, restoreSession, storeWill } from '../session.js'
 import { validTopicName } from '../topic-rules.js'
 
 /** MQTT 3.1.1 persistent sessions never expire; MQTT 5 says so with 0xFFFFFFFF. */
@@ -81,14 +81,11 @@ async function openSession (conn: Connection, packet: IConnectPacket, assignedId
   let present = false
   if (cleanStart) {
     await deleteStoredSession(core, conn)
-    // A persistent session exists from now on, even empty (src/session-marker.ts stores its marker here).
-    if (!conn.clean) await conn.persistence.subscriptionsByClient(conn)
+    if (!conn.clean) await markSession(conn)
   } else {
     present = await restoreSession(conn)
-    // MQTT 5 Clean Start 0 with Session Expiry 0: a stored session is used and ends with this
-    // connection; without one, nothing may stay behind (the session marker was just stored).
+    // MQTT 5 Clean Start 0 with Session Expiry 0: a stored session is used and ends with this connection.
     if (present) conn.clean = false
-    else if (conn.clean) await conn.persistence.cleanSubscriptions(conn)
   }
   await storeWill(core, conn)
   if (conn.closed) return

@@ -1,8 +1,8 @@
 // PUBLISH from a client, top to bottom:
-//   resolve the topic alias -> validate -> authorize (hooks: ACL, log bridge) ->
-//   QoS 2: skip a retransmission -> store durably and route (broker.publish: retained store,
-//   offline queues of persistent sessions, then the router) -> remember a QoS 2 packet id ->
-//   acknowledge (PUBACK / PUBREC).
+//   resolve the topic alias -> validate -> QoS 2: answer a retransmission at once ->
+//   authorize (hooks: ACL, log bridge) -> store durably and route (broker.publish: retained
+//   store, offline queues of persistent sessions, then the router) -> remember a QoS 2
+//   packet id -> acknowledge (PUBACK / PUBREC).
 // Nothing is acknowledged before it is stored wherever it must survive a crash. A PUBLISH
 // the ACL refuses is acknowledged and dropped on MQTT 3.1.1 (the protocol has no refusal),
 // and answered with reason code 0x87 on MQTT 5; the connection stays up either way.
@@ -25,16 +25,24 @@ export function handlePublish (conn: Connection, packet: IPublishPacket, done: D
     if (packet.qos === 0) return done(new ProtocolError('payload is not UTF-8 but its Payload Format Indicator says it is', ReasonCode.payloadFormatInvalid))
     return acknowledge(conn, packet, ReasonCode.payloadFormatInvalid, done)
   }
-  if (packet.qos === 2 && conn.unacknowledgedIn >= conn.core.limits.maxInflight && !conn.incomingQoS2.has(packet.messageId as number)) {
-    return done(new ProtocolError(`more than ${conn.core.limits.maxInflight} QoS 2 messages awaiting PUBREL (Receive Maximum)`, ReasonCode.receiveMaximumExceeded))
-  }
+  if (packet.qos !== 2) return authorizeAndPublish(conn, packet, message, done)
+  receivedBefore(conn, packet, seen => {
+    if (seen) return acknowledge(conn, packet, ReasonCode.success, done)
+    if (conn.version === 5 && conn.unacknowledgedIn >= conn.core.limits.maxInflight) {
+      return done(new ProtocolError(`more than ${conn.core.limits.maxInflight} QoS 2 messages awaiting PUBREL (Receive Maximum)`, ReasonCode.receiveMaximumExceeded))
+    }
+    authorizeAndPublish(conn, packet, message, done)
+  })
+}
+
+function authorizeAndPublish (conn: Connection, packet: IPublishPacket, message: RoutedPacket, done: Done): void {
   conn.core.hooks.authorizePublish(conn.asClient, message, err => {
     if (err) return done(err)
     if (conn.core.isDropped(message)) return acknowledge(conn, packet, conn.version === 5 ? ReasonCode.notAuthorized : ReasonCode.success, done)
-    if (packet.qos === 2) return publishExactlyOnce(conn, packet, message, done)
     publishFrom(conn.core.broker, message, conn.asClient, (err?: Error) => {
       if (err) return done(err)
-      acknowledge(conn, packet, ReasonCode.success, done)
+      if (packet.qos !== 2) return acknowledge(conn, packet, ReasonCode.success, done)
+      rememberQoS2(conn, message, packet.messageId as number).then(() => acknowledge(conn, packet, ReasonCode.success, done), done)
     })
   })
 }
@@ -61,7 +69,10 @@ function routedMessage (packet: IPublishPacket, topic: string): RoutedPacket {
     payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
     qos: packet.qos,
     retain: packet.retain,
-    dup: false
+    // The client's packet id and DUP flag, for the authorizePublish and published hooks (the
+    // log bridge recognises a retransmission by them); the router gives each delivery its own.
+    dup: packet.dup,
+    ...(packet.qos > 0 ? { messageId: packet.messageId } : {})
   }
   const from = packet.properties
   if (from === undefined) return message
@@ -80,31 +91,22 @@ function routedMessage (packet: IPublishPacket, topic: string): RoutedPacket {
 }
 
 /**
- * QoS 2, delivered when the PUBLISH arrives: the packet id is kept until PUBREL so that a
- * retransmission (DUP set) is acknowledged without being delivered twice (MQTT-4.3.3-9).
+ * QoS 2 is delivered when the PUBLISH arrives; its packet id is kept until PUBREL, so that a
+ * retransmission (a persistent session's after a reconnect or a restart: DUP set) is
+ * answered with PUBREC without being authorized, logged or delivered again (MQTT-4.3.3-9).
+ * A clean session keeps the ids in memory, a persistent one in its storage.
  */
-function publishExactlyOnce (conn: Connection, packet: IPublishPacket, message: RoutedPacket, done: Done): void {
+function receivedBefore (conn: Connection, packet: IPublishPacket, cb: (seen: boolean) => void): void {
   const messageId = packet.messageId as number
-  if (conn.clean) {
-    if (conn.incomingQoS2.has(messageId)) return acknowledge(conn, packet, ReasonCode.success, done)
-    return publishFrom(conn.core.broker, message, conn.asClient, (err?: Error) => {
-      if (err) return done(err)
-      conn.incomingQoS2.add(messageId)
-      conn.unacknowledgedIn++
-      acknowledge(conn, packet, ReasonCode.success, done)
-    })
-  }
-  const seen: Promise<boolean> = packet.dup
-    ? conn.persistence.incomingGetPacket(conn, { messageId }).then(() => true, () => false)
-    : Promise.resolve(false)
-  seen.then(async duplicate => {
-    if (!duplicate) {
-      await new Promise<void>((resolve, reject) => publishFrom(conn.core.broker, message, conn.asClient, (err?: Error) => err ? reject(err) : resolve()))
-      await conn.persistence.incomingStorePacket(conn, { ...message, messageId })
-      conn.unacknowledgedIn++
-    }
-    acknowledge(conn, packet, ReasonCode.success, done)
-  }).catch(done)
+  if (conn.clean) return cb(conn.incomingQoS2.has(messageId))
+  if (!packet.dup) return cb(false)
+  conn.persistence.incomingGetPacket(conn, { messageId }).then(() => cb(true), () => cb(false))
+}
+
+async function rememberQoS2 (conn: Connection, message: RoutedPacket, messageId: number): Promise<void> {
+  if (conn.clean) conn.incomingQoS2.add(messageId)
+  else await conn.persistence.incomingStorePacket(conn, { ...message, messageId })
+  conn.unacknowledgedIn++
 }
 
 function acknowledge (conn: Connection, packet: IPublishPacket, reasonCode: number, done: Done): void {

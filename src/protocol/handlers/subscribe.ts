@@ -1,10 +1,12 @@
 // SUBSCRIBE -> SUBACK, as a list of steps:
-//   validate each filter -> authorize each (hooks: ACL, --max-subscriptions-per-client) ->
+//   validate each filter -> authorize each (hooks: ACL) -> --max-subscriptions-per-client ->
 //   store the granted ones in one batch (persistent sessions) -> route them to this
 //   connection -> SUBACK -> retained messages (MQTT 5 Retain Handling decides which).
-// A refused filter gets its code in the SUBACK and the others go on (MQTT-3.9.3-1).
+// A refused filter gets its code in the SUBACK and the others go on (MQTT-3.9.3-1). An
+// invalid filter closes an MQTT 3.1.1 connection (its SUBACK has no code for it) and gets
+// 0x8F on MQTT 5.
 import type { ISubscribePacket, ISubscription } from 'mqtt-packet'
-import type { Connection } from '../connection.js'
+import { ProtocolError, type Connection } from '../connection.js'
 import { deliverRetained } from '../deliver.js'
 import { ReasonCode, subackCode } from '../reason-codes.js'
 import { routeTo } from '../session.js'
@@ -16,14 +18,19 @@ type Done = (err?: Error | null) => void
 interface Decision { sub: Subscription, reason: number, isNew: boolean }
 
 export function handleSubscribe (conn: Connection, packet: ISubscribePacket, done: Done): void {
+  if (conn.version !== 5) {
+    const invalid = packet.subscriptions.find(s => !validTopicFilter(s.topic))
+    if (invalid !== undefined) return done(new ProtocolError(`invalid topic filter in SUBSCRIBE: ${JSON.stringify(invalid.topic.slice(0, 100))} (MQTT-4.7.1-2)`))
+  }
   const identifier = packet.properties?.subscriptionIdentifier
   Promise.all(packet.subscriptions.map(requested => decide(conn, requested, identifier)))
     .then(async decisions => {
+      applySubscriptionLimit(conn, decisions)
       const granted = decisions.filter(d => d.reason < 0x80)
       if (!conn.clean && granted.length > 0) await conn.persistence.addSubscriptions(conn, granted.map(d => d.sub))
       await Promise.all(granted.map(async d => {
         const known = d.sub.topic in conn.subscriptions
-        conn.subscriptions[d.sub.topic] = d.sub
+        conn.setSubscription(d.sub)
         if (!known) await routeTo(conn, d.sub.topic)
       }))
       if (conn.closed) return done()
@@ -49,13 +56,36 @@ function decide (conn: Connection, requested: ISubscription, identifier: number 
   if (isSharedFilter(sub.topic)) return Promise.resolve({ sub, reason: ReasonCode.sharedSubscriptionsNotSupported, isNew })
   return new Promise(resolve => {
     conn.core.hooks.authorizeSubscribe(conn.asClient, sub, (err, allowed) => {
-      if (err || !allowed) return resolve({ sub, reason: conn.core.subscribeRefusal(sub), isNew })
-      // A hook may lower the QoS it grants. The object stays the one decided on: storage
-      // waits for the hooks' decision on exactly these objects (src/subscribe-batches.ts).
-      sub.qos = allowed.qos
+      if (err || !allowed) return resolve({ sub, reason: ReasonCode.notAuthorized, isNew })
+      sub.qos = allowed.qos // a hook may lower the QoS it grants
       resolve({ sub, reason: allowed.qos, isNew })
     })
   })
+}
+
+/**
+ * --max-subscriptions-per-client: a filter the session does not hold yet is refused (0x97,
+ * MQTT 3.1.1: 0x80) once it holds that many; filters it holds are granted again. Counted in
+ * swallow_subscriptions_refused_total{reason="max_subscriptions"}, logged once per
+ * connection. The filters of one packet count one by one, so the limit also bounds what a
+ * single SUBSCRIBE adds. It runs after the hooks: a filter the ACL refused does not count.
+ */
+function applySubscriptionLimit (conn: Connection, decisions: Decision[]): void {
+  const { maxSubscriptions } = conn.core.limits
+  let held = Object.keys(conn.subscriptions).length
+  if (held + decisions.length <= maxSubscriptions) return
+  const added = new Set<string>()
+  for (const d of decisions) {
+    if (d.reason >= 0x80 || !d.isNew || added.has(d.sub.topic)) continue
+    if (held < maxSubscriptions) {
+      held++
+      added.add(d.sub.topic)
+      continue
+    }
+    d.reason = ReasonCode.quotaExceeded
+    conn.core.metrics.subscriptionsRefused.inc({ reason: 'max_subscriptions' })
+    conn.warnOnce('subscription refused: the client holds --max-subscriptions-per-client filters (further refusals on this connection are counted, not logged)', { max: maxSubscriptions, topic: d.sub.topic })
+  }
 }
 
 /**

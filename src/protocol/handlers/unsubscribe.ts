@@ -9,7 +9,7 @@ export function handleUnsubscribe (conn: Connection, packet: IUnsubscribePacket,
   const existed = packet.unsubscriptions.map(filter => filter in conn.subscriptions)
   const removed = packet.unsubscriptions.filter((_, i) => existed[i])
   for (const filter of removed) {
-    delete conn.subscriptions[filter]
+    conn.deleteSubscription(filter)
     conn.core.broker.unsubscribe(filter, conn.deliver as never, noop)
   }
   const stored = !conn.clean && removed.length > 0 ? conn.persistence.removeSubscriptions(conn, removed) : Promise.resolve()

@@ -1,0 +1,51 @@
+// An MQTT 3.1/3.1.1 PUBLISH as one Buffer, the hot path of every delivery: the same bytes
+// mqtt-packet's generate() makes (test/broker/publish-encoding.test.ts checks every length
+// boundary), without its per-packet option handling and property code. MQTT 5 packets, and
+// every other packet type, are encoded by mqtt-packet.
+
+/** Encodes a 3.1.1 PUBLISH; `messageId` is written for QoS 1 and 2 only. */
+export function encodePublish (topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, dup: boolean, messageId: number): Buffer {
+  const topicLength = Buffer.byteLength(topic)
+  const remaining = 2 + topicLength + (qos > 0 ? 2 : 0) + payload.length
+  const lengthBytes = remaining < 0x80 ? 1 : remaining < 0x4000 ? 2 : remaining < 0x200000 ? 3 : 4
+  const bytes = Buffer.allocUnsafe(1 + lengthBytes + remaining)
+  bytes[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0)
+  let offset = 1
+  let rest = remaining
+  do {
+    let digit = rest % 0x80
+    rest = Math.floor(rest / 0x80)
+    if (rest > 0) digit |= 0x80
+    bytes[offset++] = digit
+  } while (rest > 0)
+  bytes.writeUInt16BE(topicLength, offset)
+  offset += 2
+  offset += bytes.write(topic, offset, 'utf8')
+  if (qos > 0) {
+    bytes.writeUInt16BE(messageId, offset)
+    offset += 2
+  }
+  payload.copy(bytes, offset)
+  return bytes
+}
+
+/**
+ * The bytes of the last QoS 0 message encoded, shared by every MQTT 3.1/3.1.1 subscriber that
+ * gets it with the same retain flag: the router hands one message to all its subscribers in
+ * a row, so one entry is enough. (Before the protocol core, Aedes encoded a copy per
+ * subscriber: in the fan-out benchmark that was most of the broker's garbage.)
+ */
+export class SharedQoS0Bytes {
+  private message: object | null = null
+  private retain = false
+  private bytes: Buffer = Buffer.alloc(0)
+
+  of (message: { topic: string, payload: Buffer }, retain: boolean): Buffer {
+    if (message !== this.message || retain !== this.retain) {
+      this.message = message
+      this.retain = retain
+      this.bytes = encodePublish(message.topic, message.payload, 0, retain, false, 0)
+    }
+    return this.bytes
+  }
+}
