@@ -9,7 +9,7 @@ import mqttPacket, { type Packet } from 'mqtt-packet'
 import type { Client } from 'aedes'
 import { asAedesClient, checkParsedStrings, forgetConnectPacket, registerClient, unregisterClient, type RegisteredClient } from '../aedes-seam.js'
 import type { Core } from './core.js'
-import { Fifo } from './fifo.js'
+import { Inbox, type HandlerDone, type InboxHost } from './inbox.js'
 import { Outbound } from './outbound.js'
 import { PacketSizeGuard } from './packet-size.js'
 import { packetViolation } from './packet-rules.js'
@@ -36,7 +36,7 @@ export interface WillMessage extends RoutedPacket {
   delay: number
 }
 
-export class Connection implements RegisteredClient {
+export class Connection implements RegisteredClient, InboxHost {
   id = ''
   /** 3 (MQTT 3.1), 4 (3.1.1) or 5, from CONNECT. */
   version = 0
@@ -76,12 +76,7 @@ export class Connection implements RegisteredClient {
   readonly persistence
   private readonly parser = mqttPacket.parser({})
   private readonly sizeGuard: PacketSizeGuard
-  private readonly inbox = new Fifo<Packet>()
-  private busy = false
-  /** The socket is paused because INBOX_LIMIT packets wait (see drainInbox). */
-  private readingPaused = false
-  /** Shutdown began: no more packets are read (pause()). */
-  private stopped = false
+  private readonly inbox = new Inbox(this)
   private flushScheduled = false
   private connectTimer: NodeJS.Timeout | null
   /** Warnings already logged for this connection (warnOnce). */
@@ -106,7 +101,7 @@ export class Connection implements RegisteredClient {
 
   /** Shutdown: read no more packets (the ones being handled finish). */
   pause (): void {
-    this.stopped = true
+    this.inbox.stop()
     this.conn.pause()
   }
 
@@ -137,41 +132,19 @@ export class Connection implements RegisteredClient {
     const violation = packetViolation(packet)
     if (violation !== null) return this.fail(new ProtocolError(violation, ReasonCode.protocolError))
     this.inbox.push(packet)
-    if (!this.busy) return this.drainInbox()
-    if (this.inbox.length >= INBOX_LIMIT && !this.readingPaused) {
-      this.readingPaused = true
-      this.conn.pause()
-    }
   }
 
-  /**
-   * Handles packets one at a time, in order (MQTT-4.6.0-2: acknowledgements in the order the
-   * PUBLISHes came). While one waits (storage, hooks) the next ones wait in the inbox; the
-   * socket is paused only when INBOX_LIMIT packets wait, not per packet (each pause and
-   * resume of a socket is a system call).
-   */
-  private drainInbox (): void {
-    while (!this.closed && this.inbox.length > 0) {
-      const packet = this.inbox.shift() as Packet
-      let sync = true
-      let finished = false
-      this.busy = true
-      handlePacket(this, packet, (err?: Error | null) => {
-        finished = true
-        if (err) this.fail(err)
-        if (sync) return
-        this.busy = false
-        if (this.closed || this.stopped) return
-        if (this.readingPaused) {
-          this.readingPaused = false
-          this.conn.resume()
-        }
-        this.drainInbox()
-      })
-      sync = false
-      if (!finished) return
-      this.busy = false
-    }
+  // InboxHost: the inbox (inbox.ts) hands each packet to its handler, in its order.
+  handle (packet: Packet, done: HandlerDone): void {
+    handlePacket(this, packet, done)
+  }
+
+  pauseReading (): void {
+    this.conn.pause()
+  }
+
+  resumeReading (): void {
+    this.conn.resume()
   }
 
   connectArrived (): void {
@@ -338,9 +311,6 @@ export class Connection implements RegisteredClient {
     this.shutdown()
   }
 }
-
-/** Parsed packets that may wait behind one being handled before the socket is paused. */
-const INBOX_LIMIT = 64
 
 const UNSUPPORTED_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01])
 

@@ -18,6 +18,11 @@ export class Fifo<T> {
     return item
   }
 
+  /** The next item, left in the queue. */
+  peek (): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined
+  }
+
   /** Empties the queue, returning what it held. */
   drain (): T[] {
     const rest = this.items.slice(this.head) as T[]

@@ -1,6 +1,7 @@
 // One handler per packet type; a packet a client must not send closes the connection.
 import type { Packet } from 'mqtt-packet'
 import { ProtocolError, type Connection } from '../connection.js'
+import type { HandlerDone } from '../inbox.js'
 import { handleAuth } from './auth.js'
 import { handleConnect } from './connect.js'
 import { handleDisconnect } from './disconnect.js'
@@ -13,8 +14,7 @@ import { handlePubrel } from './pubrel.js'
 import { handleSubscribe } from './subscribe.js'
 import { handleUnsubscribe } from './unsubscribe.js'
 
-type Done = (err?: Error | null) => void
-type Handler = (conn: Connection, packet: any, done: Done) => void
+type Handler = (conn: Connection, packet: any, done: HandlerDone) => void
 
 const handlers: Partial<Record<Packet['cmd'], Handler>> = {
   publish: handlePublish,
@@ -29,7 +29,7 @@ const handlers: Partial<Record<Packet['cmd'], Handler>> = {
   auth: handleAuth
 }
 
-export function handlePacket (conn: Connection, packet: Packet, done: Done): void {
+export function handlePacket (conn: Connection, packet: Packet, done: HandlerDone): void {
   if (packet.cmd === 'connect') return handleConnect(conn, packet, done)
   // MQTT-3.1.0-1: the first packet is CONNECT; nothing is handled before CONNACK.
   if (!conn.connected) return done(new ProtocolError(`${packet.cmd.toUpperCase()} before CONNECT was accepted`))

@@ -10,11 +10,12 @@ import { isUtf8 } from 'node:buffer'
 import type { IPublishPacket } from 'mqtt-packet'
 import { publishFrom } from '../../aedes-seam.js'
 import { ProtocolError, type Connection } from '../connection.js'
+import type { HandlerDone } from '../inbox.js'
 import { ReasonCode } from '../reason-codes.js'
 import { validTopicName } from '../topic-rules.js'
 import type { MessageProperties, RoutedPacket } from '../types.js'
 
-type Done = (err?: Error | null) => void
+type Done = HandlerDone
 
 export function handlePublish (conn: Connection, packet: IPublishPacket, done: Done): void {
   const topic = resolveTopicAlias(conn, packet)
@@ -112,8 +113,8 @@ async function rememberQoS2 (conn: Connection, message: RoutedPacket, messageId:
 function acknowledge (conn: Connection, packet: IPublishPacket, reasonCode: number, done: Done): void {
   if (packet.qos === 0) return done()
   const cmd = packet.qos === 1 ? 'puback' : 'pubrec'
-  conn.writePacket(conn.version === 5 && reasonCode !== ReasonCode.success
+  // Written by the inbox, in the order the PUBLISHes came (src/protocol/inbox.ts).
+  done(null, conn.version === 5 && reasonCode !== ReasonCode.success
     ? { cmd, messageId: packet.messageId, reasonCode }
     : { cmd, messageId: packet.messageId })
-  done()
 }
