@@ -15,6 +15,8 @@
 import mqemitter, { type MQEmitter } from 'mqemitter'
 import type { Redis } from 'ioredis'
 import type { Logger } from './logger.js'
+import { decodeExtras, encodeExtras } from './protocol/message-extras.js'
+import type { MessageProperties } from './protocol/types.js'
 
 export interface RoutedPacket {
   cmd: 'publish'
@@ -27,7 +29,7 @@ export interface RoutedPacket {
   brokerCounter?: number
   clientId?: string
   /** MQTT 5 properties and the expiry deadline (src/protocol/types.ts): they cross nodes too. */
-  properties?: Record<string, unknown> | null
+  properties?: MessageProperties | null
   messageExpiry?: number | null
 }
 
@@ -157,27 +159,6 @@ function streamFields (nodeId: string, p: RoutedPacket): Array<string | Buffer> 
   return ['n', nodeId, 't', p.topic, 'p', p.payload, 'q', String(p.qos), 'r', p.retain ? '1' : '0',
     'b', p.brokerId ?? '', 'c', String(p.brokerCounter ?? 0), 'i', p.clientId ?? '', 'x', encodeExtras(p)]
 }
-
-/** MQTT 5 properties and expiry as JSON (Buffers such as Correlation Data as base64); empty without them. */
-function encodeExtras (p: RoutedPacket): Buffer {
-  if (p.properties == null && p.messageExpiry == null) return EMPTY
-  return Buffer.from(JSON.stringify({ p: p.properties ?? undefined, e: p.messageExpiry ?? undefined },
-    (_key, value: unknown) => isSerializedBuffer(value) ? { base64: Buffer.from(value.data).toString('base64') } : value))
-}
-
-function decodeExtras (packet: RoutedPacket, bytes: Buffer | undefined): RoutedPacket {
-  if (bytes === undefined || bytes.length === 0) return packet
-  const extras = JSON.parse(bytes.toString(), (_key, value: unknown) =>
-    typeof value === 'object' && value !== null && 'base64' in value ? Buffer.from(String((value as { base64: string }).base64), 'base64') : value) as { p?: Record<string, unknown>, e?: number }
-  if (extras.p !== undefined) packet.properties = extras.p
-  if (extras.e !== undefined) packet.messageExpiry = extras.e
-  return packet
-}
-
-const EMPTY = Buffer.alloc(0)
-
-const isSerializedBuffer = (value: unknown): value is { type: 'Buffer', data: number[] } =>
-  typeof value === 'object' && value !== null && (value as { type?: string }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)
 
 function decodeStreamEntry (fields: Buffer[], self: string): RoutedPacket | null {
   const v: Partial<Record<typeof FIELDS[number], Buffer>> = {}

@@ -1,6 +1,6 @@
 // The admin HTTP API of the retained store:
 //   GET    /api/retained?filter=F&cursor=C&limit=N   a page of {topic, size, qos, storedAt, expiresAt}
-//   GET    /api/retained/one?topic=T                 one message, payload as base64 (and text when UTF-8)
+//   GET    /api/retained/one?topic=T                 one message, payload as base64 (and text when UTF-8), MQTT 5 properties
 //   DELETE /api/retained?filter=F                    clears the matching ones: {cleared: n}
 // The core guards every /api route (--admin-token, or a loopback-only listener).
 import { isUtf8 } from 'node:buffer'
@@ -34,10 +34,13 @@ export function registerRetainedApi (routes: HttpRoutes, store: RetainedStore): 
     }
     const found = await store.one(topic)
     if (found === undefined) return sendJson(res, 404, { error: `no retained message on ${JSON.stringify(topic)}` })
+    const { payload, properties } = found.message
     sendJson(res, 200, {
       ...describe(found.info),
-      payloadBase64: found.payload.toString('base64'),
-      payloadText: isUtf8(found.payload) ? found.payload.toString('utf8') : null
+      payloadBase64: payload.toString('base64'),
+      payloadText: isUtf8(payload) ? payload.toString('utf8') : null,
+      // MQTT 5 properties as stored; Correlation Data as base64.
+      ...(properties != null ? { properties: { ...properties, ...(properties.correlationData != null ? { correlationData: Buffer.from(properties.correlationData).toString('base64') } : {}) } } : {})
     })
   })
 

@@ -4,6 +4,8 @@
 // Each rule keeps its expiring nodes in a doubly linked list ordered by expiry time:
 // every rule has one lifetime, so a message stored now always goes to the tail, and the
 // sweeper only ever looks at the heads. Storing, replacing and removing are O(1).
+// A message with an MQTT 5 Message Expiry Interval also expires then (whichever comes
+// first): those deadlines differ per message, so they wait in a min-heap instead.
 import { topicMatches } from '../../src/topics.js'
 import { ConfigError } from '../../src/errors.js'
 import { parseOptionValue, type OptionSpec } from '../../src/options.js'
@@ -66,18 +68,58 @@ function nextOf (node: TrieNode): TrieNode | null {
   return (node.exp as ExpiryLink).next
 }
 
+interface Deadline { at: number, node: TrieNode, storedAt: number }
+
+/** MQTT 5 Message Expiry deadlines, earliest first. An entry whose node has been replaced or removed since is skipped when it comes up. */
+class DeadlineHeap {
+  private readonly entries: Deadline[] = []
+
+  push (entry: Deadline): void {
+    const e = this.entries
+    e.push(entry)
+    for (let i = e.length - 1; i > 0;) {
+      const parent = (i - 1) >> 1
+      if (e[parent].at <= e[i].at) break
+      ;[e[parent], e[i]] = [e[i], e[parent]]
+      i = parent
+    }
+  }
+
+  peek (): Deadline | undefined {
+    return this.entries[0]
+  }
+
+  pop (): void {
+    const e = this.entries
+    const last = e.pop() as Deadline
+    if (e.length === 0) return
+    e[0] = last
+    for (let i = 0; ;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let min = i
+      if (l < e.length && e[l].at < e[min].at) min = l
+      if (r < e.length && e[r].at < e[min].at) min = r
+      if (min === i) break
+      ;[e[min], e[i]] = [e[i], e[min]]
+      i = min
+    }
+  }
+
+  clear (): void {
+    this.entries.length = 0
+  }
+}
+
 export class Expiry {
   private readonly lists: ExpiryList[]
+  private readonly messageDeadlines = new DeadlineHeap()
 
   constructor (rules: readonly ExpiryRule[]) {
     this.lists = rules.map(r => new ExpiryList(r))
   }
 
-  get enabled (): boolean {
-    return this.lists.length > 0
-  }
-
-  /** Gives a just-stored node its expiry time (from its stored time) and queues it. */
+  /** Gives a just-stored node its expiry time (a rule's, from its stored time; its own MQTT 5 one) and queues it. */
   track (node: TrieNode, topic: string): void {
     this.untrack(node)
     node.expiresAt = 0
@@ -85,9 +127,13 @@ export class Expiry {
       if (topicMatches(list.rule.filter, topic)) {
         node.expiresAt = node.storedAt + list.rule.ttlMs
         list.append(node)
-        return
+        break
       }
     }
+    const own = node.messageExpiresAt
+    if (own === 0) return
+    if (node.expiresAt === 0 || own < node.expiresAt) node.expiresAt = own
+    this.messageDeadlines.push({ at: own, node, storedAt: node.storedAt })
   }
 
   untrack (node: TrieNode): void {
@@ -111,14 +157,24 @@ export class Expiry {
   /** Forgets every queued node (the index was cleared). */
   reset (): void {
     for (const list of this.lists) list.head = list.tail = null
+    this.messageDeadlines.clear()
   }
 
-  /** Up to `max` nodes whose time has come, oldest first per rule. */
+  /** A sweep that failed: these nodes' own deadlines wait again (the rule lists still hold theirs). */
+  requeue (nodes: readonly TrieNode[]): void {
+    for (const n of nodes) if (n.has && n.messageExpiresAt !== 0) this.messageDeadlines.push({ at: n.messageExpiresAt, node: n, storedAt: n.storedAt })
+  }
+
+  /** Up to `max` nodes whose time has come, oldest first per rule, then by their own deadline. */
   due (now: number, max: number): TrieNode[] {
-    const out: TrieNode[] = []
+    const out = new Set<TrieNode>()
     for (const list of this.lists) {
-      for (let n = list.head; n !== null && n.expiresAt <= now && out.length < max; n = nextOf(n)) out.push(n)
+      for (let n = list.head; n !== null && n.expiresAt <= now && out.size < max; n = nextOf(n)) out.add(n)
     }
-    return out
+    for (let d = this.messageDeadlines.peek(); d !== undefined && d.at <= now && out.size < max; d = this.messageDeadlines.peek()) {
+      this.messageDeadlines.pop()
+      if (d.node.has && d.node.storedAt === d.storedAt) out.add(d.node)
+    }
+    return [...out]
   }
 }

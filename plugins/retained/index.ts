@@ -43,7 +43,7 @@ export const retainedPlugin: Plugin = {
       : storage.kind === 'embedded' ? new LevelBackend(join(storage.dataDir, 'retained')) : new MemoryBackend()
 
     const refused = new Counter({ name: 'swallow_retained_refused_total', help: 'Retained messages delivered but not retained, by the limit they broke', labelNames: ['reason'], registers: [metrics] })
-    const expired = new Counter({ name: 'swallow_retained_expired_total', help: 'Retained messages removed by --retained-expiry', registers: [metrics] })
+    const expired = new Counter({ name: 'swallow_retained_expired_total', help: 'Retained messages removed when they expired (--retained-expiry, MQTT 5 Message Expiry Interval)', registers: [metrics] })
     const store = new RetainedStore(backend, {
       limits: { maxMessages: settings.maxMessages ?? null, maxPayload: settings.maxPayload ?? null },
       expiry,

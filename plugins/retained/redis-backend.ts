@@ -1,7 +1,7 @@
 // The Redis backend, for clusters: every node keeps the same index, so a retained message
 // stored through one node is delivered by all of them.
 //
-// Redis holds two hashes (topic -> "qos:storedAt:size:seq", topic -> payload) and a
+// Redis holds two hashes (topic -> metadata text, see parseMeta; topic -> stored bytes) and a
 // sequence counter. Each write is one Lua script: it bumps the sequence, writes both
 // hashes and publishes the change, atomically. Every node (the writer included) applies
 // the changes to its index from that channel, in Redis's order; a write resolves once it
@@ -38,27 +38,37 @@ type ScriptedRedis = Redis & {
 
 interface Change { put: boolean, seq: number, topic: string, meta?: RetainedMeta }
 
-/** "qos:storedAt:size:seq" */
-function parseMeta (text: string): RetainedMeta | undefined {
-  const a = text.indexOf(':')
-  const b = text.indexOf(':', a + 1)
-  const c = text.indexOf(':', b + 1)
-  const qos = Number(text.slice(0, a))
-  const storedAt = Number(text.slice(a + 1, b))
-  const size = Number(text.slice(b + 1, c))
-  const seq = Number(text.slice(c + 1))
-  if (!(qos >= 0 && qos <= 2) || !Number.isFinite(storedAt) || !Number.isFinite(size) || !Number.isFinite(seq)) return undefined
-  return { qos: qos as 0 | 1 | 2, storedAt, size, seq }
+/** Added to the QoS in the first field: the metadata has an expiresAt field (MQTT 5 Message Expiry). */
+const EXPIRY_FLAG = 4
+
+/** The metadata text before the sequence number: "qos:storedAt:size", or "qos+4:storedAt:size:expiresAt". */
+function metaHead (meta: RetainedMeta): string {
+  if ((meta.expiresAt ?? 0) === 0) return `${meta.qos}:${meta.storedAt}:${meta.size}`
+  return `${meta.qos | EXPIRY_FLAG}:${meta.storedAt}:${meta.size}:${meta.expiresAt ?? 0}`
 }
 
-/** "p:qos:storedAt:size:seq:topic" or "d:seq:topic" */
+/** Colon-separated fields of a metadata text: 4 ("qos:storedAt:size:seq"), 5 with the expiry flag. */
+const fieldCount = (text: string): number => (Number(text.slice(0, text.indexOf(':'))) & EXPIRY_FLAG) !== 0 ? 5 : 4
+
+function parseMeta (text: string): RetainedMeta | undefined {
+  const fields = text.split(':').map(Number)
+  if (fields.length !== fieldCount(text) || !fields.every(Number.isFinite)) return undefined
+  const qos = fields[0] & 3
+  if (qos > 2) return undefined
+  const meta: RetainedMeta = { qos: qos as 0 | 1 | 2, storedAt: fields[1], size: fields[2], seq: fields[fields.length - 1] }
+  if (fields.length === 5 && fields[3] !== 0) meta.expiresAt = fields[3]
+  return meta
+}
+
+/** "p:<metadata text>:topic" or "d:seq:topic" */
 function parseChange (msg: string): Change | undefined {
   if (msg.startsWith('d:')) {
     const colon = msg.indexOf(':', 2)
     return { put: false, seq: Number(msg.slice(2, colon)), topic: msg.slice(colon + 1) }
   }
   let at = 2
-  for (let i = 0; i < 4; i++) at = msg.indexOf(':', at) + 1
+  const fields = fieldCount(msg.slice(2))
+  for (let i = 0; i < fields; i++) at = msg.indexOf(':', at) + 1
   if (at <= 0) return undefined
   const meta = parseMeta(msg.slice(2, at - 1))
   return meta === undefined ? undefined : { put: true, seq: meta.seq, topic: msg.slice(at), meta }
@@ -111,8 +121,7 @@ export class RedisBackend implements RetainedBackend {
     const k = this.keys
     const seqs = await Promise.all(ops.map(op => {
       if (op.type === 'put') {
-        const head = `${op.meta.qos}:${op.meta.storedAt}:${op.meta.size}`
-        return this.redis.retainedPut(k.meta, k.data, k.seq, op.topic, head, op.payload, k.channel)
+        return this.redis.retainedPut(k.meta, k.data, k.seq, op.topic, metaHead(op.meta), op.payload, k.channel)
       }
       return this.redis.retainedDel(k.meta, k.data, k.seq, op.topic, op.type === 'expire' ? String(op.storedAt) : '', k.channel)
     }))

@@ -3,17 +3,22 @@
 // retained calls and the admin API's queries.
 import type { Counter } from 'prom-client'
 import type { Logger } from '../../src/logger.js'
-import type { IndexSink, RetainedBackend, RetainedMeta, WriteOp } from './backend.js'
+import { openPayload, sealPayload, type IndexSink, type RetainedBackend, type RetainedMeta, type StoredMessage, type WriteOp } from './backend.js'
+import type { MessageProperties } from '../../src/protocol/types.js'
 import { Expiry, type ExpiryRule } from './expiry.js'
 import { Limits, type LimitSettings } from './limits.js'
 import { RetainedStream, type Subscriber } from './stream.js'
 import { TopicTrie, TrieMatcher, type TrieNode } from './trie.js'
 
-/** The part of an Aedes PUBLISH packet the store reads. */
+/** The part of a routed PUBLISH packet the store reads. */
 export interface RetainPacket {
   topic: string
   payload: Buffer | string
   qos: 0 | 1 | 2
+  /** MQTT 5 properties, kept with the message (MQTT-3.3.2-17, -20 hold for retained messages too). */
+  properties?: MessageProperties | null
+  /** MQTT 5 Message Expiry deadline: the message is not delivered after it, and is swept. */
+  messageExpiry?: number | null
 }
 
 export interface RetainedInfo {
@@ -65,19 +70,18 @@ export class RetainedStore implements IndexSink {
     await this.backend.open(this)
     this.expiry.sortAll()
     this.log.info({ backend: this.backend.name, count: this.trie.count, bytes: this.trie.bytes, ms: Date.now() - started }, 'retained store loaded')
-    if (this.expiry.enabled) {
-      const minTtl = Math.min(...this.opts.expiry.map(r => r.ttlMs))
-      this.sweeper = setInterval(() => { this.sweeping ??= this.sweep().finally(() => { this.sweeping = null }) },
-        Math.max(100, Math.min(1000, Math.floor(minTtl / 2))))
-      this.sweeper.unref()
-    }
+    // Also without expiry rules: MQTT 5 messages may carry their own expiry.
+    const minTtl = Math.min(2000, ...this.opts.expiry.map(r => r.ttlMs))
+    this.sweeper = setInterval(() => { this.sweeping ??= this.sweep().finally(() => { this.sweeping = null }) },
+      Math.max(100, Math.floor(minTtl / 2)))
+    this.sweeper.unref()
   }
 
   // IndexSink: what the backend has stored, in storage order.
   put (topic: string, meta: RetainedMeta): void {
     if (topic.startsWith('$SYS/')) this.sysTopics.add(topic)
     const node = this.trie.set(topic, meta)
-    if (this.expiry.enabled) this.expiry.track(node, topic)
+    this.expiry.track(node, topic)
   }
 
   del (topic: string): void {
@@ -98,7 +102,7 @@ export class RetainedStore implements IndexSink {
     this.expiry.reset()
   }
 
-  /** Aedes's storeRetained: resolves once the change is durable (see backend.ts). */
+  /** Aedes's storeRetained (the first step of broker.publish): resolves once the change is durable (see backend.ts). */
   store (packet: RetainPacket): Promise<void> {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const topic = packet.topic
@@ -112,7 +116,10 @@ export class RetainedStore implements IndexSink {
       // A too-big message still replaces the previous one: that one is no longer the last value.
       return refused === 'max_payload' ? this.backend.write([{ type: 'del', topic }]) : Promise.resolve()
     }
-    return this.backend.write([{ type: 'put', topic, meta: { qos: packet.qos, storedAt: Date.now(), size: payload.length, seq: 0 }, payload }])
+    const meta: RetainedMeta = { qos: packet.qos, storedAt: Date.now(), size: payload.length, seq: 0 }
+    if (typeof packet.messageExpiry === 'number') meta.expiresAt = packet.messageExpiry
+    const stored = sealPayload({ payload, properties: packet.properties, messageExpiry: packet.messageExpiry })
+    return this.backend.write([{ type: 'put', topic, meta, payload: stored }])
   }
 
   /** Aedes's createRetainedStreamCombi; `subscriber` (when known) gets QoS downgrades and an early stop. */
@@ -120,12 +127,12 @@ export class RetainedStore implements IndexSink {
     return new RetainedStream(this.trie, this.backend, filters, subscriber, this.log, this.opts.pauseAtBytes)
   }
 
-  /** One retained message with its payload, or undefined. */
-  async one (topic: string): Promise<{ info: RetainedInfo, payload: Buffer } | undefined> {
+  /** One retained message with its payload (and MQTT 5 properties), or undefined. */
+  async one (topic: string): Promise<{ info: RetainedInfo, message: StoredMessage } | undefined> {
     const node = this.trie.find(topic)
     if (node === undefined || this.expired(node, Date.now())) return undefined
-    const [payload] = await this.backend.payloads([topic])
-    return payload === undefined ? undefined : { info: info(node, topic), payload }
+    const [bytes] = await this.backend.payloads([topic])
+    return bytes === undefined ? undefined : { info: info(node, topic), message: openPayload(bytes) }
   }
 
   /** A page of the retained messages matching `filter`, in index order. Throws CursorError. */
@@ -187,6 +194,7 @@ export class RetainedStore implements IndexSink {
       await this.backend.write(due.map(n => ({ type: 'expire', topic: n.topic(), storedAt: n.storedAt })))
       if (before > this.trie.count) this.opts.expired.inc(before - this.trie.count)
     } catch (err) {
+      this.expiry.requeue(due)
       this.log.warn({ err }, 'sweeping expired retained messages failed; retrying on the next sweep')
     }
   }

@@ -5,12 +5,13 @@
 import { Readable } from 'node:stream'
 import type { Logger } from '../../src/logger.js'
 import { topicMatches } from '../../src/topics.js'
-import type { RetainedBackend } from './backend.js'
+import type { MessageExtras } from '../../src/protocol/message-extras.js'
+import { openPayload, type RetainedBackend } from './backend.js'
 import { TrieMatcher, type TopicTrie, type TrieNode } from './trie.js'
 
 const BATCH = 256
 
-export interface RetainedPacket {
+export interface RetainedPacket extends MessageExtras {
   cmd: 'publish'
   topic: string
   payload: Buffer
@@ -119,9 +120,13 @@ export class RetainedStream extends Readable {
       const topics = nodes.map(n => n.topic())
       const payloads = await this.backend.payloads(topics)
       for (let i = 0; i < nodes.length; i++) {
-        const payload = payloads[i]
-        if (payload === undefined) continue // cleared since the walk found it
-        this.ready.push({ cmd: 'publish', topic: topics[i], payload, qos: this.qosFor(nodes[i].qos as 0 | 1 | 2, topics[i], this.foundBy[i]), retain: true, dup: false })
+        const bytes = payloads[i]
+        if (bytes === undefined) continue // cleared since the walk found it
+        const { payload, properties, messageExpiry } = openPayload(bytes)
+        const packet: RetainedPacket = { cmd: 'publish', topic: topics[i], payload, qos: this.qosFor(nodes[i].qos as 0 | 1 | 2, topics[i], this.foundBy[i]), retain: true, dup: false }
+        if (properties != null) packet.properties = properties
+        if (messageExpiry != null) packet.messageExpiry = messageExpiry
+        this.ready.push(packet)
       }
     }
   }

@@ -27,8 +27,10 @@ export class TrieNode {
   size = 0
   storedAt = 0
   seq = 0
-  /** 0 = never expires. */
+  /** 0 = never expires (the earlier of an expiry rule's deadline and the MQTT 5 Message Expiry). */
   expiresAt = 0
+  /** The MQTT 5 Message Expiry deadline alone (0 = none). */
+  messageExpiresAt = 0
   exp: ExpiryLink | null = null
 
   constructor (readonly parent: TrieNode | null, readonly level: string, readonly ord: number) {}
@@ -92,7 +94,9 @@ export class TrieNode {
   }
 
   meta (): RetainedMeta {
-    return { qos: this.qos as 0 | 1 | 2, storedAt: this.storedAt, size: this.size, seq: this.seq }
+    const meta: RetainedMeta = { qos: this.qos as 0 | 1 | 2, storedAt: this.storedAt, size: this.size, seq: this.seq }
+    if (this.messageExpiresAt !== 0) meta.expiresAt = this.messageExpiresAt
+    return meta
   }
 }
 
@@ -133,6 +137,7 @@ export class TopicTrie {
     node.size = meta.size
     node.storedAt = meta.storedAt
     node.seq = meta.seq
+    node.messageExpiresAt = meta.expiresAt ?? 0
     this.bytes += meta.size
     return node
   }
