@@ -128,8 +128,10 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       if (!await storage.quiesce(Math.max(0, deadline - Date.now())) && timeoutMs > 0) {
         log.warn({ pending: storage.pendingOperations(), timeoutMs }, 'shutdown: gave up waiting for in-flight storage operations (--shutdown-timeout)')
       }
-      // MQTT 5 clients are told why (DISCONNECT 0x8B).
+      // MQTT 5 clients are told why (DISCONNECT 0x8B). Ending a session stores what it leaves
+      // (an expiry deadline, the deletion of a session that ends now): wait for that too.
       for (const conn of connections) conn.disconnect(ReasonCode.serverShuttingDown)
+      await storage.quiesce(Math.max(1000, deadline - Date.now()))
       await new Promise<void>(resolve => aedes.close(() => resolve()))
     }
     for (const handle of handles.reverse()) await handle.close()

@@ -19,5 +19,21 @@ export const SESSION_MARKER = Object.freeze({ topic: SESSION_MARKER_TOPIC, qos: 
 
 export const isSessionMarker = (sub: StoredSubscription): boolean => sub.topic === SESSION_MARKER_TOPIC
 
+/**
+ * When a session with a finite expiry ends, its deadline is stored the same way, as a
+ * second marker `$swallow/expires/<Date.now() deadline>`, so that every node that later sees
+ * a CONNECT for the id knows whether the session is still there (MQTT-3.1.2-23).
+ */
+const EXPIRY_PREFIX = '$swallow/expires/'
+
+export const expiryMarker = (deadline: number): { topic: string, qos: 0 } => ({ topic: EXPIRY_PREFIX + String(deadline), qos: 0 })
+
+/** The deadline an expiry marker holds, or null for any other subscription. */
+export function markedDeadline (sub: StoredSubscription): number | null {
+  if (!sub.topic.startsWith(EXPIRY_PREFIX)) return null
+  const deadline = Number(sub.topic.slice(EXPIRY_PREFIX.length))
+  return Number.isFinite(deadline) ? deadline : null
+}
+
 /** $swallow/ topics belong to the broker: no client subscribes or publishes there. */
 export const isReservedTopic = (topic: string): boolean => topic.startsWith('$swallow/')

@@ -42,14 +42,18 @@ export class Connection implements RegisteredClient, InboxHost {
   version = 0
   /** Nothing of this session is stored: its in-flight state lives in this object only. */
   clean = true
-  /** Seconds the session outlives the connection (MQTT 5; 3.1.1 persistent: forever). */
+  /** Seconds the session outlives the connection (MQTT 5; 3.1.1 persistent: forever), capped by --max-session-expiry. */
   sessionExpiry = 0
+  /** What the CONNECT asked for, before the cap. */
+  sessionExpiryAsked = 0
   will: WillMessage | null = null
   connecting = false
   connected = false
   closed = false
   /** DISCONNECT received: the will is not published (unless MQTT 5 reason 0x04). */
   disconnected = false
+  /** Closed because a new connection with this client id took the session over. */
+  takenOver = false
   /** Granted subscriptions by filter (change them with setSubscription / deleteSubscription). */
   readonly subscriptions: Record<string, Subscription> = Object.create(null)
   /** The same as an array, for the per-message match (for-in over a dictionary allocates). */
@@ -283,6 +287,7 @@ export class Connection implements RegisteredClient, InboxHost {
       done?.()
       return
     }
+    if (done !== undefined) this.takenOver = true
     if (done !== undefined && this.connected && this.version === 5) this.writePacket({ cmd: 'disconnect', reasonCode: ReasonCode.sessionTakenOver })
     this.shutdown()
     done?.()

@@ -21,6 +21,8 @@ export interface CoreLimits {
   topicAliasMaximum: number
   /** --max-subscriptions-per-client. */
   maxSubscriptions: number
+  /** --max-session-expiry in seconds (0xFFFFFFFF: none). */
+  maxSessionExpiry: number
 }
 
 /** The hook slots of the broker, as src/hooks.ts composes them (typed with Aedes's Client). */
@@ -48,6 +50,8 @@ export interface Core {
   /** MQTT 5 wills waiting for their Will Delay Interval, by client id (cancelled by a reconnect). */
   delayedWills: Map<string, { timer: NodeJS.Timeout, publish: () => void }>
   sharedQoS0: SharedQoS0Bytes
+  /** This node's deletion timers of sessions that ended with a finite expiry, by client id. */
+  expiringSessions: Map<string, NodeJS.Timeout>
 }
 
 export interface CoreParts {
@@ -75,13 +79,15 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
       maxQueuedBytes: config.maxQueuedBytes,
       slowClientTimeout: config.slowClientTimeout,
       topicAliasMaximum: 10,
-      maxSubscriptions: config.maxSubscriptionsPerClient
+      maxSubscriptions: config.maxSubscriptionsPerClient,
+      maxSessionExpiry: config.maxSessionExpiry === null ? 0xffffffff : Math.floor(config.maxSessionExpiry / 1000)
     },
     metrics,
     log,
     keepalive: new KeepaliveWheel(),
     storedSessions,
     delayedWills: new Map(),
-    sharedQoS0: new SharedQoS0Bytes()
+    sharedQoS0: new SharedQoS0Bytes(),
+    expiringSessions: new Map()
   }
 }

@@ -5,8 +5,8 @@
 // CleanSession=0, MQTT 5 Session Expiry Interval > 0. Its subscriptions are stored at
 // SUBSCRIBE, and broker.publish stores each QoS 1/2 message for it before routing, so what
 // was acknowledged to a publisher is in its queue even if the broker dies before delivery.
-import { publishFrom } from '../aedes-seam.js'
-import { isSessionMarker, SESSION_MARKER } from '../session-marker.js'
+import { publishFrom, registeredClient } from '../aedes-seam.js'
+import { expiryMarker, isReservedTopic, isSessionMarker, markedDeadline, SESSION_MARKER } from '../session-marker.js'
 import type { Connection, WillMessage } from './connection.js'
 import { bestMatch, outgoingProperties } from './deliver.js'
 import type { Core } from './core.js'
@@ -16,17 +16,27 @@ type StoredMessage = Omit<RoutedPacket, 'cmd'>
 
 /**
  * Restores a stored session's subscriptions as live ones; true if the session existed. A
- * persistent session gets its marker (src/session-marker.ts) if it has none yet.
+ * session whose expiry deadline passed (here or on another node) is deleted instead, and
+ * reads as absent (MQTT-3.1.2-23). A persistent session gets its marker
+ * (src/session-marker.ts) if it has none yet; a restored one loses its deadline.
  */
 export async function restoreSession (conn: Connection): Promise<boolean> {
+  const { core } = conn
   const stored = await conn.persistence.subscriptionsByClient(conn)
+  const deadlines = stored.filter(sub => markedDeadline(sub) !== null)
+  const deadline = Math.max(...deadlines.map(sub => markedDeadline(sub) as number)) // the last disconnect's; -Infinity: none
+  if (deadlines.length > 0 && deadline <= Date.now()) {
+    await deleteStoredSession(core, conn)
+    core.metrics.sessionsExpired.inc()
+    if (!conn.clean) await markSession(conn)
+    return false
+  }
+  if (deadlines.length > 0) await conn.persistence.removeSubscriptions(conn, deadlines.map(sub => sub.topic))
   let marked = false
   const live: Array<Promise<void>> = []
   for (const sub of stored) {
-    if (isSessionMarker(sub)) {
-      marked = true
-      continue
-    }
+    if (isSessionMarker(sub)) marked = true
+    if (isReservedTopic(sub.topic)) continue
     const { clientId: _, ...subscription } = sub
     conn.setSubscription(subscription)
     live.push(routeTo(conn, sub.topic))
@@ -141,7 +151,59 @@ export function endSession (conn: Connection, wasConnected: boolean): void {
     if (conn.disconnected) core.persistence.delWill(willKey(core, conn.id)).catch(() => {})
     else publishWill(core, conn, will)
   }
-  if (!conn.clean && conn.sessionExpiry === 0) deleteStoredSession(core, conn).catch(err => core.log.warn({ err, clientId: conn.id }, 'could not delete an ended session'))
+  // Taken over: the session goes on with the new connection of this client id.
+  if (conn.clean || conn.takenOver) return
+  if (conn.sessionExpiry === 0) {
+    deleteStoredSession(core, conn).catch(err => core.log.warn({ err, clientId: conn.id }, 'could not delete an ended session'))
+  } else if (conn.sessionExpiry !== NEVER_EXPIRES) {
+    scheduleExpiry(core, conn.id, Date.now() + conn.sessionExpiry * 1000)
+  }
+}
+
+/** MQTT 5's Session Expiry Interval for "never" (MQTT 3.1.1 persistent sessions without --max-session-expiry). */
+export const NEVER_EXPIRES = 0xffffffff
+
+/**
+ * A session that outlives its connection for a while: its deadline is stored with it (read
+ * by whichever node sees the next CONNECT, see restoreSession), and this node deletes it
+ * when the deadline passes, unless the client came back meanwhile (here, or on another node:
+ * then the stored deadline is gone or later).
+ */
+function scheduleExpiry (core: Core, clientId: string, deadline: number): void {
+  core.persistence.addSubscriptions({ id: clientId }, [expiryMarker(deadline)])
+    .catch(err => core.log.warn({ err, clientId }, 'could not store a session\'s expiry deadline; it stays until the client connects again'))
+  armExpiryTimer(core, clientId, deadline)
+}
+
+function armExpiryTimer (core: Core, clientId: string, deadline: number): void {
+  cancelExpiry(core, clientId)
+  // Node's timers hold at most 2^31-1 ms (24.8 days): a longer session is checked again then.
+  const timer = setTimeout(() => { expireIfDue(core, clientId).catch(err => core.log.warn({ err, clientId }, 'could not delete an expired session')) },
+    Math.min(deadline - Date.now(), MAX_TIMER_MS))
+  timer.unref()
+  core.expiringSessions.set(clientId, timer)
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** The client id connects again: this node's deletion timer stops (the CONNECT decides from the stored deadline). */
+export function cancelExpiry (core: Core, clientId: string): void {
+  const timer = core.expiringSessions.get(clientId)
+  if (timer === undefined) return
+  clearTimeout(timer)
+  core.expiringSessions.delete(clientId)
+}
+
+async function expireIfDue (core: Core, clientId: string): Promise<void> {
+  core.expiringSessions.delete(clientId)
+  const client = { id: clientId }
+  const deadlines = (await core.persistence.subscriptionsByClient(client)).map(markedDeadline).filter((d): d is number => d !== null)
+  if (deadlines.length === 0 || registeredClient(core.broker, clientId) !== undefined) return // back, here or elsewhere
+  const deadline = Math.max(...deadlines) // the last disconnect's
+  if (deadline > Date.now()) return armExpiryTimer(core, clientId, deadline)
+  await deleteStoredSession(core, client)
+  core.metrics.sessionsExpired.inc()
+  core.log.info({ clientId }, 'session expired: its subscriptions and queued messages are deleted')
 }
 
 /** Authorized now, while the client's permissions are known; published now or after its delay. */

@@ -8,11 +8,9 @@ import type { IConnackPacket, IConnectPacket } from 'mqtt-packet'
 import type { AuthenticateError } from 'aedes'
 import { ProtocolError, type Connection } from '../connection.js'
 import { connackCode, ReasonCode, reasonFromReturnCode } from '../reason-codes.js'
-import { deleteStoredSession, endDelayedWill, markSession, replayStoredQueue, restoreSession, storeWill } from '../session.js'
+import { cancelExpiry, deleteStoredSession, endDelayedWill, markSession, NEVER_EXPIRES, replayStoredQueue, restoreSession, storeWill } from '../session.js'
 import { validTopicName } from '../topic-rules.js'
 
-/** MQTT 3.1.1 persistent sessions never expire; MQTT 5 says so with 0xFFFFFFFF. */
-const NEVER = 0xffffffff
 
 export function handleConnect (conn: Connection, packet: IConnectPacket, done: (err?: Error | null) => void): void {
   if (conn.connecting || conn.connected) return done(new ProtocolError('second CONNECT on one connection (MQTT-3.1.0-2)'))
@@ -54,8 +52,12 @@ function identify (conn: Connection, packet: IConnectPacket): string | null {
   let assigned: string | null = null
   conn.id = packet.clientId
   if (conn.id === '') conn.id = assigned = 'swallow_' + randomUUID()
-  conn.sessionExpiry = conn.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : (packet.clean === false ? NEVER : 0)
-  conn.clean = conn.version === 5 ? conn.sessionExpiry === 0 : packet.clean !== false
+  // MQTT 3.1.1 persistent sessions last forever, MQTT 5 says so with 0xFFFFFFFF; both are
+  // capped by --max-session-expiry.
+  const asked = conn.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : (packet.clean === false ? NEVER_EXPIRES : 0)
+  conn.sessionExpiry = Math.min(asked, conn.core.limits.maxSessionExpiry)
+  conn.sessionExpiryAsked = asked
+  conn.clean = conn.sessionExpiry === 0
   const will = packet.will
   if (will) {
     const { willDelayInterval, ...properties } = will.properties ?? {}
@@ -78,6 +80,7 @@ async function openSession (conn: Connection, packet: IConnectPacket, assignedId
   const { core } = conn
   const cleanStart = packet.clean !== false
   endDelayedWill(core, conn.id, cleanStart)
+  cancelExpiry(core, conn.id)
   let present = false
   if (cleanStart) {
     await deleteStoredSession(core, conn)
@@ -113,7 +116,9 @@ function writeConnack (conn: Connection, reason: number, sessionPresent: boolean
         maximumPacketSize: limits.maxPacketSize,
         topicAliasMaximum: limits.topicAliasMaximum,
         sharedSubscriptionAvailable: false,
-        ...(assignedId !== null ? { assignedClientIdentifier: assignedId } : {})
+        ...(assignedId !== null ? { assignedClientIdentifier: assignedId } : {}),
+        // The interval the broker uses, when it differs from the one asked for (MQTT 5 3.2.2.3.2).
+        ...(conn.sessionExpiry < conn.sessionExpiryAsked ? { sessionExpiryInterval: conn.sessionExpiry } : {})
       }
     }
   }
