@@ -1,5 +1,6 @@
 // Flags of `npm run bench -- [flags]`.
 import type { PlacementMode } from './placement.js'
+import type { BenchProtocol } from './protocol.js'
 
 export interface BenchArgs {
   quick: boolean
@@ -14,6 +15,8 @@ export interface BenchArgs {
   render: boolean
   /** pinned: brokers on core 0, load on the others (bench/placement.ts); shared: unpinned. */
   placement: PlacementMode
+  /** The MQTT version of the load: 4 (3.1.1) or 5. */
+  protocol: BenchProtocol
   help: boolean
 }
 
@@ -36,10 +39,12 @@ export const USAGE = `Usage: npm run bench -- [options]
                               (useful on a shared machine; multiplies the time)
   --placement pinned|shared   pinned (default): every broker process on core 0, the harness and its
                               load processes on the other cores (taskset); shared: unpinned
+  --protocol 4|5              the MQTT version the load speaks: 4 = 3.1.1 (default), 5 = MQTT 5.0
+                              (results files get -v5; the retained and plugin benchmarks stay 3.1.1)
 `
 
 export function parseArgs (argv: string[]): BenchArgs {
-  const a: BenchArgs = { quick: false, externals: [], only: null, targets: null, outDir: null, repeat: 1, render: false, placement: 'pinned', help: false }
+  const a: BenchArgs = { quick: false, externals: [], only: null, targets: null, outDir: null, repeat: 1, render: false, placement: 'pinned', protocol: 4, help: false }
   const list = (v: string | undefined): string[] => (v ?? '').split(',').map(s => s.trim()).filter(Boolean)
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
@@ -59,6 +64,10 @@ export function parseArgs (argv: string[]): BenchArgs {
       const v = value()
       if (v !== 'pinned' && v !== 'shared') throw new Error(`--placement ${v}: expected pinned or shared`)
       a.placement = v
+    } else if (flag === '--protocol') {
+      const v = value()
+      if (v !== '4' && v !== '5') throw new Error(`--protocol ${v}: expected 4 (MQTT 3.1.1) or 5 (MQTT 5.0)`)
+      a.protocol = v === '5' ? 5 : 4
     } else if (flag === '--repeat') {
       a.repeat = Number(value())
       if (!Number.isInteger(a.repeat) || a.repeat < 1 || a.repeat > 5) throw new Error('--repeat takes 1 to 5')

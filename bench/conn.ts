@@ -1,7 +1,7 @@
 // One raw MQTT connection of the load generator: TCP socket + frame parser. Roles set
 // `onFrame` to handle traffic after the CONNACK.
 import net from 'node:net'
-import { CONNACK, SUBACK, FrameParser, encodeConnect, encodeSubscribe, type FrameHandler } from './wire.js'
+import { CONNACK, SUBACK, FrameParser, encodeConnect, encodeSubscribe, subackCodesAt, type FrameHandler } from './wire.js'
 
 export interface ConnectOptions {
   host: string
@@ -61,7 +61,7 @@ export class BenchConn {
         if (type !== SUBACK) return previous(type, flags, buf, start, end)
         clearTimeout(timer)
         this.onFrame = previous
-        if (buf[start + 2] === 0x80) reject(new Error(`subscription to ${topic} refused`))
+        if (buf[subackCodesAt(buf, start)] >= 0x80) reject(new Error(`subscription to ${topic} refused`))
         else resolve()
       }
       this.socket.write(encodeSubscribe(1, topic, qos))

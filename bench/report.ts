@@ -23,7 +23,13 @@ export interface RunInfo {
   settings: Record<string, string>
   targets: TargetSpec[]
   unavailable: TargetSpec[]
+  /** The MQTT version of the load (bench/protocol.ts). */
+  protocol: 4 | 5
 }
+
+/** -quick and -v5 in the results' file names. */
+const fileSuffix = (info: RunInfo): string => (info.quick ? '-quick' : '') + (info.protocol === 5 ? '-v5' : '')
+const protocolNote = (info: RunInfo): string => info.protocol === 5 ? ' (MQTT 5 load)' : ''
 
 /** value / baseline; the table says per row whether higher or lower is better. */
 export function ratio (m: Metric, base: Metric | undefined): number | null {
@@ -84,7 +90,7 @@ const RATIO_NOTE = 'Each figure is followed by its ratio to Mosquitto with `max_
 
 function scenarioMarkdown (rec: ScenarioRecord, info: RunInfo): string {
   const parts = [
-    `# ${rec.scenario.title}${info.quick ? ' (quick run)' : ''}`,
+    `# ${rec.scenario.title}${protocolNote(info)}${info.quick ? ' (quick run)' : ''}`,
     '',
     `Run ${info.date}. ${rec.scenario.describe(info.quick)}`,
     '',
@@ -108,7 +114,7 @@ function settingsMarkdown (info: RunInfo): string {
 }
 
 export function summaryMarkdown (records: ScenarioRecord[], info: RunInfo): string {
-  const parts = [`Run ${info.date}${info.quick ? ' (quick: small counts, indicative only)' : ''}. Machine: ${info.machine.join('; ')}. ` +
+  const parts = [`Run ${info.date}${protocolNote(info)}${info.quick ? ' (quick: small counts, indicative only)' : ''}. Machine: ${info.machine.join('; ')}. ` +
     `Placement: ${info.placement}.`, '', RATIO_NOTE, '', GENERATOR_NOTE, '', settingsMarkdown(info)]
   for (const rec of records) parts.push('', table(rec, info, rec.scenario.summary))
   if (info.unavailable.length > 0) parts.push('', info.unavailable.map(t => `- ${t.label}: ${t.note ?? 'not available'}`).join('\n'))
@@ -118,7 +124,7 @@ export function summaryMarkdown (records: ScenarioRecord[], info: RunInfo): stri
 /** Writes <date>-<scenario>[-quick].md/.svg per scenario, plus the raw JSON and a summary. */
 export function writeResults (dir: string, records: ScenarioRecord[], info: RunInfo): string[] {
   mkdirSync(dir, { recursive: true })
-  const suffix = info.quick ? '-quick' : ''
+  const suffix = fileSuffix(info)
   const written: string[] = []
   const put = (name: string, text: string): void => { writeFileSync(join(dir, name), text); written.push(join(dir, name)) }
   for (const rec of records) {
@@ -137,6 +143,7 @@ export function writeResults (dir: string, records: ScenarioRecord[], info: RunI
   const json = {
     date: info.date,
     quick: info.quick,
+    protocol: info.protocol,
     machine: info.machine,
     placement: info.placement,
     settings: info.settings,
@@ -160,7 +167,7 @@ export function writeResults (dir: string, records: ScenarioRecord[], info: RunI
  * table still comes from a single run.
  */
 export function mergePrevious (dir: string, records: ScenarioRecord[], info: RunInfo, all: Scenario[]): ScenarioRecord[] {
-  const file = join(dir, `${info.date}${info.quick ? '-quick' : ''}.json`)
+  const file = join(dir, `${info.date}${fileSuffix(info)}.json`)
   if (!existsSync(file)) return records
   try {
     const prev = JSON.parse(readFileSync(file, 'utf8')) as {

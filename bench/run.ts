@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { setBenchProtocol } from './protocol.js'
 import { parseArgs, USAGE } from './args.js'
 import { mergePrevious, summaryMarkdown, writeResults, type Outcome, type ScenarioRecord, type RunInfo } from './report.js'
 import { connectionScenarios, FD_LIMIT_NOTE } from './scenarios/connections.js'
@@ -133,9 +134,11 @@ async function main (): Promise<void> {
   const targets = args.render ? [] : selected
   const machineLines = machine()
   const placement = choosePlacement(args.placement)
+  setBenchProtocol(args.protocol) // inherited by the generator processes
   const info: RunInfo = {
     date: new Date().toISOString().slice(0, 10),
     quick: args.quick,
+    protocol: args.protocol,
     machine: machineLines,
     placement: placement.description,
     settings: Object.fromEntries(targets.map(t => [t.id, targetSettings(t)])),

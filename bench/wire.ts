@@ -1,7 +1,9 @@
-// MQTT 3.1.1 wire helpers for the load generator. CONNECT/SUBSCRIBE go through mqtt-packet;
-// PUBLISH and the 4-byte acks are encoded by hand and incoming frames are split by a small
-// parser, because the generator's per-message cost must stay far below the broker's.
+// MQTT 3.1.1 and 5.0 wire helpers for the load generator (bench/protocol.ts picks the
+// version). CONNECT/SUBSCRIBE go through mqtt-packet; PUBLISH and the 4-byte acks (a
+// success needs no reason code in MQTT 5 either) are encoded by hand and incoming frames are
+// split by a small parser, because the generator's per-message cost must stay far below the broker's.
 import mqttPacket from 'mqtt-packet'
+import { benchProtocol } from './protocol.js'
 
 export const CONNACK = 2
 export const PUBLISH = 3
@@ -17,14 +19,31 @@ export const HEADER_BYTES = 16
 
 export function encodeConnect (clientId: string, keepalive: number, clean: boolean, username?: string, password?: string): Buffer {
   return mqttPacket.generate({
-    cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, keepalive, clean,
+    cmd: 'connect', protocolId: 'MQTT', protocolVersion: benchProtocol(), clientId, keepalive, clean,
     ...(username !== undefined ? { username } : {}),
     ...(password !== undefined ? { password: Buffer.from(password) } : {})
   })
 }
 
 export function encodeSubscribe (messageId: number, topic: string, qos: 0 | 1 | 2): Buffer {
-  return mqttPacket.generate({ cmd: 'subscribe', messageId, subscriptions: [{ topic, qos }] })
+  return mqttPacket.generate({ cmd: 'subscribe', messageId, subscriptions: [{ topic, qos }] }, { protocolVersion: benchProtocol() })
+}
+
+/** Where the first reason code of a SUBACK body starts (MQTT 5: after the properties). */
+export function subackCodesAt (buf: Buffer, start: number): number {
+  return benchProtocol() === 5 ? skipProperties(buf, start + 2) : start + 2
+}
+
+/** Skips an MQTT 5 properties block (Variable Byte Integer length, then the properties). */
+function skipProperties (buf: Buffer, at: number): number {
+  let length = 0
+  let mul = 1
+  for (;;) {
+    const byte = buf[at++]
+    length += (byte & 0x7f) * mul
+    mul *= 128
+    if ((byte & 0x80) === 0) return at + length
+  }
 }
 
 export const PINGREQ_BYTES = Buffer.from([0xc0, 0])
@@ -54,7 +73,8 @@ export class PublishTemplate {
   constructor (topic: string, qos: 0 | 1 | 2, payloadSize: number) {
     const topicBytes = Buffer.from(topic)
     const size = Math.max(payloadSize, HEADER_BYTES)
-    const remaining = 2 + topicBytes.length + (qos > 0 ? 2 : 0) + size
+    const v5 = benchProtocol() === 5 // an empty properties block: one byte 0
+    const remaining = 2 + topicBytes.length + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + size
     const b = Buffer.alloc(1 + varintLength(remaining) + remaining)
     let o = 0
     b[o++] = 0x30 | (qos << 1)
@@ -69,6 +89,7 @@ export class PublishTemplate {
     topicBytes.copy(b, o); o += topicBytes.length
     this.idOffset = qos > 0 ? o : -1
     if (qos > 0) o += 2
+    if (v5) b[o++] = 0
     this.payloadOffset = o
     this.bytes = b
   }
@@ -126,5 +147,6 @@ export function readPublish (buf: Buffer, start: number, qos: number): { id: num
   let o = start + 2 + topicLen
   let id = 0
   if (qos > 0) { id = buf.readUInt16BE(o); o += 2 }
+  if (benchProtocol() === 5) o = skipProperties(buf, o)
   return { id, pubIndex: buf.readUInt32BE(o), seq: buf.readUInt32BE(o + 4), sentNs: buf.readDoubleBE(o + 8) }
 }

@@ -13,7 +13,7 @@ import { Inbox, type HandlerDone, type InboxHost } from './inbox.js'
 import { Outbound } from './outbound.js'
 import { PacketSizeGuard } from './packet-size.js'
 import { packetViolation } from './packet-rules.js'
-import { encodePublish } from './publish-bytes.js'
+import { ACK_TYPES, encodeAck, encodePublish } from './publish-bytes.js'
 import { ReasonCode } from './reason-codes.js'
 import { deliverRouted } from './deliver.js'
 import { handlePacket } from './handlers/index.js'
@@ -205,6 +205,12 @@ export class Connection implements RegisteredClient, InboxHost {
   }
 
   private encode (packet: Packet): Buffer {
+    const ack = ACK_TYPES[packet.cmd]
+    // A successful acknowledgement is 4 bytes in every version (MQTT 5 3.4.2.1: the reason
+    // code and properties may be omitted); mqtt-packet writes 6 for MQTT 5.
+    if (ack !== undefined && (packet as { reasonCode?: number }).reasonCode === undefined && (packet as { properties?: object }).properties === undefined) {
+      return encodeAck(ack, (packet as { messageId: number }).messageId)
+    }
     if (packet.cmd !== 'publish' || this.version === 5 || typeof packet.topic !== 'string') return mqttPacket.generate(packet, { protocolVersion: this.version })
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     return encodePublish(packet.topic, payload, packet.qos, packet.retain, packet.dup, packet.messageId ?? 0)

@@ -23,6 +23,8 @@ export interface CoreLimits {
   maxSubscriptions: number
   /** --max-session-expiry in seconds (0xFFFFFFFF: none). */
   maxSessionExpiry: number
+  /** --max-keepalive in seconds (0: none). */
+  maxKeepalive: number
 }
 
 /** The hook slots of the broker, as src/hooks.ts composes them (typed with Aedes's Client). */
@@ -80,7 +82,8 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
       slowClientTimeout: config.slowClientTimeout,
       topicAliasMaximum: 10,
       maxSubscriptions: config.maxSubscriptionsPerClient,
-      maxSessionExpiry: config.maxSessionExpiry === null ? 0xffffffff : Math.floor(config.maxSessionExpiry / 1000)
+      maxSessionExpiry: config.maxSessionExpiry === null ? 0xffffffff : Math.floor(config.maxSessionExpiry / 1000),
+      maxKeepalive: config.maxKeepalive === null ? 0 : Math.min(65_535, Math.floor(config.maxKeepalive / 1000))
     },
     metrics,
     log,

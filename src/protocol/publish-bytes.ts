@@ -1,7 +1,7 @@
 // An MQTT 3.1/3.1.1 PUBLISH as one Buffer, the hot path of every delivery: the same bytes
 // mqtt-packet's generate() makes (test/broker/publish-encoding.test.ts checks every length
-// boundary), without its per-packet option handling and property code. MQTT 5 packets, and
-// every other packet type, are encoded by mqtt-packet.
+// boundary), without its per-packet option handling and property code; and the 4-byte
+// acknowledgements. Every other packet (MQTT 5 PUBLISH included) is encoded by mqtt-packet.
 
 /** Encodes a 3.1.1 PUBLISH; `messageId` is written for QoS 1 and 2 only. */
 export function encodePublish (topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, dup: boolean, messageId: number): Buffer {
@@ -27,6 +27,14 @@ export function encodePublish (topic: string, payload: Buffer, qos: 0 | 1 | 2, r
   }
   payload.copy(bytes, offset)
   return bytes
+}
+
+/** First byte of PUBACK, PUBREC, PUBREL (flags 0010, MQTT-3.6.1-1) and PUBCOMP. */
+export const ACK_TYPES: Partial<Record<string, number>> = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 }
+
+/** A successful acknowledgement: type, length 2, packet id. */
+export function encodeAck (firstByte: number, messageId: number): Buffer {
+  return Buffer.from([firstByte, 2, messageId >> 8, messageId & 0xff])
 }
 
 /**

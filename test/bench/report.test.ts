@@ -14,7 +14,7 @@ const ran = (value: number): { result: { metrics: ReturnType<typeof metric>[], n
 
 test('node-floor has a column only in the scenarios it ran; ratios are to mosquitto-unlimited', () => {
   const targets = BUILTIN_TARGETS.filter(t => ['swallow-embedded', 'mosquitto-unlimited', 'node-floor'].includes(t.id))
-  const info: RunInfo = { date: '2026-11-22', quick: false, machine: [], placement: 'pinned', settings: {}, targets, unavailable: [] }
+  const info: RunInfo = { date: '2026-11-22', quick: false, machine: [], placement: 'pinned', settings: {}, targets, unavailable: [], protocol: 4 as const }
   const idle: ScenarioRecord = { scenario: scenario('idle-10k'), outcomes: new Map([['swallow-embedded', ran(500)], ['mosquitto-unlimited', ran(1000)], ['node-floor', ran(750)]]) }
   const pubsub: ScenarioRecord = { scenario: scenario('pubsub-qos0'), outcomes: new Map([['swallow-embedded', ran(2000)], ['mosquitto-unlimited', ran(1000)]]) }
   const idleTable = table(idle, info)
@@ -27,7 +27,7 @@ test('node-floor has a column only in the scenarios it ran; ratios are to mosqui
 
 test('a primary figure measured while the load cores were above 85% is marked generator-bound', () => {
   const targets = BUILTIN_TARGETS.filter(t => ['swallow-embedded', 'mosquitto-unlimited'].includes(t.id))
-  const info: RunInfo = { date: '2026-12-02', quick: false, machine: [], placement: 'pinned', settings: {}, targets, unavailable: [] }
+  const info: RunInfo = { date: '2026-12-02', quick: false, machine: [], placement: 'pinned', settings: {}, targets, unavailable: [], protocol: 4 as const }
   const bound = ran(900)
   bound.result.raw.generatorBound = true
   const rec: ScenarioRecord = { scenario: scenario('fanin-qos1'), outcomes: new Map([['swallow-embedded', ran(450)], ['mosquitto-unlimited', bound]]) }

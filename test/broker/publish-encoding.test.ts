@@ -4,7 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqttPacket from 'mqtt-packet'
-import { encodePublish } from '../../src/protocol/publish-bytes.js'
+import { ACK_TYPES, encodeAck, encodePublish } from '../../src/protocol/publish-bytes.js'
 import { startBroker } from '../helpers/broker.js'
 import { connect, connectCollecting } from '../helpers/mqtt.js'
 import { waitFor } from '../helpers/system.js'
@@ -51,5 +51,18 @@ test('QoS 0 fan-out: every subscriber gets each message once, retain set only fo
     for (const s of subs) await s.client.endAsync()
   } finally {
     await broker.stop()
+  }
+})
+
+test('acknowledgements Swallow encodes equal mqtt-packet\'s MQTT 3.1.1 ones, which MQTT 5 parsers read as success', () => {
+  for (const cmd of ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const) {
+    const bytes = encodeAck(ACK_TYPES[cmd] as number, 65_535)
+    assert.ok(bytes.equals(mqttPacket.generate({ cmd, messageId: 65_535 })), cmd)
+    const parser = mqttPacket.parser({ protocolVersion: 5 })
+    let parsed: mqttPacket.Packet | null = null
+    parser.on('packet', p => { parsed = p })
+    parser.parse(bytes)
+    assert.equal((parsed as mqttPacket.IPubackPacket | null)?.messageId, 65_535)
+    assert.equal((parsed as mqttPacket.IPubackPacket | null)?.reasonCode ?? 0, 0)
   }
 })

@@ -25,6 +25,9 @@ export function handleConnect (conn: Connection, packet: IConnectPacket, done: (
     conn.core.hooks.authenticate(conn.asClient, packet.username, packet.password, (authErr, authorized) => {
       if (conn.closed) return done()
       if (authErr || authorized !== true) return refuse(conn, authErr, done)
+      if (keepaliveRefused(conn, packet)) {
+        return refuse(conn, Object.assign(new Error(`keep alive ${packet.keepalive} s is longer than --max-keepalive ${conn.core.limits.maxKeepalive} s`), { returnCode: 2 }) as never, done)
+      }
       if (packet.properties?.authenticationMethod !== undefined) {
         // No plugin implements an MQTT 5 authentication method yet (extended authentication).
         return refuse(conn, Object.assign(new Error(`authentication method ${packet.properties.authenticationMethod} is not supported`), { reasonCode: ReasonCode.badAuthenticationMethod }) as never, done)
@@ -32,6 +35,22 @@ export function handleConnect (conn: Connection, packet: IConnectPacket, done: (
       openSession(conn, packet, assignedId).then(() => done(), done)
     })
   })
+}
+
+/**
+ * --max-keepalive: an MQTT 5 client asking for more, or for none, is told to use the
+ * maximum (Server Keep Alive, MQTT-3.2.2-21); MQTT 3.1.1 cannot be told, so a 3.1.1 client
+ * asking for more is refused (CONNACK 0x02, as Mosquitto does); one asking for none keeps none.
+ */
+function keepaliveOf (conn: Connection, packet: IConnectPacket): number {
+  const max = conn.core.limits.maxKeepalive
+  const asked = packet.keepalive ?? 0
+  return conn.version === 5 && max > 0 && (asked === 0 || asked > max) ? max : asked
+}
+
+function keepaliveRefused (conn: Connection, packet: IConnectPacket): boolean {
+  const max = conn.core.limits.maxKeepalive
+  return conn.version !== 5 && max > 0 && (packet.keepalive ?? 0) > max
 }
 
 function validate (conn: Connection, packet: IConnectPacket): Error | null {
@@ -93,10 +112,11 @@ async function openSession (conn: Connection, packet: IConnectPacket, assignedId
   await storeWill(core, conn)
   if (conn.closed) return
   conn.register()
-  writeConnack(conn, ReasonCode.success, present, assignedId)
+  const keepalive = keepaliveOf(conn, packet)
+  writeConnack(conn, ReasonCode.success, present, assignedId, keepalive !== (packet.keepalive ?? 0) ? keepalive : null)
   conn.connecting = false
   conn.connected = true
-  conn.keepaliveMs = (packet.keepalive ?? 0) * 1500
+  conn.keepaliveMs = keepalive * 1500
   core.keepalive.watch(conn)
   core.broker.emit('clientReady', conn.asClient)
   if (present) {
@@ -104,7 +124,7 @@ async function openSession (conn: Connection, packet: IConnectPacket, assignedId
   }
 }
 
-function writeConnack (conn: Connection, reason: number, sessionPresent: boolean, assignedId: string | null): void {
+function writeConnack (conn: Connection, reason: number, sessionPresent: boolean, assignedId: string | null, serverKeepAlive: number | null = null): void {
   const connack: IConnackPacket = { cmd: 'connack', sessionPresent, returnCode: connackCode(reason, conn.version) }
   if (conn.version === 5) {
     connack.reasonCode = reason
@@ -117,6 +137,7 @@ function writeConnack (conn: Connection, reason: number, sessionPresent: boolean
         topicAliasMaximum: limits.topicAliasMaximum,
         sharedSubscriptionAvailable: false,
         ...(assignedId !== null ? { assignedClientIdentifier: assignedId } : {}),
+        ...(serverKeepAlive !== null ? { serverKeepAlive } : {}),
         // The interval the broker uses, when it differs from the one asked for (MQTT 5 3.2.2.3.2).
         ...(conn.sessionExpiry < conn.sessionExpiryAsked ? { sessionExpiryInterval: conn.sessionExpiry } : {})
       }
