@@ -34,7 +34,7 @@ export function observeBroker (broker: Aedes, metrics: CoreMetrics, log: Logger)
   broker.on('clientReady', client => {
     const { transport, remoteAddress, username } = connectionInfo(client)
     metrics.connects.inc({ transport })
-    log.info({ clientId: client.id, remote: remoteAddress, transport, clean: client.clean, username }, 'client connected')
+    log.info({ clientId: client.id, remote: remoteAddress, transport, protocol: client.version, clean: client.clean, username }, 'client connected')
   })
 
   broker.on('clientDisconnect', client => {

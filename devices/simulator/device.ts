@@ -5,7 +5,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { Backoff } from './backoff.js'
 import { handleCommand, type CommandResult } from './commands.js'
 import { createProfile, type Profile } from './profiles.js'
-import type { SimOptions } from './options.js'
+import { protocolOptions, type SimOptions } from './options.js'
 import { SeqSet, type FleetStats } from './stats.js'
 
 /** Beyond this many unacknowledged telemetry messages a device skips readings. */
@@ -91,7 +91,7 @@ export class Device {
       connectTimeout: 10_000,
       reconnectPeriod: 0,
       resubscribe: false,
-      protocolVersion: 4,
+      ...protocolOptions(opts, true),
       username: opts.username,
       password: opts.password,
       ca: opts.ca,

@@ -28,6 +28,17 @@ export interface SimOptions {
   insecure: boolean
   /** How often a plain (non-terminal) progress line is printed. */
   reportMs: number
+  /** MQTT version: 4 (3.1.1) or 5. */
+  protocol: 4 | 5
+}
+
+/** A persistent MQTT 5 session lasts an hour after its device goes away (3.1.1 ones: as the broker keeps them). */
+const V5_SESSION_EXPIRY_S = 3600
+
+/** The MQTT version of every connection of the run, and for MQTT 5 the session expiry a persistent one needs. */
+export function protocolOptions (opts: SimOptions, persistent: boolean): { protocolVersion: 4 | 5, properties?: { sessionExpiryInterval: number } } {
+  if (opts.protocol === 4) return { protocolVersion: 4 }
+  return persistent ? { protocolVersion: 5, properties: { sessionExpiryInterval: V5_SESSION_EXPIRY_S } } : { protocolVersion: 5 }
 }
 
 export const MAX_DEVICES = 20_000
@@ -37,6 +48,7 @@ export const FLAGS: readonly Flag[] = [
   { name: '--url', value: 'URL', help: 'broker: mqtt://, mqtts://, ws:// or wss:// (ws path usually /mqtt)', def: 'mqtt://localhost:1883' },
   { name: '--devices', value: 'N', help: `number of virtual devices, 1-${MAX_DEVICES}`, def: '10' },
   { name: '--interval', value: 'TIME', help: 'telemetry period per device (500ms, 1s, 1m)', def: '1s' },
+  { name: '--protocol', value: '4|5', help: 'MQTT 3.1.1 (4) or MQTT 5 (5; persistent sessions then last 1 h after a device leaves)', def: '4' },
   { name: '--qos', value: '0|1|2', help: 'QoS of telemetry and of the --verify subscription (status, commands and acks always use QoS 1)', def: '1' },
   { name: '--profile', value: 'NAME', help: 'climate, gps, meter, or mixed (cycles through the three)', def: 'mixed' },
   { name: '--username', value: 'U', help: 'username for every device', def: '' },
@@ -120,6 +132,9 @@ export function parseOptions (args: string[]): SimOptions {
     throw new UsageError(`--devices: invalid value "${devicesText}"; expected an integer from 1 to ${MAX_DEVICES}`)
   }
 
+  const protocolText = get('--protocol') ?? '4'
+  if (protocolText !== '4' && protocolText !== '5') throw new UsageError(`--protocol: invalid value "${protocolText}"; expected 4 (MQTT 3.1.1) or 5 (MQTT 5)`)
+
   const qosText = get('--qos') ?? '1'
   if (!['0', '1', '2'].includes(qosText)) throw new UsageError(`--qos: invalid value "${qosText}"; expected 0, 1 or 2`)
 
@@ -168,7 +183,8 @@ export function parseOptions (args: string[]): SimOptions {
     json: get('--json') === 'true',
     ca,
     insecure: get('--insecure') === 'true',
-    reportMs: duration('--report', '5s', 100)
+    reportMs: duration('--report', '5s', 100),
+    protocol: protocolText === '5' ? 5 : 4
   }
 }
 

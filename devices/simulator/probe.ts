@@ -2,7 +2,7 @@
 // unreachable broker or a refused login is one clear line instead of 1000 failing devices.
 import { readFileSync } from 'node:fs'
 import mqtt from 'mqtt'
-import { UsageError, type SimOptions } from './options.js'
+import { protocolOptions, UsageError, type SimOptions } from './options.js'
 
 /** The broker cannot be reached or refused us. Exit code 1. */
 export class FleetError extends Error {
@@ -17,6 +17,7 @@ export function probe (opts: SimOptions): Promise<void> {
     const client = mqtt.connect(opts.url, {
       clientId: `${opts.idPrefix}-probe-${Math.random().toString(36).slice(2, 10)}`,
       clean: true,
+      ...protocolOptions(opts, false),
       reconnectPeriod: 0,
       connectTimeout: PROBE_TIMEOUT_MS,
       username: opts.username,

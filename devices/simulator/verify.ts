@@ -3,7 +3,7 @@
 // comes back is a lost message.
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Device } from './device.js'
-import type { SimOptions } from './options.js'
+import { protocolOptions, type SimOptions } from './options.js'
 import type { FleetStats } from './stats.js'
 
 export interface Echo {
@@ -54,6 +54,7 @@ function startEchoClient (opts: SimOptions, clientId: string, filters: string[],
   const client: MqttClient = mqtt.connect(opts.url, {
     clientId,
     clean: false,
+    ...protocolOptions(opts, true),
     reconnectPeriod: 0,
     connectTimeout: 10_000,
     resubscribe: false,

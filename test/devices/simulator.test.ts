@@ -104,6 +104,7 @@ test('bad flags are refused with a message naming the flag', () => {
     { args: ['--devices', '0'], says: /--devices: invalid value "0"/ },
     { args: ['--devices', '20001'], says: /--devices: invalid value "20001"/ },
     { args: ['--qos', '3'], says: /--qos: invalid value "3"/ },
+    { args: ['--protocol', '3'], says: /--protocol: invalid value "3"; expected 4 \(MQTT 3.1.1\) or 5/ },
     { args: ['--profile', 'toaster'], says: /--profile: unknown profile "toaster"/ },
     { args: ['--ramp', 'fast'], says: /--ramp: invalid value "fast"/ },
     { args: ['--prefix', 'a/+/b'], says: /--prefix: invalid topic prefix/ },
@@ -158,6 +159,17 @@ test('200 devices against Swallow with embedded storage and --verify lose nothin
   const broker = await startBroker()
   try {
     assertNoLoss(await simulate(['--url', broker.mqttUrl, '--devices', '200', '--ramp', '400/s', '--verify'], 200), 200)
+  } finally {
+    await broker.stop()
+  }
+})
+
+test('--protocol 5: 100 MQTT 5 devices with persistent sessions against Swallow with --verify lose nothing', async () => {
+  const broker = await startBroker()
+  try {
+    assertNoLoss(await simulate(['--url', broker.mqttUrl, '--devices', '100', '--ramp', '400/s', '--verify', '--protocol', '5'], 100), 100)
+    const devices = broker.logs.filter(l => l.msg === 'client connected' && String(l.clientId ?? '').startsWith('sim-'))
+    assert.ok(devices.length >= 100 && devices.every(l => l.protocol === 5), 'every device connected over MQTT 5')
   } finally {
     await broker.stop()
   }
