@@ -91,6 +91,8 @@ test('the browser client connects over WebSocket, shows traffic, publishes, and 
   await page.waitForSelector('body[data-mqtt="connected"]', { timeout: 10_000 })
   const url = await page.inputValue('#connect-form input[name="url"]')
   assert.equal(url, `ws://127.0.0.1:${new URL(broker.wsUrl).port}/mqtt`)
+  const web = broker.logs.find(l => l.msg === 'client connected' && String(l.clientId ?? '').startsWith('swallow-web-'))
+  assert.equal(web?.protocol, 5, 'the page speaks MQTT 5')
   await page.waitForSelector('.subscription.granted[data-filter="#"]')
 
   // A message from mosquitto_pub shows in the topic tree (last value) and in the log.

@@ -26,12 +26,21 @@ export function brokerUrl (config, location) {
   return `${scheme}://${host}:${config.wsPort}${config.wsPath}`
 }
 
+// CONNACK refusals: MQTT 3.1.1 return codes, and the MQTT 5 reason codes Swallow sends.
 const CONNACK_REFUSALS = {
   1: 'the broker does not accept this MQTT protocol version',
   2: 'the broker refused the client id',
   3: 'the broker is unavailable',
   4: 'wrong username or password',
-  5: 'not authorized: enter a username and password the broker accepts'
+  5: 'not authorized: enter a username and password the broker accepts',
+  0x84: 'the broker does not accept this MQTT protocol version: choose MQTT 3.1.1',
+  0x85: 'the broker refused the client id',
+  0x86: 'wrong username or password',
+  0x87: 'not authorized: enter a username and password the broker accepts',
+  0x88: 'the broker is unavailable',
+  0x89: 'the broker is busy',
+  0x8a: 'locked out: too many failed logins, or banned; try again later',
+  0x8c: 'the broker does not support this authentication method'
 }
 
 /**
@@ -39,13 +48,13 @@ const CONNACK_REFUSALS = {
  * 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'refused'.
  * A refusal (bad credentials) stops reconnecting; a lost connection retries every 2 s.
  */
-export function openConnection ({ url, username, password, onState }) {
+export function openConnection ({ url, username, password, protocolVersion, onState }) {
   const clientId = `swallow-web-${Math.random().toString(16).slice(2, 10)}`
   const client = mqtt.connect(url, {
     clientId,
     username: username || undefined,
     password: password || undefined,
-    protocolVersion: 4,
+    protocolVersion,
     clean: true,
     keepalive: 30,
     reconnectPeriod: 2000,

@@ -74,6 +74,7 @@ function connect () {
     url,
     username,
     password: connectForm.elements.password.value,
+    protocolVersion: Number(connectForm.elements.protocol.value),
     onState: (state, detail) => { if (mine === generation) showState(state, detail) }
   })
   current = c
