@@ -20,7 +20,8 @@ while the broker runs or after it crashed) or from a running broker (--url http:
                     (default: the group's committed offset, else earliest; latest with --follow)
   --follow          keep printing new records until interrupted
   --group NAME      start at the group's committed offset and commit after each batch printed
-  --format          json (one object per line, default) or text (offset time topic payload)
+  --format          json (one object per line, default; with MQTT 5 properties) or
+                    text (offset time topic payload)
   --limit N         stop after N records
   --token TOKEN     admin token for --url (else $SWALLOW_ADMIN_TOKEN)
 `

@@ -1,7 +1,11 @@
 // How records leave the bridge: JSON (HTTP NDJSON, SSE, CLI --format json) and one text
-// line (CLI --format text); and how a "from" position is written by users.
+// line (CLI --format text, without MQTT 5 properties); and how a "from" position is written by users.
 import { isUtf8 } from 'node:buffer'
+import type { MessageProperties } from '../../src/protocol/types.js'
 import type { LogRecord } from './log/record.js'
+
+/** MQTT 5 properties in JSON: as recorded, with Correlation Data as base64. */
+export type PropertiesJson = Omit<MessageProperties, 'correlationData'> & { correlationData?: string }
 
 export interface RecordJson {
   offset: number
@@ -14,11 +18,15 @@ export interface RecordJson {
   retain: boolean
   clientId: string | null
   username: string | null
+  /** Only on records of messages that had MQTT 5 properties. */
+  properties?: PropertiesJson
+  /** The message's expiry deadline (ISO time), only when it had a Message Expiry Interval. */
+  messageExpiry?: string
 }
 
 export function recordToJson (r: LogRecord): RecordJson {
   const text = isUtf8(r.payload)
-  return {
+  const json: RecordJson = {
     offset: r.offset,
     time: new Date(r.time).toISOString(),
     topic: r.topic,
@@ -29,10 +37,13 @@ export function recordToJson (r: LogRecord): RecordJson {
     clientId: r.clientId,
     username: r.username
   }
+  if (r.properties !== undefined) json.properties = propertiesToJson(r.properties)
+  if (r.messageExpiry !== undefined) json.messageExpiry = new Date(r.messageExpiry).toISOString()
+  return json
 }
 
 export function recordFromJson (j: RecordJson): LogRecord {
-  return {
+  const record: LogRecord = {
     offset: j.offset,
     time: Date.parse(j.time),
     topic: j.topic,
@@ -42,6 +53,19 @@ export function recordFromJson (j: RecordJson): LogRecord {
     clientId: j.clientId,
     username: j.username
   }
+  if (j.properties !== undefined) record.properties = propertiesFromJson(j.properties)
+  if (j.messageExpiry !== undefined) record.messageExpiry = Date.parse(j.messageExpiry)
+  return record
+}
+
+function propertiesToJson (p: MessageProperties): PropertiesJson {
+  const { correlationData, ...rest } = p
+  return correlationData === undefined ? rest : { ...p, correlationData: correlationData.toString('base64') }
+}
+
+function propertiesFromJson (p: PropertiesJson): MessageProperties {
+  const { correlationData, ...rest } = p
+  return correlationData === undefined ? rest : { ...p, correlationData: Buffer.from(correlationData, 'base64') }
 }
 
 /** offset, time, topic, payload as text (one line; control characters escaped). */

@@ -15,6 +15,7 @@ import { connectionInfo } from '../../src/connection.js'
 import type { Plugin, PluginContext, PluginHandle } from '../../src/plugin.js'
 import { pluginSettings } from '../../src/plugin.js'
 import type { OptionSpec } from '../../src/options.js'
+import type { MessageExtras } from '../../src/protocol/message-extras.js'
 import { InflightIds } from './dedup.js'
 import { registerStreamApi } from './http.js'
 import type { RecordInput } from './log/record.js'
@@ -39,6 +40,9 @@ export const bridgeOptions: readonly OptionSpec[] = [
   { key: 'bridge.redisMaxlen', type: 'int', min: 0, default: 1_000_000, help: 'log bridge, Redis store: approximate entries kept per stream (XADD MAXLEN ~; 0 = no limit)' },
   { key: 'bridge.asyncBuffer', type: 'size', min: 0, default: 16 * 1024 * 1024, help: 'log bridge: bytes of ack:async records waiting for the disk before new ones are dropped (counted)' }
 ]
+
+/** A PUBLISH as the hooks see it: the protocol core routes its MQTT 5 properties and expiry with it. */
+type BridgedPacket = PublishPacket & MessageExtras
 
 const noop = (): void => {}
 const OVERFLOW_LOG_MS = 10_000
@@ -82,7 +86,7 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
     store.onError = () => { writeErrors.inc() }
   }
   // One scratch record: every store encodes it synchronously, so it is reused per message.
-  const scratch: RecordInput = { topic: '', payload: Buffer.alloc(0), qos: 0, retain: false, dup: false, messageId: 0, clientId: null, username: null }
+  const scratch: RecordInput = { topic: '', payload: Buffer.alloc(0), qos: 0, retain: false, dup: false, messageId: 0, clientId: null, username: null, properties: null, messageExpiry: null }
   const matched = new Uint8Array(routes.length)
 
   const overflow = (route: Route): void => {
@@ -110,7 +114,7 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
    * Step appendRecords (after matchStreams): one record per matched stream. With `mayWait`,
    * `done` runs once every durable append is on disk; otherwise at once.
    */
-  const appendRecords = (packet: PublishPacket, client: Client | null, done: (err?: Error | null) => void, mayWait: boolean): void => {
+  const appendRecords = (packet: BridgedPacket, client: Client | null, done: (err?: Error | null) => void, mayWait: boolean): void => {
     let durable = 0
     if (mayWait) for (let i = 0; i < routes.length; i++) if (matched[i] === 2) durable++
     scratch.topic = packet.topic
@@ -121,6 +125,8 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
     scratch.messageId = packet.messageId ?? 0
     scratch.clientId = client ? client.id : null
     scratch.username = client ? connectionInfo(client).username ?? null : null
+    scratch.properties = packet.properties ?? null
+    scratch.messageExpiry = packet.messageExpiry ?? null
     const time = Date.now()
     const join = durable > 1 ? new Join(durable, done) : null
     for (let i = 0; i < routes.length; i++) {
@@ -149,7 +155,7 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
     })
 
     /** Step appendRecords for a QoS 1/2 message whose id is remembered while it is stored. */
-    const appendRemembered = (packet: PublishPacket, client: Client, id: number, done: (err?: Error | null) => void): void => {
+    const appendRemembered = (packet: BridgedPacket, client: Client, id: number, done: (err?: Error | null) => void): void => {
       inflight.begin(client.id, id)
       appendRecords(packet, client, err => {
         inflight.settle(client.id, id, err)
@@ -159,7 +165,7 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
 
     hooks.add('published', function bridgePublished (packet, client, done) {
       if (!client) {
-        if (matchStreams(packet.topic)) appendRecords(packet as unknown as PublishPacket, null, noop, false)
+        if (matchStreams(packet.topic)) appendRecords(packet as unknown as BridgedPacket, null, noop, false)
         return done(null)
       }
       done(null)

@@ -5,7 +5,9 @@
 //   swallow:log:<stream>          the stream; entry id "1-<offset>", fields:
 //                                 time (ms since epoch, decimal), topic, payload (raw bytes),
 //                                 qos ("0"|"1"|"2"), retain ("0"|"1"),
-//                                 clientId and username (absent when none)
+//                                 clientId and username (absent when none), extras (the MQTT 5
+//                                 properties and expiry deadline as src/protocol/message-extras.ts
+//                                 encodes them; absent when the message had none)
 //   swallow:log:<stream>:seq      counter: the next offset (INCR'd by the append script)
 //   swallow:log:<stream>:groups   hash: consumer group -> JSON {offset, committedAt}
 // Offsets <-> ids: offset N is id "1-N" (the "1-" keeps offset 0 a valid id, since Redis
@@ -15,6 +17,7 @@
 // Durability: a durable append is acknowledged once Redis replied; it survives a Redis crash
 // only with appendonly yes and appendfsync always (everysec can lose the last second).
 import { Redis } from 'ioredis'
+import { decodeExtras, encodeExtras, hasExtras } from '../../src/protocol/message-extras.js'
 import type { LogBounds } from './log/reader.js'
 import type { GroupPosition, GroupStore } from './log/groups.js'
 import type { LogRecord, RecordInput } from './log/record.js'
@@ -85,6 +88,7 @@ export class RedisStreamStore implements StreamStore {
       'qos', input.qos, 'retain', input.retain ? '1' : '0']
     if (input.clientId !== null) f.push('clientId', input.clientId)
     if (input.username !== null) f.push('username', input.username)
+    if (hasExtras(input)) f.push('extras', encodeExtras(input))
     return f
   }
 
@@ -179,6 +183,7 @@ function toRecord ([id, fields]: [Buffer, Buffer[]]): LogRecord {
       case 'retain': record.retain = value.toString() === '1'; break
       case 'clientId': record.clientId = value.toString(); break
       case 'username': record.username = value.toString(); break
+      case 'extras': decodeExtras(record, value); break
     }
   }
   return record

@@ -3,8 +3,8 @@
 //
 //   const log = openLog('/var/lib/swallow')           // the broker's --data-dir
 //   for await (const r of log.stream('telemetry').records({ from: 'earliest', follow: true, group: 'billing' })) {
-//     handle(r)                                        // r.offset, r.time, r.topic, r.payload (Buffer), ...
-//   }
+//     handle(r)       // r.offset, r.time, r.topic, r.payload (Buffer), r.qos, r.retain, r.clientId, r.username,
+//   }                 // and, for MQTT 5 messages that had them, r.properties and r.messageExpiry
 //
 // With `group`, reading starts at the group's committed offset and commits after each batch
 // handed out, so a restarted consumer resumes there (at-least-once: the batch in progress
@@ -15,8 +15,9 @@ import { FileGroupStore, type GroupPosition } from './groups.js'
 import { isValidName, listStreamDirs, streamDir } from './layout.js'
 import { LogReader, type LogBounds, type LogCursor } from './reader.js'
 import type { LogRecord } from './record.js'
+import type { MessageProperties } from '../../../src/protocol/types.js'
 
-export type { LogRecord, LogBounds, GroupPosition, FromSpec }
+export type { LogRecord, LogBounds, GroupPosition, FromSpec, MessageProperties }
 
 export interface StreamSummary {
   name: string

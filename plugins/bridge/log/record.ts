@@ -1,19 +1,26 @@
 // Record framing: every record on disk is [u32 body length][u32 CRC32 of body][body].
-// The body carries a fixed header, then topic, client id, username and payload bytes:
+// The body carries a fixed header, then topic, client id, username, extras and payload bytes:
 //
-//   0  u8  version (1)          1  u8  flags: qos (bits 0-1), retain (2), dup (3),
-//   2  u16 MQTT packet id                      has client (4), has username (5)
+//   0  u8  version (1 or 2)     1  u8  flags: qos (bits 0-1), retain (2), dup (3),
+//   2  u16 MQTT packet id                      has client (4), has username (5), has extras (6)
 //   4  u64 offset               12 u64 time (ms since epoch)
 //   20 u16 topic length         22 u16 client id length      24 u16 username length
-//   26 topic | client id | username | payload
+//   26 topic | client id | username | [u32 extras length | extras] | payload
 //
+// Extras (flag 6, version 2 only) are the message's MQTT 5 properties and expiry deadline,
+// encoded by src/protocol/message-extras.ts (JSON). A record without them is written as
+// version 1, byte for byte what earlier versions wrote (and an earlier version still reads).
 // The offset and CRC are written at flush time (see log.ts), so offsets are assigned in the
 // order records reach the file and a failed write leaves no gap.
 import * as zlib from 'node:zlib'
+import { decodeExtras, encodeExtras, type MessageExtras } from '../../../src/protocol/message-extras.js'
+import type { MessageProperties } from '../../../src/protocol/types.js'
 
 export const FRAME_HEADER = 8
 export const BODY_HEADER = 26
-const VERSION = 1
+const VERSION_PLAIN = 1
+const VERSION_EXTRAS = 2
+const HAS_EXTRAS = 64
 /** Anything larger is a torn or corrupt length field, not a record. */
 export const MAX_BODY = 256 * 1024 * 1024
 
@@ -27,10 +34,15 @@ export interface LogRecord {
   retain: boolean
   clientId: string | null
   username: string | null
+  /** MQTT 5 PUBLISH properties; absent when the message had none. */
+  properties?: MessageProperties
+  /** The message's expiry deadline (ms since epoch, from its Message Expiry Interval); absent
+   *  when none. Kept as history: the log hands out a record after its deadline too. */
+  messageExpiry?: number
 }
 
 /** What the bridge appends; offset and time are filled in by the log. */
-export interface RecordInput {
+export interface RecordInput extends MessageExtras {
   topic: string
   payload: Buffer | string
   qos: number
@@ -77,13 +89,15 @@ export function encodeFrame (input: RecordInput, time: number): Buffer {
   const topicLen = Buffer.byteLength(input.topic)
   const clientLen = input.clientId === null ? 0 : Buffer.byteLength(input.clientId)
   const userLen = input.username === null ? 0 : Buffer.byteLength(input.username)
-  const bodyLen = BODY_HEADER + topicLen + clientLen + userLen + payload.length
+  const extras = encodeExtras(input)
+  const extrasLen = extras.length > 0 ? 4 + extras.length : 0
+  const bodyLen = BODY_HEADER + topicLen + clientLen + userLen + extrasLen + payload.length
   const buf = Buffer.allocUnsafe(FRAME_HEADER + bodyLen)
   buf.writeUInt32BE(bodyLen, 0)
   const b = FRAME_HEADER
-  buf[b] = VERSION
+  buf[b] = extrasLen > 0 ? VERSION_EXTRAS : VERSION_PLAIN
   buf[b + 1] = (input.qos & 3) | (input.retain ? 4 : 0) | (input.dup ? 8 : 0) |
-    (input.clientId !== null ? 16 : 0) | (input.username !== null ? 32 : 0)
+    (input.clientId !== null ? 16 : 0) | (input.username !== null ? 32 : 0) | (extrasLen > 0 ? HAS_EXTRAS : 0)
   buf.writeUInt16BE((input.messageId ?? 0) & 0xffff, b + 2)
   writeU64(buf, time, b + 12)
   buf.writeUInt16BE(topicLen, b + 20)
@@ -93,6 +107,10 @@ export function encodeFrame (input: RecordInput, time: number): Buffer {
   at += buf.write(input.topic, at)
   if (input.clientId !== null) at += buf.write(input.clientId, at)
   if (input.username !== null) at += buf.write(input.username, at)
+  if (extrasLen > 0) {
+    at = buf.writeUInt32BE(extras.length, at)
+    at += extras.copy(buf, at)
+  }
   payload.copy(buf, at)
   return buf
 }
@@ -118,8 +136,13 @@ export function checkFrame (buf: Buffer, pos: number, end = buf.length): FrameCh
   if (bodyLen < BODY_HEADER || bodyLen > MAX_BODY) return { ok: false, reason: 'corrupt' }
   if (end - pos < FRAME_HEADER + bodyLen) return { ok: false, reason: 'incomplete' }
   const body = buf.subarray(pos + FRAME_HEADER, pos + FRAME_HEADER + bodyLen)
-  if (crc32(body) !== buf.readUInt32BE(pos + 4) || body[0] !== VERSION) return { ok: false, reason: 'corrupt' }
+  if (crc32(body) !== buf.readUInt32BE(pos + 4) || !knownLayout(body)) return { ok: false, reason: 'corrupt' }
   return { ok: true, size: FRAME_HEADER + bodyLen, offset: readU64(body, 4), time: readU64(body, 12) }
+}
+
+/** Version 1 without extras, or version 2 (with or without them). */
+function knownLayout (body: Buffer): boolean {
+  return body[0] === VERSION_EXTRAS || (body[0] === VERSION_PLAIN && (body[1] & HAS_EXTRAS) === 0)
 }
 
 /** Decodes a frame already checked with checkFrame. The payload is copied out of `buf`. */
@@ -137,7 +160,13 @@ export function decodeFrame (buf: Buffer, pos: number): LogRecord {
   at += clientLen
   const username = flags & 32 ? buf.toString('utf8', at, at + userLen) : null
   at += userLen
-  return {
+  let extras: Buffer | undefined
+  if (flags & HAS_EXTRAS) {
+    const extrasLen = buf.readUInt32BE(at)
+    extras = buf.subarray(at + 4, at + 4 + extrasLen)
+    at += 4 + extrasLen
+  }
+  return decodeExtras<LogRecord>({
     offset: readU64(buf, b + 4),
     time: readU64(buf, b + 12),
     topic,
@@ -146,5 +175,5 @@ export function decodeFrame (buf: Buffer, pos: number): LogRecord {
     retain: (flags & 4) !== 0,
     clientId,
     username
-  }
+  }, extras)
 }
