@@ -18,19 +18,31 @@ export function hasExtras (m: MessageExtras): boolean {
 
 export function encodeExtras (m: MessageExtras): Buffer {
   if (!hasExtras(m)) return EMPTY
-  return Buffer.from(JSON.stringify({ p: m.properties ?? undefined, e: m.messageExpiry ?? undefined },
-    (_key, value: unknown) => isSerializedBuffer(value) ? { base64: Buffer.from(value.data).toString('base64') } : value))
+  const { correlationData, ...rest } = m.properties ?? {}
+  // Correlation Data is the one Buffer among the properties: it travels beside them as base64
+  // (a reviver that turned every {base64: ...} object into a Buffer also caught a user
+  // property named "base64").
+  return Buffer.from(JSON.stringify({
+    p: m.properties != null ? rest : undefined,
+    c: correlationData != null ? Buffer.from(correlationData).toString('base64') : undefined,
+    e: m.messageExpiry ?? undefined
+  }))
 }
 
 /** Sets what `bytes` hold on `target`; returns it. */
 export function decodeExtras<T extends MessageExtras> (target: T, bytes: Buffer | undefined): T {
   if (bytes === undefined || bytes.length === 0) return target
-  const extras = JSON.parse(bytes.toString(), (_key, value: unknown) =>
-    typeof value === 'object' && value !== null && 'base64' in value ? Buffer.from(String((value as { base64: string }).base64), 'base64') : value) as { p?: MessageProperties, e?: number }
-  if (extras.p !== undefined) target.properties = extras.p
+  const extras = JSON.parse(bytes.toString()) as { p?: MessageProperties & { correlationData?: unknown }, c?: string, e?: number }
+  if (extras.p !== undefined) {
+    const properties: MessageProperties = extras.p
+    if (extras.c !== undefined) properties.correlationData = Buffer.from(extras.c, 'base64')
+    else if (isOldBase64(extras.p.correlationData)) properties.correlationData = Buffer.from(extras.p.correlationData.base64, 'base64')
+    target.properties = properties
+  }
   if (extras.e !== undefined) target.messageExpiry = extras.e
   return target
 }
 
-const isSerializedBuffer = (value: unknown): value is { type: 'Buffer', data: number[] } =>
-  typeof value === 'object' && value !== null && (value as { type?: string }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)
+/** The encoding before 2026-12-03 ({base64: ...} in place of the Buffer), still read from cluster route entries in flight. */
+const isOldBase64 = (value: unknown): value is { base64: string } =>
+  typeof value === 'object' && value !== null && typeof (value as { base64?: unknown }).base64 === 'string'
