@@ -211,9 +211,9 @@ export class Connection implements RegisteredClient, InboxHost {
     if (ack !== undefined && (packet as { reasonCode?: number }).reasonCode === undefined && (packet as { properties?: object }).properties === undefined) {
       return encodeAck(ack, (packet as { messageId: number }).messageId)
     }
-    if (packet.cmd !== 'publish' || this.version === 5 || typeof packet.topic !== 'string') return mqttPacket.generate(packet, { protocolVersion: this.version })
+    if (packet.cmd !== 'publish' || packet.properties !== undefined || typeof packet.topic !== 'string') return mqttPacket.generate(packet, { protocolVersion: this.version })
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
-    return encodePublish(packet.topic, payload, packet.qos, packet.retain, packet.dup, packet.messageId ?? 0)
+    return encodePublish(packet.topic, payload, packet.qos, packet.retain, packet.dup, packet.messageId ?? 0, this.version === 5)
   }
 
   writeBytes (bytes: Buffer): void {

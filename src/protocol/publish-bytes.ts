@@ -1,12 +1,16 @@
-// An MQTT 3.1/3.1.1 PUBLISH as one Buffer, the hot path of every delivery: the same bytes
-// mqtt-packet's generate() makes (test/broker/publish-encoding.test.ts checks every length
-// boundary), without its per-packet option handling and property code; and the 4-byte
-// acknowledgements. Every other packet (MQTT 5 PUBLISH included) is encoded by mqtt-packet.
+// A PUBLISH without MQTT 5 properties as one Buffer, the hot path of every delivery: the
+// same bytes mqtt-packet's generate() makes (test/broker/publish-encoding.test.ts checks every
+// length boundary), without its per-packet option handling and property code; and the
+// 4-byte acknowledgements. Every other packet (an MQTT 5 PUBLISH with properties included)
+// is encoded by mqtt-packet.
 
-/** Encodes a 3.1.1 PUBLISH; `messageId` is written for QoS 1 and 2 only. */
-export function encodePublish (topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, dup: boolean, messageId: number): Buffer {
+/**
+ * Encodes a PUBLISH; `messageId` is written for QoS 1 and 2 only. `v5`: an MQTT 5 PUBLISH,
+ * whose properties (none) take one byte 0.
+ */
+export function encodePublish (topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, dup: boolean, messageId: number, v5 = false): Buffer {
   const topicLength = Buffer.byteLength(topic)
-  const remaining = 2 + topicLength + (qos > 0 ? 2 : 0) + payload.length
+  const remaining = 2 + topicLength + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + payload.length
   const lengthBytes = remaining < 0x80 ? 1 : remaining < 0x4000 ? 2 : remaining < 0x200000 ? 3 : 4
   const bytes = Buffer.allocUnsafe(1 + lengthBytes + remaining)
   bytes[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0)
@@ -25,6 +29,7 @@ export function encodePublish (topic: string, payload: Buffer, qos: 0 | 1 | 2, r
     bytes.writeUInt16BE(messageId, offset)
     offset += 2
   }
+  if (v5) bytes[offset++] = 0
   payload.copy(bytes, offset)
   return bytes
 }
@@ -38,21 +43,33 @@ export function encodeAck (firstByte: number, messageId: number): Buffer {
 }
 
 /**
- * The bytes of the last QoS 0 message encoded, shared by every MQTT 3.1/3.1.1 subscriber that
- * gets it with the same retain flag: the router hands one message to all its subscribers in
- * a row, so one entry is enough. (Before the protocol core, Aedes encoded a copy per
- * subscriber: in the fan-out benchmark that was most of the broker's garbage.)
+ * The bytes of the last QoS 0 message encoded, shared by every subscriber that gets it with
+ * the same retain flag and protocol (MQTT 5: without properties): the router hands one
+ * message to all its subscribers in a row, so one entry per protocol is enough. (Before the
+ * protocol core, Aedes encoded a copy per subscriber: in the fan-out benchmark that was most
+ * of the broker's garbage.)
  */
 export class SharedQoS0Bytes {
+  private readonly v3 = new LastEncoded(false)
+  private readonly v5 = new LastEncoded(true)
+
+  of (message: { topic: string, payload: Buffer }, retain: boolean, v5: boolean): Buffer {
+    return (v5 ? this.v5 : this.v3).of(message, retain)
+  }
+}
+
+class LastEncoded {
   private message: object | null = null
   private retain = false
   private bytes: Buffer = Buffer.alloc(0)
+
+  constructor (private readonly v5: boolean) {}
 
   of (message: { topic: string, payload: Buffer }, retain: boolean): Buffer {
     if (message !== this.message || retain !== this.retain) {
       this.message = message
       this.retain = retain
-      this.bytes = encodePublish(message.topic, message.payload, 0, retain, false, 0)
+      this.bytes = encodePublish(message.topic, message.payload, 0, retain, false, 0, this.v5)
     }
     return this.bytes
   }

@@ -20,6 +20,8 @@ test('PUBLISH bytes Swallow encodes equal mqtt-packet\'s: every QoS, flag and le
         const messageId = qos > 0 ? 65_535 : undefined
         const expected = mqttPacket.generate({ cmd: 'publish', topic, payload, qos, retain, dup, messageId })
         assert.ok(encodePublish(topic, payload, qos, retain, dup, messageId ?? 0).equals(expected), `length ${remaining}, qos ${qos}, retain ${retain}, dup ${dup}`)
+        const expected5 = mqttPacket.generate({ cmd: 'publish', topic, payload, qos, retain, dup, messageId }, { protocolVersion: 5 })
+        assert.ok(encodePublish(topic, payload, qos, retain, dup, messageId ?? 0, true).equals(expected5), `MQTT 5, length ${remaining}, qos ${qos}`)
       }
     }
   }
