@@ -76,6 +76,9 @@ function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: 
     if (properties !== undefined) out.properties = properties
   }
   if (qos === 0) return conn.outbound.sendQoS0(out, cb)
+  // A persistent session's stored queue keeps this packet once it has a packet id: with the
+  // deadline, a resend after a reconnect or a restart gets the time left (session.ts publishOf).
+  if (typeof packet.messageExpiry === 'number') out.messageExpiry = packet.messageExpiry
   // A persistent session's live QoS 1/2 message is in its stored queue already (broker.publish).
   conn.outbound.sendQoS12(out, live && !conn.clean && packet.brokerId !== undefined, cb)
 }

@@ -79,8 +79,9 @@ export async function deleteStoredSession (core: Core, client: { id: string }): 
 /**
  * Sends a restored session's stored queue: first what was in flight, again, with the same
  * packet ids and DUP set (MQTT-4.4.0-1), PUBRELs as PUBRELs; then the queued messages, as
- * the window allows. Live messages that arrive meanwhile are in the stored queue too; a
- * message is sent once, whichever way reaches the connection first.
+ * the window allows, except those whose Message Expiry Interval passed (MQTT-3.3.2-5).
+ * Live messages that arrive meanwhile are in the stored queue too; a message is sent once,
+ * whichever way reaches the connection first.
  */
 export async function replayStoredQueue (conn: Connection): Promise<void> {
   const now = Date.now()
@@ -90,18 +91,20 @@ export async function replayStoredQueue (conn: Connection): Promise<void> {
     // Stored packets come back through msgpack: a field that was undefined reads as null.
     const sentAs = typeof stored.messageId === 'number' ? stored.messageId : undefined
     if (stored.cmd === 'pubrel' && sentAs !== undefined) {
-      conn.outbound.resend({ ...publishOf(conn, stored, 2), messageId: sentAs }, true)
-      continue
-    }
-    if (typeof stored.messageExpiry === 'number' && stored.messageExpiry <= now) {
-      const messageId = sentAs ?? 65535 - (nextFree++ % 1000)
-      if (sentAs === undefined) await conn.persistence.outgoingUpdate(conn, { ...stored, messageId })
-      await conn.persistence.outgoingClearMessageId(conn, { messageId })
-      conn.core.metrics.dropped.inc({ reason: 'expired' })
+      // A stored PUBREL is its packet id only (no topic to match): the message was delivered.
+      conn.outbound.resend({ cmd: 'publish', topic: '', payload: Buffer.alloc(0), qos: 2, retain: false, dup: false, messageId: sentAs }, true)
       continue
     }
     if (sentAs !== undefined) {
+      // Its delivery started: sent again even if it expired since (MQTT-4.3.3-7).
       conn.outbound.resend({ ...publishOf(conn, stored), dup: true, messageId: sentAs }, false)
+      continue
+    }
+    if (typeof stored.messageExpiry === 'number' && stored.messageExpiry <= now) {
+      const messageId = 65535 - (nextFree++ % 1000)
+      await conn.persistence.outgoingUpdate(conn, { ...stored, messageId })
+      await conn.persistence.outgoingClearMessageId(conn, { messageId })
+      conn.core.metrics.dropped.inc({ reason: 'expired' })
       continue
     }
     await new Promise<void>(resolve => conn.outbound.sendQoS12(publishOf(conn, stored), true, resolve))
@@ -109,9 +112,9 @@ export async function replayStoredQueue (conn: Connection): Promise<void> {
 }
 
 /** A stored message as this connection gets it now: its best matching subscription's QoS (at least 1: it was queued as QoS 1/2) and identifiers. */
-function publishOf (conn: Connection, stored: StoredMessage, qos?: QoS): OutgoingPublish {
+function publishOf (conn: Connection, stored: StoredMessage): OutgoingPublish {
   const match = bestMatch(conn.subscriptionList, stored, false)
-  qos ??= Math.max(1, Math.min(stored.qos, match?.qos ?? stored.qos)) as QoS
+  const qos = Math.max(1, Math.min(stored.qos, match?.qos ?? stored.qos)) as QoS
   const out: OutgoingPublish = {
     cmd: 'publish',
     topic: stored.topic,
@@ -122,6 +125,8 @@ function publishOf (conn: Connection, stored: StoredMessage, qos?: QoS): Outgoin
     brokerId: stored.brokerId,
     brokerCounter: stored.brokerCounter
   }
+  // Stored again with its packet id when sent: the deadline stays with it (as in deliver.ts).
+  if (typeof stored.messageExpiry === 'number') out.messageExpiry = stored.messageExpiry
   if (conn.version === 5) {
     const properties = outgoingProperties(stored, match?.identifiers ?? null, Date.now())
     if (properties !== undefined) out.properties = properties

@@ -78,3 +78,29 @@ test('a clean session\'s QoS 2 state is kept in memory while connected and ends 
     await broker.stop()
   }
 })
+
+test('a persistent subscriber\'s PUBREL waiting for PUBCOMP is sent again after a reconnect, not the message', async () => {
+  const broker = await startBroker()
+  try {
+    const sub = await rawSession(broker.mqttPort, 'valve-watch', false)
+    sub.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'plant/#', qos: 2 }] }))
+    await waitFor(() => count(sub, 'suback') === 1, 5000, 'SUBACK')
+    const { client: pub } = await connectCollecting(broker.mqttUrl)
+    await pub.publishAsync('plant/valve', 'open', { qos: 2 })
+    await waitFor(() => count(sub, 'publish') === 1, 5000, 'the delivery')
+    const { messageId } = sub.received.find(p => p.cmd === 'publish') as { messageId: number }
+    sub.socket.write(mqttPacket.generate({ cmd: 'pubrec', messageId }))
+    await waitFor(() => count(sub, 'pubrel') === 1, 5000, 'PUBREL')
+    sub.socket.destroy() // without PUBCOMP
+    const again = await rawSession(broker.mqttPort, 'valve-watch', false)
+    await waitFor(() => count(again, 'pubrel') === 1, 5000, 'the PUBREL again')
+    assert.deepEqual(again.received.filter(p => p.cmd === 'publish' || p.cmd === 'pubrel').map(p => [p.cmd, p.messageId]), [['pubrel', messageId]])
+    again.socket.write(mqttPacket.generate({ cmd: 'pubcomp', messageId }))
+    again.socket.write(mqttPacket.generate({ cmd: 'pingreq' }))
+    await waitFor(() => count(again, 'pingresp') === 1, 5000, 'PINGRESP: the connection stays up')
+    again.socket.destroy()
+    await pub.endAsync()
+  } finally {
+    await broker.stop()
+  }
+})

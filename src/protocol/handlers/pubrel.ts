@@ -15,5 +15,9 @@ export function handlePubrel (conn: Connection, packet: IPubrelPacket, done: (er
     done()
   }
   if (conn.clean) return answer(conn.incomingQoS2.delete(messageId))
-  conn.persistence.incomingDelPacket(conn, { messageId }).then(() => answer(true), () => answer(false))
+  // Looked up first: the embedded and Redis storage delete an unknown id without an error.
+  const { persistence } = conn
+  persistence.incomingGetPacket(conn, { messageId }).then(
+    () => persistence.incomingDelPacket(conn, { messageId }).then(() => answer(true), done),
+    () => answer(false))
 }
