@@ -169,15 +169,15 @@ export class Outbound {
     return true
   }
 
-  /** PUBREC: the message now waits for PUBCOMP. False for a packet id not in flight. */
-  release (messageId: number): boolean {
+  /** PUBREC: the message now waits for PUBCOMP. False for a packet id not in flight; for a persistent session, once its PUBREL is stored. */
+  release (messageId: number): Promise<boolean> | boolean {
     const entry = this.inflight.get(messageId)
     if (entry === undefined || entry.packet.qos !== 2) return false
     if (entry.released) return true // a repeated PUBREC: answered with PUBREL again
     entry.released = true
     if (this.host.clean) return true
-    this.host.persistence.outgoingUpdate(this.host, { cmd: 'pubrel', messageId }).catch(() => {})
-    return true
+    // Stored before the PUBREL is written: a restart then resends the PUBREL, never the message again.
+    return this.host.persistence.outgoingUpdate(this.host, { cmd: 'pubrel', messageId }).then(() => true)
   }
 
   /** A QoS 1/2 exchange ended (acknowledged, refused by the client, or not sendable). */

@@ -4,17 +4,19 @@
 // MQTT 5, a plain PUBREL on 3.1.1 (its PUBCOMP is then ignored).
 import type { IPubrecPacket } from 'mqtt-packet'
 import type { Connection } from '../connection.js'
+import type { HandlerDone } from '../inbox.js'
 import { ReasonCode } from '../reason-codes.js'
 
-export function handlePubrec (conn: Connection, packet: IPubrecPacket, done: () => void): void {
+export function handlePubrec (conn: Connection, packet: IPubrecPacket, done: HandlerDone): void {
   const messageId = packet.messageId as number
   if (conn.version === 5 && (packet.reasonCode ?? 0) >= 0x80) {
     conn.outbound.settle(messageId)
     return done()
   }
-  const known = conn.outbound.release(messageId)
-  conn.writePacket(known || conn.version !== 5
+  const answer = (known: boolean): void => done(null, known || conn.version !== 5
     ? { cmd: 'pubrel', messageId }
     : { cmd: 'pubrel', messageId, reasonCode: ReasonCode.packetIdentifierNotFound })
-  done()
+  const released = conn.outbound.release(messageId)
+  if (typeof released === 'boolean') return answer(released)
+  released.then(answer, done)
 }
