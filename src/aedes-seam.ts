@@ -22,7 +22,10 @@
 //  7. mqtt-packet's parser reads every UTF-8 string through its `_parseString()` method, with
 //     `_pos` at the string's 2-byte length and `_list.slice()` giving the raw bytes: wrapping
 //     it is the only way to see the bytes before they are decoded (a decoded string has
-//     U+FFFD where the bytes were not UTF-8, indistinguishable from a real U+FFFD).
+//     U+FFFD where the bytes were not UTF-8, indistinguishable from a real U+FFFD);
+//  8. the parser keeps unparsed bytes in `_list`, a `bl` BufferListStream (a whole Duplex
+//     stream per connection) of which it uses only the BufferList methods: a plain
+//     BufferList of the same `bl` saves ~0.5-0.9 KiB per connection (lightenParser).
 import { isUtf8 } from 'node:buffer'
 import { createRequire } from 'node:module'
 import type { Aedes, Client } from 'aedes'
@@ -127,6 +130,16 @@ export function checkParsedStrings (parser: object): void {
     }
     return result
   }
+}
+
+// The `bl` that mqtt-packet's parser was written against.
+const BufferList = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))('bl/BufferList.js') as { new (): unknown, prototype: Record<string, unknown> }
+const LIST_METHODS = ['append', 'consume', 'readUInt8', 'readUInt16BE', 'readUInt32BE', 'slice', 'toString']
+const plainListUsable = LIST_METHODS.every(method => typeof BufferList.prototype[method] === 'function')
+
+/** Before the first byte is parsed: the parser buffers in a plain BufferList (item 8). */
+export function lightenParser (parser: object): void {
+  if (plainListUsable) (parser as { _list: unknown })._list = new BufferList()
 }
 
 const parserSettings: Record<number, object> = {

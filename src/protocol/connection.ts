@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import type { Client } from 'aedes'
-import { asAedesClient, checkParsedStrings, forgetConnectPacket, registerClient, unregisterClient, type RegisteredClient } from '../aedes-seam.js'
+import { asAedesClient, checkParsedStrings, forgetConnectPacket, lightenParser, registerClient, unregisterClient, type RegisteredClient } from '../aedes-seam.js'
 import type { Core } from './core.js'
 import { Inbox, type HandlerDone, type InboxHost } from './inbox.js'
 import { Outbound } from './outbound.js'
@@ -94,6 +94,7 @@ export class Connection implements RegisteredClient, InboxHost {
     this.sizeGuard = new PacketSizeGuard(core.limits.maxPacketSize)
     this.outbound = new Outbound(this, core.limits, core.limits.maxInflight)
     checkParsedStrings(this.parser)
+    lightenParser(this.parser)
     this.parser.on('packet', packet => this.receive(packet))
     this.parser.on('error', err => this.parseFailed(err))
     conn.on('data', chunk => this.read(chunk as Buffer))
