@@ -61,33 +61,41 @@ function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: 
   if (qos === 0 && (conn.version !== 5 || (packet.properties == null && packet.messageExpiry == null && match.identifiers === null))) {
     return conn.outbound.sendQoS0(conn.core.sharedQoS0.of(packet, retain, conn.version === 5), cb)
   }
+  const out = outgoingPublish(conn, packet, qos, retain, match.identifiers)
+  if (qos === 0) return conn.outbound.sendQoS0(out, cb)
+  // A persistent session's live QoS 1/2 message is in its stored queue already (broker.publish).
+  conn.outbound.sendQoS12(out, live && !conn.clean && packet.brokerId !== undefined, cb)
+}
+
+/**
+ * The PUBLISH one connection gets for a message, live or from its stored queue. The expiry
+ * deadline stays on it: a persistent session's stored queue keeps this packet once it has a
+ * packet id, so a resend after a reconnect or a restart still gets the time left.
+ */
+export function outgoingPublish (conn: Connection, message: Omit<RoutedPacket, 'cmd'>, qos: QoS, retain: boolean, identifiers: number[] | null): OutgoingPublish {
   const out: OutgoingPublish = {
     cmd: 'publish',
-    topic: packet.topic,
-    payload: packet.payload,
+    topic: message.topic,
+    payload: message.payload,
     qos,
     retain,
     dup: false,
-    brokerId: packet.brokerId,
-    brokerCounter: packet.brokerCounter
+    brokerId: message.brokerId,
+    brokerCounter: message.brokerCounter
   }
+  if (typeof message.messageExpiry === 'number') out.messageExpiry = message.messageExpiry
   if (conn.version === 5) {
-    const properties = outgoingProperties(packet, match.identifiers, Date.now())
+    const properties = outgoingProperties(message, identifiers, Date.now())
     if (properties !== undefined) out.properties = properties
   }
-  if (qos === 0) return conn.outbound.sendQoS0(out, cb)
-  // A persistent session's stored queue keeps this packet once it has a packet id: with the
-  // deadline, a resend after a reconnect or a restart gets the time left (session.ts publishOf).
-  if (typeof packet.messageExpiry === 'number') out.messageExpiry = packet.messageExpiry
-  // A persistent session's live QoS 1/2 message is in its stored queue already (broker.publish).
-  conn.outbound.sendQoS12(out, live && !conn.clean && packet.brokerId !== undefined, cb)
+  return out
 }
 
 /**
  * The publisher's properties a subscriber receives, with the remaining expiry and its
  * subscription identifiers. (Packets read back from storage carry null for absent fields.)
  */
-export function outgoingProperties (packet: Omit<RoutedPacket, 'cmd'>, identifiers: number[] | null, now: number): OutgoingPublish['properties'] {
+function outgoingProperties (packet: Omit<RoutedPacket, 'cmd'>, identifiers: number[] | null, now: number): OutgoingPublish['properties'] {
   const from: MessageProperties | null | undefined = packet.properties
   const expiry = typeof packet.messageExpiry === 'number' ? packet.messageExpiry : null
   if (from == null && identifiers === null && expiry === null) return undefined

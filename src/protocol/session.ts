@@ -8,7 +8,7 @@
 import { publishFrom, registeredClient } from '../aedes-seam.js'
 import { expiryMarker, isReservedTopic, isSessionMarker, markedDeadline, SESSION_MARKER } from '../session-marker.js'
 import type { Connection, WillMessage } from './connection.js'
-import { bestMatch, outgoingProperties } from './deliver.js'
+import { bestMatch, outgoingPublish } from './deliver.js'
 import type { Core } from './core.js'
 import type { OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.js'
 
@@ -23,15 +23,14 @@ type StoredMessage = Omit<RoutedPacket, 'cmd'>
 export async function restoreSession (conn: Connection): Promise<boolean> {
   const { core } = conn
   const stored = await conn.persistence.subscriptionsByClient(conn)
-  const deadlines = stored.filter(sub => markedDeadline(sub) !== null)
-  const deadline = Math.max(...deadlines.map(sub => markedDeadline(sub) as number)) // the last disconnect's; -Infinity: none
-  if (deadlines.length > 0 && deadline <= Date.now()) {
+  const deadline = lastDeadline(stored)
+  if (deadline !== null && deadline <= Date.now()) {
     await deleteStoredSession(core, conn)
     core.metrics.sessionsExpired.inc()
     if (!conn.clean) await markSession(conn)
     return false
   }
-  if (deadlines.length > 0) await conn.persistence.removeSubscriptions(conn, deadlines.map(sub => sub.topic))
+  if (deadline !== null) await conn.persistence.removeSubscriptions(conn, stored.filter(sub => markedDeadline(sub) !== null).map(sub => sub.topic))
   let marked = false
   const live: Array<Promise<void>> = []
   for (const sub of stored) {
@@ -115,23 +114,7 @@ export async function replayStoredQueue (conn: Connection): Promise<void> {
 function publishOf (conn: Connection, stored: StoredMessage): OutgoingPublish {
   const match = bestMatch(conn.subscriptionList, stored, false)
   const qos = Math.max(1, Math.min(stored.qos, match?.qos ?? stored.qos)) as QoS
-  const out: OutgoingPublish = {
-    cmd: 'publish',
-    topic: stored.topic,
-    payload: stored.payload,
-    qos,
-    retain: false,
-    dup: false,
-    brokerId: stored.brokerId,
-    brokerCounter: stored.brokerCounter
-  }
-  // Stored again with its packet id when sent: the deadline stays with it (as in deliver.ts).
-  if (typeof stored.messageExpiry === 'number') out.messageExpiry = stored.messageExpiry
-  if (conn.version === 5) {
-    const properties = outgoingProperties(stored, match?.identifiers ?? null, Date.now())
-    if (properties !== undefined) out.properties = properties
-  }
-  return out
+  return outgoingPublish(conn, stored, qos, false, match?.identifiers ?? null)
 }
 
 /** Stores the will of a new connection (an earlier one of this id is replaced). */
@@ -202,13 +185,22 @@ export function cancelExpiry (core: Core, clientId: string): void {
 async function expireIfDue (core: Core, clientId: string): Promise<void> {
   core.expiringSessions.delete(clientId)
   const client = { id: clientId }
-  const deadlines = (await core.persistence.subscriptionsByClient(client)).map(markedDeadline).filter((d): d is number => d !== null)
-  if (deadlines.length === 0 || registeredClient(core.broker, clientId) !== undefined) return // back, here or elsewhere
-  const deadline = Math.max(...deadlines) // the last disconnect's
+  const deadline = lastDeadline(await core.persistence.subscriptionsByClient(client))
+  if (deadline === null || registeredClient(core.broker, clientId) !== undefined) return // back, here or elsewhere
   if (deadline > Date.now()) return armExpiryTimer(core, clientId, deadline)
   await deleteStoredSession(core, client)
   core.metrics.sessionsExpired.inc()
   core.log.info({ clientId }, 'session expired: its subscriptions and queued messages are deleted')
+}
+
+/** The expiry deadline a stored session holds: the last disconnect's (the latest), or null. */
+function lastDeadline (stored: ReadonlyArray<{ topic: string }>): number | null {
+  let last: number | null = null
+  for (const sub of stored) {
+    const deadline = markedDeadline(sub)
+    if (deadline !== null && (last === null || deadline > last)) last = deadline
+  }
+  return last
 }
 
 /** Authorized now, while the client's permissions are known; published now or after its delay. */
