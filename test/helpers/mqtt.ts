@@ -1,5 +1,5 @@
 // MQTT.js clients for tests. (run(), for mosquitto_pub / mosquitto_sub, is re-exported from system.ts.)
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
 
 export type { MqttClient }
 export { run } from './system.js'
@@ -21,6 +21,18 @@ export async function connectCollecting (url: string, opts: IClientOptions = {},
     client.once('close', () => reject(new Error(`connection to ${url} closed before CONNACK`)))
   })
   return { client, got }
+}
+
+/** An MQTT 5 client (MQTT.js protocolVersion 5). */
+export async function connect5 (url: string, opts: IClientOptions = {}): Promise<MqttClient> {
+  return await connect(url, { protocolVersion: 5, ...opts })
+}
+
+/** Collects every PUBLISH the client receives, whole (MQTT 5 properties included). */
+export function collectPackets (client: MqttClient): IPublishPacket[] {
+  const got: IPublishPacket[] = []
+  client.on('message', (_topic, _payload, packet) => got.push(packet))
+  return got
 }
 
 export interface Received { topic: string, payload: string, qos: number, retain: boolean }

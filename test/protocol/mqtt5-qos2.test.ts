@@ -5,9 +5,10 @@
 // where the test must stop in the middle of an exchange.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
+import type { IPublishPacket, MqttClient } from 'mqtt'
 import type { IConnackPacket, IConnectPacket, Packet } from 'mqtt-packet'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { collectPackets, connect5 } from '../helpers/mqtt.js'
 import { idOf, payloadOf, publish, raw5, reasonOf, receivedOf, stillUp, waitCount, type Raw5 } from '../helpers/raw5.js'
 import { tempDir, waitFor } from '../helpers/system.js'
 
@@ -18,18 +19,6 @@ const PROPERTIES = {
   responseTopic: 'q2/reply',
   correlationData: Buffer.from([7, 8, 9]),
   userProperties: { first: '1', second: ['a', 'b'] }
-}
-
-async function connect5 (url: string, opts: IClientOptions = {}): Promise<MqttClient> {
-  const client = mqtt.connect(url, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000, ...opts })
-  await new Promise<void>((resolve, reject) => { client.once('connect', () => resolve()); client.once('error', reject) })
-  return client
-}
-
-function messages (client: MqttClient): IPublishPacket[] {
-  const got: IPublishPacket[] = []
-  client.on('message', (_t, _p, packet) => got.push(packet))
-  return got
 }
 
 /** The QoS 2 packets a client sends and receives, in order: 'sent publish', 'got pubrec', ... */
@@ -81,7 +70,7 @@ describe('QoS 2 on MQTT 5 (embedded storage)', () => {
 
   test('QoS 2 from an MQTT 5 publisher to an MQTT 5 subscriber: PUBREC, PUBREL and PUBCOMP on both sides, the properties intact, delivered exactly once', async () => {
     const sub = await connect5(broker.mqttUrl)
-    const got = messages(sub)
+    const got = collectPackets(sub)
     const subFlow = qos2Flow(sub)
     await sub.subscribeAsync('q2/e2e/#', { qos: 2 })
     const pub = await connect5(broker.mqttUrl)
@@ -99,7 +88,7 @@ describe('QoS 2 on MQTT 5 (embedded storage)', () => {
 
   test('a QoS 2 PUBLISH retransmitted with DUP before PUBREL is delivered once (a persistent publisher\'s also after a reconnect); after PUBCOMP its packet id starts a new message (MQTT-4.3.3-9)', async () => {
     const sub = await connect5(broker.mqttUrl)
-    const got = messages(sub)
+    const got = collectPackets(sub)
     await sub.subscribeAsync('q2/dup/#', { qos: 2 })
     for (const kind of ['clean', 'persistent']) {
       const fields: Partial<IConnectPacket> = { clientId: `q2-dup-${kind}`, properties: { sessionExpiryInterval: kind === 'clean' ? 0 : 60 } }

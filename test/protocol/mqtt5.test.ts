@@ -4,27 +4,13 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { collectPackets, connect5 } from '../helpers/mqtt.js'
 import { raw5 } from '../helpers/raw5.js'
 import { tempDir, waitFor } from '../helpers/system.js'
 import { hashPassword } from '../../plugins/auth/password-hash.js'
 import { files } from '../plugins/auth/auth-helpers.js'
 
 const V5: IClientOptions = { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000 }
-
-async function connect5 (url: string, opts: IClientOptions = {}): Promise<MqttClient> {
-  const client = mqtt.connect(url, { ...V5, ...opts })
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve())
-    client.once('error', reject)
-  })
-  return client
-}
-
-function packets (client: MqttClient): IPublishPacket[] {
-  const got: IPublishPacket[] = []
-  client.on('message', (_t, _p, packet) => got.push(packet))
-  return got
-}
 
 /** Waits for a message on `topic`, then returns everything received before it (the sentinel proves absence). */
 async function untilSentinel (got: IPublishPacket[], publisher: MqttClient, topic: string): Promise<IPublishPacket[]> {
@@ -52,7 +38,7 @@ describe('MQTT 5 (memory storage)', () => {
 
   test('PUBLISH properties reach the subscriber unchanged, with the remaining expiry and the subscription identifier (MQTT-3.3.2-4, -3.3.2-15, -3.3.2-17, -3.3.4-4)', async () => {
     const sub = await connect5(broker.mqttUrl)
-    const got = packets(sub)
+    const got = collectPackets(sub)
     await sub.subscribeAsync('p5/props', { qos: 1, properties: { subscriptionIdentifier: 42 } })
     const pub = await connect5(broker.mqttUrl)
     await pub.publishAsync('p5/props', '{"t":21}', {
@@ -81,7 +67,7 @@ describe('MQTT 5 (memory storage)', () => {
 
   test('a message matching two subscriptions arrives once, with both subscription identifiers and the better QoS (MQTT-3.3.4-2, -3.3.4-3, -3.3.4-5)', async () => {
     const sub = await connect5(broker.mqttUrl)
-    const got = packets(sub)
+    const got = collectPackets(sub)
     await sub.subscribeAsync('p5/two/+', { qos: 0, properties: { subscriptionIdentifier: 1 } })
     await sub.subscribeAsync('p5/two/#', { qos: 1, properties: { subscriptionIdentifier: 2 } })
     const pub = await connect5(broker.mqttUrl)
@@ -96,8 +82,8 @@ describe('MQTT 5 (memory storage)', () => {
   test('an MQTT 3.1.1 subscriber gets a v5 message without properties, and a v5 subscriber gets a v3 message', async () => {
     const v3 = await connect5(broker.mqttUrl, { protocolVersion: 4 })
     const v5 = await connect5(broker.mqttUrl)
-    const got3 = packets(v3)
-    const got5 = packets(v5)
+    const got3 = collectPackets(v3)
+    const got5 = collectPackets(v5)
     await v3.subscribeAsync('p5/mixed/#', { qos: 1 })
     await v5.subscribeAsync('p5/mixed/#', { qos: 1 })
     await v5.publishAsync('p5/mixed/from5', 'x', { qos: 1, properties: { userProperties: { k: 'v' } } })
@@ -110,7 +96,7 @@ describe('MQTT 5 (memory storage)', () => {
 
   test('No Local: a client does not get its own messages on that subscription (MQTT-3.8.3-3)', async () => {
     const client = await connect5(broker.mqttUrl)
-    const got = packets(client)
+    const got = collectPackets(client)
     await client.subscribeAsync('p5/nl', { qos: 1, nl: true })
     await client.subscribeAsync('p5/nl-end', { qos: 1 })
     await client.publishAsync('p5/nl', 'mine', { qos: 1 })
@@ -121,7 +107,7 @@ describe('MQTT 5 (memory storage)', () => {
 
   test('Retain As Published keeps the retain flag on live messages; without it the flag is 0 (MQTT-3.3.1-12, -13)', async () => {
     const sub = await connect5(broker.mqttUrl)
-    const got = packets(sub)
+    const got = collectPackets(sub)
     await sub.subscribeAsync('p5/rap/keep', { qos: 1, rap: true })
     await sub.subscribeAsync('p5/rap/plain', { qos: 1 })
     const pub = await connect5(broker.mqttUrl)
@@ -140,7 +126,7 @@ describe('MQTT 5 (memory storage)', () => {
     await pub.publishAsync('p5/rh/a', 'retained', { qos: 1, retain: true })
     const count = async (rh: 0 | 1 | 2): Promise<number[]> => {
       const client = await connect5(broker.mqttUrl)
-      const got = packets(client)
+      const got = collectPackets(client)
       const counts: number[] = []
       for (let i = 0; i < 2; i++) {
         await client.subscribeAsync('p5/rh/+', { qos: 1, rh })
@@ -172,7 +158,7 @@ describe('MQTT 5 (memory storage)', () => {
 
   test('inbound topic aliases: a PUBLISH sets one, the next uses it with an empty topic (MQTT-3.3.2-12); an alias above the maximum gets DISCONNECT 0x94', async () => {
     const sub = await connect5(broker.mqttUrl)
-    const got = packets(sub)
+    const got = collectPackets(sub)
     await sub.subscribeAsync('p5/alias/#', { qos: 1 })
     const conn = await raw5(broker.mqttPort, { clientId: 'p5-alias' })
     conn.send({ cmd: 'publish', topic: 'p5/alias/long-topic', payload: Buffer.from('1'), qos: 1, messageId: 1, retain: false, dup: false, properties: { topicAlias: 3 } })
@@ -204,7 +190,7 @@ describe('MQTT 5 (memory storage)', () => {
 
   test('a PUBLISH whose Payload Format Indicator says UTF-8 but is not gets PUBACK 0x99 and is not delivered (MQTT-3.3.2-4 of the receiver\'s side)', async () => {
     const sub = await connect5(broker.mqttUrl)
-    const got = packets(sub)
+    const got = collectPackets(sub)
     await sub.subscribeAsync('p5/pfi/#', { qos: 1 })
     const conn = await raw5(broker.mqttPort, { clientId: 'p5-pfi' })
     conn.send({ cmd: 'publish', topic: 'p5/pfi/x', payload: Buffer.from([0xff, 0xfe]), qos: 1, messageId: 7, retain: false, dup: false, properties: { payloadFormatIndicator: true } })
@@ -226,7 +212,7 @@ describe('MQTT 5 (memory storage)', () => {
 
   test('a message larger than the client\'s Maximum Packet Size is not sent to it; smaller ones are (MQTT-3.1.2-25)', async () => {
     const sub = await connect5(broker.mqttUrl, { properties: { maximumPacketSize: 200 } })
-    const got = packets(sub)
+    const got = collectPackets(sub)
     await sub.subscribeAsync('p5/mps/#', { qos: 1 })
     const pub = await connect5(broker.mqttUrl)
     await pub.publishAsync('p5/mps/big', Buffer.alloc(500), { qos: 1 })
@@ -248,7 +234,7 @@ describe('MQTT 5 (memory storage)', () => {
 
   test('wills: DISCONNECT 0x00 does not publish it, DISCONNECT 0x04 does, with its properties (MQTT-3.14.4-3, 3.14.2.1)', async () => {
     const watcher = await connect5(broker.mqttUrl)
-    const got = packets(watcher)
+    const got = collectPackets(watcher)
     await watcher.subscribeAsync('p5/will/#', { qos: 1 })
     const will = (topic: string): IClientOptions['will'] => ({ topic, payload: Buffer.from('gone'), qos: 1, retain: false, properties: { contentType: 'text/plain', userProperties: { why: 'test' } } })
     const normal = await raw5(broker.mqttPort, { clientId: 'p5-will-a', will: will('p5/will/normal') as never })
@@ -266,7 +252,7 @@ describe('MQTT 5 (memory storage)', () => {
 
   test('Will Delay Interval: a reconnect within the delay cancels the will; without one it is published after the delay', async () => {
     const watcher = await connect5(broker.mqttUrl)
-    const got = packets(watcher)
+    const got = collectPackets(watcher)
     await watcher.subscribeAsync('p5/delay/#', { qos: 1 })
     const withDelay = (id: string): Parameters<typeof raw5>[1] => ({
       clientId: id, clean: false, properties: { sessionExpiryInterval: 60 },
@@ -298,7 +284,7 @@ describe('MQTT 5 (memory storage)', () => {
 
   test('MQTT 5 over WebSocket', async () => {
     const sub = await connect5(broker.wsUrl)
-    const got = packets(sub)
+    const got = collectPackets(sub)
     await sub.subscribeAsync('p5/ws', { qos: 1 })
     await sub.publishAsync('p5/ws', 'over ws', { qos: 1, properties: { userProperties: { via: 'ws' } } })
     await waitFor(() => got.length > 0, 5000, 'the message')
@@ -324,7 +310,7 @@ for (const storage of ['embedded', 'memory'] as const) {
         broker = await startBroker({ storage, dataDir: dir.path })
       }
       const again = mqtt.connect(broker.mqttUrl, { ...V5, ...opts })
-      const got = packets(again)
+      const got = collectPackets(again)
       const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => { again.once('connect', resolve); again.once('error', reject) })
       assert.equal(connack.sessionPresent, true)
       await waitFor(() => got.length > 0, 5000, 'the queued message')
@@ -367,7 +353,7 @@ test('a queued message whose Message Expiry Interval passed is not delivered (MQ
     await pub.publishAsync('p5/exp/long', 'stays', { qos: 1, properties: { messageExpiryInterval: 600 } })
     await new Promise(resolve => setTimeout(resolve, 1100)) // the passing of the expiry time is what is tested
     const again = mqtt.connect(broker.mqttUrl, { ...V5, ...opts })
-    const got = packets(again)
+    const got = collectPackets(again)
     await new Promise((resolve, reject) => { again.once('connect', resolve); again.once('error', reject) })
     const before = await untilSentinel(got, pub, 'p5/exp/end')
     assert.deepEqual(before.map(p => p.topic), ['p5/exp/long'])

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IPublishPacket, MqttClient } from 'mqtt'
 import { startBroker } from '../../helpers/broker.js'
-import { connect } from '../../helpers/mqtt.js'
+import { collectPackets, connect, connect5 } from '../../helpers/mqtt.js'
 import { needRedis, startRedis } from '../../helpers/redis.js'
 import { waitFor } from '../../helpers/system.js'
 
@@ -19,9 +19,8 @@ const PROPERTIES = {
 }
 
 async function subscriber (url: string, filter: string): Promise<{ client: MqttClient, got: IPublishPacket[] }> {
-  const client = await connect(url, { protocolVersion: 5 })
-  const got: IPublishPacket[] = []
-  client.on('message', (_topic, _payload, packet) => got.push(packet))
+  const client = await connect5(url)
+  const got = collectPackets(client)
   await client.subscribeAsync(filter, { qos: 1 })
   return { client, got }
 }
