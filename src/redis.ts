@@ -61,10 +61,9 @@ export class RedisHealthMonitor {
     })
     conn.on('error', () => {}) // state changes are reported below, once
     conn.on('ready', () => this.mark(name, true))
-    conn.on('close', () => {
-      // disconnect() during shutdown is not an outage
-      if (!(conn as unknown as { manuallyClosing: boolean }).manuallyClosing) this.mark(name, false)
-    })
+    // ioredis schedules a reconnect only for a connection it lost: a disconnect() during
+    // shutdown is not an outage (it ends with 'end', never 'reconnecting').
+    conn.on('reconnecting', () => this.mark(name, false))
     return conn
   }
 
