@@ -87,7 +87,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       storedSessions: storage.storedSessions,
       metrics,
       log: log.child({ module: 'protocol' }),
-      isDropped: packet => hooks.isDropped(packet)
+      isDropped: packet => hooks.isDropped(packet),
+      authMethod: name => hooks.authMethod(name)
     })
     const traffic = new Traffic()
     const onConnection = createConnectionHandler(core, traffic)

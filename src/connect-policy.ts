@@ -14,8 +14,13 @@ export interface ConnectPolicyOptions {
   connectedClients: () => number
 }
 
-export function refusal (message: string, returnCode: 2 | 3 | 4 | 5): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+/**
+ * A CONNECT refusal for an authenticate handler: `returnCode` is what an MQTT 3.1.1 client
+ * gets; an MQTT 5 client gets `reasonCode` when given (e.g. 0x8A banned, which 3.1.1 cannot
+ * say), else the reason code matching the return code.
+ */
+export function refusal (message: string, returnCode: 2 | 3 | 4 | 5, reasonCode?: number): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }, reasonCode === undefined ? {} : { reasonCode }) as AuthenticateError
 }
 
 export function createConnectPolicy (opts: ConnectPolicyOptions): { preConnect: PreConnectHandler, authenticate: AuthenticateHandler } {

@@ -15,6 +15,43 @@ export type AuthorizeSubscribeHandler = (client: Client, sub: Subscription, done
 export type AuthorizeForwardHandler = (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null | undefined
 export type PublishedHandler = (packet: AedesPublishPacket, client: Client | null, done: (err?: Error | null) => void) => void
 
+/**
+ * MQTT 5 extended authentication (the AUTH packet, MQTT 5.0 section 4.12): a plugin
+ * implements a method by name (hooks.addAuthMethod). The protocol core runs the exchange:
+ * each step gets the client's Authentication Data (CONNECT's first, then each AUTH's) and
+ * answers with data to send back (AUTH 0x18), success or failure. A CONNECT naming a method
+ * no plugin implements gets CONNACK 0x8C.
+ */
+export interface AuthMethod {
+  /** The Authentication Method clients name in CONNECT, e.g. 'SCRAM-SHA-512'. */
+  name: string
+  /**
+   * Begins one exchange: at CONNECT, or when a connected client re-authenticates (AUTH 0x19).
+   * On success the method has established who the client is (the authenticate handlers
+   * still run after a CONNECT's exchange, for the core checks; see below).
+   */
+  begin: (client: Client, context: AuthContext) => AuthExchange
+}
+
+export interface AuthContext {
+  /** CONNECT's User Name, if any. */
+  username: string | undefined
+  /** A connected client started this exchange with AUTH 0x19 (re-authentication). */
+  reauthentication: boolean
+}
+
+export interface AuthExchange {
+  step: (data: Buffer | undefined) => Promise<AuthStep>
+  /** The exchange ended before an answer: the client left, or it took too long. */
+  abandon?: () => void
+}
+
+export type AuthStep =
+  | { outcome: 'continue', data: Buffer }
+  | { outcome: 'success', data?: Buffer }
+  /** reasonCode: the MQTT 5 CONNACK reason (default 0x87 Not authorized); a failed re-authentication is DISCONNECT 0x87. */
+  | { outcome: 'failure', reason: string, reasonCode?: number }
+
 interface HandlerMap {
   preConnect: PreConnectHandler
   authenticate: AuthenticateHandler
@@ -32,6 +69,22 @@ export class Hooks {
 
   private installed = false
   private readonly dropped = new WeakSet<object>()
+  private readonly authMethods = new Map<string, AuthMethod>()
+
+  /**
+   * Adds an MQTT 5 authentication method. A client that completed a CONNECT exchange still
+   * passes the authenticate handlers (client id and connection limits run there); a plugin
+   * that authenticated it by method accepts it there without asking for a password.
+   */
+  addAuthMethod (method: AuthMethod): void {
+    if (this.installed) throw new Error(`hooks.addAuthMethod('${method.name}') after the broker started; add it in Plugin.setup()`)
+    if (this.authMethods.has(method.name)) throw new Error(`two plugins implement the authentication method ${method.name}`)
+    this.authMethods.set(method.name, method)
+  }
+
+  authMethod (name: string): AuthMethod | undefined {
+    return this.authMethods.get(name)
+  }
 
   /**
    * Marks a PUBLISH as "acknowledge, but do not route": call it from an authorizePublish

@@ -1,7 +1,7 @@
 // The auth plugin: who may connect (password file, JWT, TLS certificate, anonymous rules,
 // brute-force guard) and what each client may publish and read (ACL file, token claims).
 // Files reload on SIGHUP and on change; a broken file keeps the previous rules.
-import type { Aedes, Client, PublishPacket } from 'aedes'
+import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes'
 import { Counter } from 'prom-client'
 import { asAedesClient, registeredClients } from '../../src/aedes-seam.js'
 import { connectionInfo } from '../../src/connection.js'
@@ -12,6 +12,7 @@ import type { Logger } from '../../src/logger.js'
 import type { Plugin, PluginContext, PluginHandle } from '../../src/plugin.js'
 import { pluginSettings } from '../../src/plugin.js'
 import { parseAclFile, type AclFile } from './acl-file.js'
+import { jwtMethod, scramMethod } from './auth-methods.js'
 import { BruteForceGuard, guardKey } from './brute-force.js'
 import { clientTlsSocket } from './cert-identity.js'
 import { IdentityResolver, type IdentityResult, type IdentitySource } from './identity.js'
@@ -19,6 +20,7 @@ import { JwtVerifier, parseJwtKey, type JwtKey } from './jwt.js'
 import { parsePasswordFile, type PasswordFile } from './password-file.js'
 import { compilePermissions, type Permissions, type TokenAcl } from './permissions.js'
 import { ReloadableFile, watchFiles } from './reload.js'
+import { SCRAM_METHOD } from './scram.js'
 import { authOptions, type AuthSettings } from './settings.js'
 import { PasswordVerifier } from './verifier.js'
 
@@ -31,6 +33,9 @@ interface ClientAuth {
   version: number
   expiry: NodeJS.Timeout | null
 }
+
+/** MQTT 5 CONNACK reason code 0x8A, Banned. */
+const LOCKED_OUT = 0x8a
 
 // setTimeout's ceiling; tokens living longer are not expired by a timer.
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -94,21 +99,31 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
     return state.permissions
   }
 
+  const lockedOut = (client: Client, username: string | undefined): AuthenticateError | null => {
+    if (!guard.enabled || guard.lockedFor(guardKey(connectionInfo(client).remoteAddress, username)) <= 0) return null
+    m.connects.inc({ result: 'locked_out' })
+    // MQTT 5: 0x8A (banned) tells the device it is locked out, not that its credentials are wrong.
+    return refusal('too many failed logins for this username from this address; try again later', 5, LOCKED_OUT)
+  }
+
   const authenticate: AuthenticateHandler = (client, username, password, done) => {
-    const address = connectionInfo(client).remoteAddress
-    const key = guardKey(address, username)
-    if (guard.enabled && guard.lockedFor(key) > 0) {
-      m.connects.inc({ result: 'locked_out' })
-      return done(refusal('too many failed logins for this username from this address; try again later', 5), false)
-    }
+    // An MQTT 5 authentication method (auth-methods.ts) already accepted this connection.
+    if (clients.has(client)) return done(null, true)
+    const locked = lockedOut(client, username)
+    if (locked !== null) return done(locked, false)
     // done() is called outside a catch: a throw inside Aedes must not call it twice.
-    identity.resolve(username, password, clientTlsSocket(client), () => !client.closed).then(result => settle(client, address, username, result, done), err => {
+    identity.resolve(username, password, clientTlsSocket(client), () => !client.closed).then(result => {
+      const refused = settle(client, username, result)
+      done(refused, refused === null)
+    }, err => {
       log.error({ err, clientId: client.id }, 'authentication failed unexpectedly')
       done(refusal('authentication error', 3), false)
     })
   }
 
-  const settle = (client: Client, address: string, username: string | undefined, result: IdentityResult, done: Parameters<AuthenticateHandler>[3]): void => {
+  /** The outcome of an identity check: counted, guarded, and on success the client's permissions. */
+  const settle = (client: Client, username: string | undefined, result: IdentityResult): AuthenticateError | null => {
+    const address = connectionInfo(client).remoteAddress
     const key = guardKey(address, username)
     if (!result.ok) {
       m.connects.inc({ result: result.result })
@@ -118,9 +133,12 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
           'too many failed logins: this username is refused from this address until the lockout ends (other users are not affected); fix the device\'s credentials, or raise --auth-max-failures')
       }
       log.debug({ clientId: client.id, remote: address, reason: result.reason }, 'connection refused')
-      return done(refusal(result.reason, result.code), false)
+      return refusal(result.reason, result.code)
     }
     guard.succeeded(key)
+    // A re-authentication replaces the identity, and the expiry of the token it had.
+    const previous = clients.get(client)
+    if (previous?.expiry) clearTimeout(previous.expiry)
     const state: ClientAuth = {
       username: result.username,
       source: result.source,
@@ -134,9 +152,9 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
       state.expiry.unref()
     }
     clients.set(client, state)
-    if (result.source === 'cert') connectionInfo(client).username = result.username
+    if (result.source === 'cert' || previous !== undefined) connectionInfo(client).username = result.username
     m.connects.inc({ result: 'accepted' })
-    done(null, true)
+    return null
   }
 
   const authorizePublish: AuthorizePublishHandler = (client, packet, done) => {
@@ -176,6 +194,13 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
   }
 
   hooks.add('authenticate', authenticate)
+  const methodDeps = { lockedOut, settle }
+  if (passwordFile !== null) {
+    hooks.addAuthMethod(scramMethod(() => passwordFile.value, methodDeps, username => {
+      log.warn({ username: printable(username) }, `${SCRAM_METHOD} refused: this user's password file line is a $6$ hash, which SCRAM cannot use; rehash it as $7$ (swallow passwd)`)
+    }))
+  }
+  if (jwt !== null) hooks.addAuthMethod(jwtMethod(() => jwt, methodDeps))
   hooks.add('authorizePublish', authorizePublish)
   hooks.add('authorizeSubscribe', authorizeSubscribe)
   hooks.add('authorizeForward', authorizeForward)

@@ -105,7 +105,8 @@ export class JwtVerifier {
     }
     const claimed = payload[this.settings.usernameClaim]
     if (typeof claimed !== 'string' || claimed === '') return { ok: false, reason: `token has no "${this.settings.usernameClaim}" claim` }
-    if (claimed !== username) return { ok: false, reason: `username does not match the token's "${this.settings.usernameClaim}" claim` }
+    // No username (the JWT authentication method without one in CONNECT): the claim is the identity.
+    if (username !== undefined && claimed !== username) return { ok: false, reason: `username does not match the token's "${this.settings.usernameClaim}" claim` }
     const acl = parseAclClaim(payload.acl)
     if (typeof acl === 'string') return { ok: false, reason: acl }
     return { ok: true, username: claimed, acl, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null }

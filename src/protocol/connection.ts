@@ -18,6 +18,7 @@ import { ReasonCode } from './reason-codes.js'
 import { deliverRouted } from './deliver.js'
 import { handlePacket } from './handlers/index.js'
 import { endSession } from './session.js'
+import { endExchange, type PendingExchange } from './extended-auth.js'
 import type { RoutedPacket, Subscription } from './types.js'
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss'
@@ -38,6 +39,8 @@ export interface WillMessage extends RoutedPacket {
 
 export class Connection implements RegisteredClient, InboxHost {
   id = ''
+  /** CONNECT's User Name. */
+  username: string | undefined = undefined
   /** 3 (MQTT 3.1), 4 (3.1.1) or 5, from CONNECT. */
   version = 0
   /** Nothing of this session is stored: its in-flight state lives in this object only. */
@@ -70,6 +73,10 @@ export class Connection implements RegisteredClient, InboxHost {
   readonly topicAliases = new Map<number, string>()
   /** The client's MQTT 5 Maximum Packet Size. */
   maxPacketSizeOut = Infinity
+  /** The MQTT 5 Authentication Method the CONNECT named (extended authentication), or null. */
+  authMethod: string | null = null
+  /** An AUTH exchange in progress (extended-auth.ts). */
+  authExchange: PendingExchange | null = null
   /** MQTT 5 Request Problem Information: reason strings allowed beyond CONNACK/DISCONNECT. */
   problemInformation = true
   /** The last message the router handed over: one message matching several subscriptions arrives once per subscription. */
@@ -183,6 +190,10 @@ export class Connection implements RegisteredClient, InboxHost {
     if (this.warned.has(message)) return
     this.warned.add(message)
     this.core.log.warn({ clientId: this.id, ...fields }, message)
+  }
+
+  authTimedOut (): void {
+    this.fail(new ProtocolError(`the authentication exchange did not finish within --connect-timeout (${this.core.limits.connectTimeout} ms)`, ReasonCode.notAuthorized))
   }
 
   keepaliveExpired (): void {
@@ -308,6 +319,7 @@ export class Connection implements RegisteredClient, InboxHost {
     this.connected = false
     this.connecting = false
     if (this.connectTimer !== null) clearTimeout(this.connectTimer)
+    endExchange(this, true)
     this.outbound.close()
     for (const filter in this.subscriptions) this.core.broker.unsubscribe(filter, this.deliver as never, noop)
     endSession(this, wasConnected)

@@ -2,6 +2,7 @@
 // events), the persistence, the limits from the config, metrics, the log and the timers.
 import type { Aedes, AuthenticateError, Client, ConnectPacket } from 'aedes'
 import type { Config } from '../config.js'
+import type { AuthMethod } from '../hooks.js'
 import type { Logger } from '../logger.js'
 import type { CoreMetrics } from '../metrics.js'
 import type { StoredSessions } from '../session-index.js'
@@ -49,6 +50,8 @@ export interface Core {
   storedSessions: StoredSessions | null
   /** An authorizePublish hook called hooks.dropPublish(packet): acknowledge, do not route. */
   isDropped: (packet: RoutedPacket) => boolean
+  /** The plugin implementing an MQTT 5 authentication method (src/hooks.ts addAuthMethod). */
+  authMethod: (name: string) => AuthMethod | undefined
   /** MQTT 5 wills waiting for their Will Delay Interval, by client id (cancelled by a reconnect). */
   delayedWills: Map<string, { timer: NodeJS.Timeout, publish: () => void }>
   sharedQoS0: SharedQoS0Bytes
@@ -64,12 +67,14 @@ export interface CoreParts {
   metrics: CoreMetrics
   log: Logger
   isDropped: Core['isDropped']
+  authMethod: Core['authMethod']
 }
 
-export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped }: CoreParts): Core {
+export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped, authMethod }: CoreParts): Core {
   return {
     broker,
     isDropped,
+    authMethod,
     // The composed hooks live in the broker's slots (src/hooks.ts install()); read at call time.
     hooks: hookSlots<BrokerHooks>(broker),
     persistence: persistence as Persistence,

@@ -6,6 +6,8 @@ export const ReasonCode = {
   grantedQoS1: 0x01,
   grantedQoS2: 0x02,
   disconnectWithWill: 0x04,
+  continueAuthentication: 0x18,
+  reauthenticate: 0x19,
   noMatchingSubscribers: 0x10,
   noSubscriptionExisted: 0x11,
   unspecifiedError: 0x80,

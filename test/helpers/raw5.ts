@@ -19,8 +19,8 @@ export function raw5 (port: number, fields: Partial<IConnectPacket> = {}): Promi
   return rawMqtt(port, 5, fields)
 }
 
-/** raw5 for protocol level 4 (MQTT 3.1.1) or 5. */
-export async function rawMqtt (port: number, protocolVersion: 4 | 5, fields: Partial<IConnectPacket> = {}): Promise<Raw5> {
+/** raw5 for protocol level 4 (MQTT 3.1.1) or 5; waits for `firstReply` (an AUTH, in an MQTT 5 authentication exchange). */
+export async function rawMqtt (port: number, protocolVersion: 4 | 5, fields: Partial<IConnectPacket> = {}, firstReply: 'connack' | 'auth' = 'connack'): Promise<Raw5> {
   const socket = tcpConnect(port, '127.0.0.1')
   const parser = mqttPacket.parser({ protocolVersion })
   const received: Packet[] = []
@@ -34,7 +34,7 @@ export async function rawMqtt (port: number, protocolVersion: 4 | 5, fields: Par
   send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: true, keepalive: 30, clientId: '', ...fields })
   const next = (match: (p: Packet) => boolean, what: string, timeoutMs = 5000): Promise<Packet> =>
     waitFor(() => received.find(match), timeoutMs, what)
-  await next(p => p.cmd === 'connack', 'CONNACK')
+  await next(p => p.cmd === firstReply || p.cmd === 'connack', firstReply.toUpperCase())
   return { socket, received, closed: () => closed, send, next }
 }
 

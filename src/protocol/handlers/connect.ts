@@ -1,5 +1,6 @@
 // CONNECT -> CONNACK, for MQTT 3.1, 3.1.1 and 5.0, as a list of steps:
-//   validate -> identify -> preConnect hook -> authenticate hook -> open the session
+//   validate -> identify -> preConnect hook -> [MQTT 5 Authentication Method: the AUTH
+//   exchange] -> authenticate hook -> open the session
 //   (delete or restore what is stored, store the will) -> register (take over a connection
 //   with the same client id, MQTT-3.1.4-2) -> CONNACK -> keep alive -> resend the stored queue.
 // A refusal is a CONNACK with its reason code (MQTT 3.1.1: return code), then the close.
@@ -7,12 +8,14 @@ import { randomUUID } from 'node:crypto'
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet'
 import type { AuthenticateError } from 'aedes'
 import { ProtocolError, type Connection } from '../connection.js'
+import { beginExchange, stepExchange } from '../extended-auth.js'
+import type { HandlerDone } from '../inbox.js'
 import { connackCode, ReasonCode, reasonFromReturnCode } from '../reason-codes.js'
 import { cancelExpiry, deleteStoredSession, endDelayedWill, markSession, NEVER_EXPIRES, replayStoredQueue, restoreSession, storeWill } from '../session.js'
 import { validTopicName } from '../topic-rules.js'
 
 
-export function handleConnect (conn: Connection, packet: IConnectPacket, done: (err?: Error | null) => void): void {
+export function handleConnect (conn: Connection, packet: IConnectPacket, done: HandlerDone): void {
   if (conn.connecting || conn.connected) return done(new ProtocolError('second CONNECT on one connection (MQTT-3.1.0-2)'))
   conn.connecting = true
   conn.version = packet.protocolVersion ?? 4
@@ -22,18 +25,38 @@ export function handleConnect (conn: Connection, packet: IConnectPacket, done: (
   const assignedId = identify(conn, packet)
   conn.core.hooks.preConnect(conn.asClient, packet as never, (err, ok) => {
     if (err || ok !== true) return done(err ?? new Error('connection refused by preConnect'))
-    conn.core.hooks.authenticate(conn.asClient, packet.username, packet.password, (authErr, authorized) => {
-      if (conn.closed) return done()
-      if (authErr || authorized !== true) return refuse(conn, authErr, done)
-      if (keepaliveRefused(conn, packet)) {
-        return refuse(conn, Object.assign(new Error(`keep alive ${packet.keepalive} s is longer than --max-keepalive ${conn.core.limits.maxKeepalive} s`), { returnCode: 2 }) as never, done)
-      }
-      if (packet.properties?.authenticationMethod !== undefined) {
-        // No plugin implements an MQTT 5 authentication method yet (extended authentication).
-        return refuse(conn, Object.assign(new Error(`authentication method ${packet.properties.authenticationMethod} is not supported`), { reasonCode: ReasonCode.badAuthenticationMethod }) as never, done)
-      }
-      openSession(conn, packet, assignedId).then(() => done(), done)
-    })
+    const method = conn.version === 5 ? packet.properties?.authenticationMethod : undefined
+    if (method === undefined) return authenticate(conn, packet, assignedId, done)
+    exchangeAuthentication(conn, packet, method, assignedId, done)
+  })
+}
+
+/**
+ * MQTT 5 extended authentication: the plugin implementing the method runs an AUTH exchange
+ * (extended-auth.ts; handlers/auth.ts brings each client step); on success the CONNECT
+ * goes on through the authenticate hooks, its final Authentication Data in the CONNACK.
+ */
+function exchangeAuthentication (conn: Connection, packet: IConnectPacket, method: string, assignedId: string | null, done: HandlerDone): void {
+  conn.authMethod = method
+  const began = beginExchange(conn, packet.username, false, (outcome, finished) => {
+    if (outcome.outcome === 'failure') return refuse(conn, Object.assign(new Error(outcome.reason), { reasonCode: outcome.reasonCode ?? ReasonCode.notAuthorized }) as never, finished)
+    authenticate(conn, packet, assignedId, finished, outcome.data)
+  })
+  if (!began) {
+    return refuse(conn, Object.assign(new Error(`authentication method ${method} is not supported`), { reasonCode: ReasonCode.badAuthenticationMethod }) as never, done)
+  }
+  stepExchange(conn, packet.properties?.authenticationData, done)
+}
+
+/** The authenticate hooks (passwords, tokens, client id and connection limits), then the session. */
+function authenticate (conn: Connection, packet: IConnectPacket, assignedId: string | null, done: HandlerDone, authData?: Buffer): void {
+  conn.core.hooks.authenticate(conn.asClient, packet.username, packet.password, (authErr, authorized) => {
+    if (conn.closed) return done()
+    if (authErr || authorized !== true) return refuse(conn, authErr, done)
+    if (keepaliveRefused(conn, packet)) {
+      return refuse(conn, Object.assign(new Error(`keep alive ${packet.keepalive} s is longer than --max-keepalive ${conn.core.limits.maxKeepalive} s`), { returnCode: 2 }) as never, done)
+    }
+    openSession(conn, packet, assignedId, authData).then(() => done(), done)
   })
 }
 
@@ -70,6 +93,7 @@ function validate (conn: Connection, packet: IConnectPacket): Error | null {
 function identify (conn: Connection, packet: IConnectPacket): string | null {
   let assigned: string | null = null
   conn.id = packet.clientId
+  conn.username = packet.username
   if (conn.id === '') conn.id = assigned = 'swallow_' + randomUUID()
   // MQTT 3.1.1 persistent sessions last forever, MQTT 5 says so with 0xFFFFFFFF; both are
   // capped by --max-session-expiry.
@@ -95,7 +119,7 @@ function identify (conn: Connection, packet: IConnectPacket): string | null {
   return assigned
 }
 
-async function openSession (conn: Connection, packet: IConnectPacket, assignedId: string | null): Promise<void> {
+async function openSession (conn: Connection, packet: IConnectPacket, assignedId: string | null, authData: Buffer | undefined): Promise<void> {
   const { core } = conn
   const cleanStart = packet.clean !== false
   endDelayedWill(core, conn.id, cleanStart)
@@ -113,7 +137,7 @@ async function openSession (conn: Connection, packet: IConnectPacket, assignedId
   if (conn.closed) return
   conn.register()
   const keepalive = keepaliveOf(conn, packet)
-  writeConnack(conn, ReasonCode.success, present, assignedId, keepalive !== (packet.keepalive ?? 0) ? keepalive : null)
+  writeConnack(conn, ReasonCode.success, present, assignedId, keepalive !== (packet.keepalive ?? 0) ? keepalive : null, authData)
   conn.connecting = false
   conn.connected = true
   conn.keepaliveMs = keepalive * 1500
@@ -124,7 +148,7 @@ async function openSession (conn: Connection, packet: IConnectPacket, assignedId
   }
 }
 
-function writeConnack (conn: Connection, reason: number, sessionPresent: boolean, assignedId: string | null, serverKeepAlive: number | null = null): void {
+function writeConnack (conn: Connection, reason: number, sessionPresent: boolean, assignedId: string | null, serverKeepAlive: number | null, authData: Buffer | undefined): void {
   const connack: IConnackPacket = { cmd: 'connack', sessionPresent, returnCode: connackCode(reason, conn.version) }
   if (conn.version === 5) {
     connack.reasonCode = reason
@@ -139,7 +163,9 @@ function writeConnack (conn: Connection, reason: number, sessionPresent: boolean
         ...(assignedId !== null ? { assignedClientIdentifier: assignedId } : {}),
         ...(serverKeepAlive !== null ? { serverKeepAlive } : {}),
         // The interval the broker uses, when it differs from the one asked for (MQTT 5 3.2.2.3.2).
-        ...(conn.sessionExpiry < conn.sessionExpiryAsked ? { sessionExpiryInterval: conn.sessionExpiry } : {})
+        ...(conn.sessionExpiry < conn.sessionExpiryAsked ? { sessionExpiryInterval: conn.sessionExpiry } : {}),
+        ...(conn.authMethod !== null ? { authenticationMethod: conn.authMethod } : {}),
+        ...(authData !== undefined ? { authenticationData: authData } : {})
       }
     }
   }
@@ -148,7 +174,7 @@ function writeConnack (conn: Connection, reason: number, sessionPresent: boolean
 }
 
 /** CONNACK with the refusal's code, then close (MQTT-3.2.2-5). */
-function refuse (conn: Connection, err: (AuthenticateError & { reasonCode?: number }) | null, done: (err?: Error | null) => void): void {
+function refuse (conn: Connection, err: (AuthenticateError & { reasonCode?: number }) | null, done: HandlerDone): void {
   const reason = err?.reasonCode ?? reasonFromReturnCode(err?.returnCode)
   const error = (err ?? new Error('not authorized')) as Error & { errorCode?: number }
   error.errorCode = connackCode(reason, 4)

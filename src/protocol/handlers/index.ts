@@ -31,7 +31,9 @@ const handlers: Partial<Record<Packet['cmd'], Handler>> = {
 
 export function handlePacket (conn: Connection, packet: Packet, done: HandlerDone): void {
   if (packet.cmd === 'connect') return handleConnect(conn, packet, done)
-  // MQTT-3.1.0-1: the first packet is CONNECT; nothing is handled before CONNACK.
+  // MQTT-3.1.0-1: the first packet is CONNECT; nothing is handled before CONNACK but the
+  // AUTH packets of an MQTT 5 authentication exchange.
+  if (packet.cmd === 'auth' && conn.connecting) return handleAuth(conn, packet, done)
   if (!conn.connected) return done(new ProtocolError(`${packet.cmd.toUpperCase()} before CONNECT was accepted`))
   const handler = handlers[packet.cmd]
   if (handler === undefined) return done(new ProtocolError(`a client may not send ${packet.cmd.toUpperCase()}`))

@@ -15,11 +15,11 @@ function rawSocket (port: number): Promise<Socket> {
 }
 
 /** Writes raw bytes as a connection's first packet; resolves the CONNACK code or 'closed'. */
-export async function connackForBytes (port: number, bytes: Buffer, timeoutMs = 10_000): Promise<number | 'closed'> {
+export async function connackForBytes (port: number, bytes: Buffer, timeoutMs = 10_000, protocolVersion: 4 | 5 = 4): Promise<number | 'closed'> {
   const socket = await rawSocket(port)
-  const parser = mqttPacket.parser()
+  const parser = mqttPacket.parser({ protocolVersion })
   const result = new Promise<number | 'closed'>(resolve => {
-    parser.on('packet', p => { if (p.cmd === 'connack') resolve(p.returnCode ?? -1) })
+    parser.on('packet', p => { if (p.cmd === 'connack') resolve(p.returnCode ?? p.reasonCode ?? -1) })
     socket.on('data', d => parser.parse(d))
     socket.on('close', () => resolve('closed'))
     socket.on('error', () => resolve('closed'))
@@ -32,17 +32,17 @@ export async function connackForBytes (port: number, bytes: Buffer, timeoutMs = 
   return code
 }
 
-export interface Credentials { username?: string, password?: string | Buffer, clientId?: string }
+export interface Credentials { username?: string, password?: string | Buffer, clientId?: string, protocolVersion?: 4 | 5 }
 
-/** CONNECT with these credentials; resolves the CONNACK return code (or 'closed'). */
+/** CONNECT with these credentials; resolves the CONNACK return code (MQTT 5: reason code) or 'closed'. */
 export async function connack (port: number, creds: Credentials, timeoutMs = 10_000): Promise<number | 'closed'> {
   const packet = {
-    cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30,
+    cmd: 'connect', protocolId: 'MQTT', protocolVersion: creds.protocolVersion ?? 4, clean: true, keepalive: 30,
     clientId: creds.clientId ?? `t-${Math.random().toString(16).slice(2)}`,
     username: creds.username,
     password: typeof creds.password === 'string' ? Buffer.from(creds.password) : creds.password
   } as mqttPacket.IConnectPacket
-  return await connackForBytes(port, mqttPacket.generate(packet), timeoutMs)
+  return await connackForBytes(port, mqttPacket.generate(packet, { protocolVersion: packet.protocolVersion }), timeoutMs, creds.protocolVersion)
 }
 
 /** A CONNECT with a raw (possibly invalid UTF-8) username and a password, built by hand. */

@@ -93,10 +93,11 @@ describe('the brute-force guard', { skip }, () => {
   })
   after(async () => { await broker.stop() })
 
-  test('locks a username out from an address after N failures (CONNACK 5, even with the right password) and lets it back after the cool-down; other users of that address are not affected', async () => {
+  test('locks a username out from an address after N failures (CONNACK 5, MQTT 5: 0x8A banned, even with the right password) and lets it back after the cool-down; other users of that address are not affected', async () => {
     for (let i = 0; i < 3; i++) assert.equal(await connack(broker.mqttPort, { username: 'alice', password: 'guess' + i }), 4)
     const started = Date.now()
     assert.equal(await connack(broker.mqttPort, { username: 'alice', password: 'secret' }), 5)
+    assert.equal(await connack(broker.mqttPort, { username: 'alice', password: 'secret', protocolVersion: 5 }), 0x8a)
     assert.equal(await connack(broker.mqttPort, { username: 'bob', password: 'hunter2' }), 0, 'bob, from the same address, still gets in')
     const warning = broker.logs.find(l => l.level === 40 && /too many failed logins/.test(String(l.msg)))
     assert.equal(warning?.username, 'alice')
