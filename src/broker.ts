@@ -21,6 +21,7 @@ import { VERSION } from './version.js'
 import { checkAedesSeam, registeredClients } from './aedes-seam.js'
 import { Connection } from './protocol/connection.js'
 import { createCore } from './protocol/core.js'
+import { sweepExpiredSessions } from './protocol/session.js'
 import { ReasonCode } from './protocol/reason-codes.js'
 
 export interface Swallow {
@@ -90,6 +91,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       isDropped: packet => hooks.isDropped(packet),
       authMethod: name => hooks.authMethod(name)
     })
+    const stopSweeps = sweepExpiredSessions(core, config.storage === 'redis' ? config.sessionSweepInterval : null)
     const traffic = new Traffic()
     const onConnection = createConnectionHandler(core, traffic)
     addCoreRoutes(routes, { config, broker: aedes, storage, metrics, traffic, listeners, startedAt: Date.now(), version: VERSION })
@@ -102,7 +104,10 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       storage,
       listeners,
       reload: () => { if (tls) reloadTls(tls, secureServers, log.child({ module: 'tls' })) },
-      close: () => (closing ??= shutdown(aedes, config.shutdownTimeout))
+      close: () => {
+        stopSweeps()
+        return (closing ??= shutdown(aedes, config.shutdownTimeout))
+      }
     }
   } catch (err) {
     await shutdown(broker, 0).catch(() => {})

@@ -39,8 +39,10 @@ export interface Config {
   maxSubscriptionsPerClient: number
   /** Milliseconds; null: as long as the client asks (MQTT 3.1.1 persistent sessions: forever). */
   maxSessionExpiry: number | null
+  sessionSweepInterval: number
   /** Milliseconds; null: any keep alive the client asks for. */
   maxKeepalive: number | null
+  responseInformation: string | null
   slowClientTimeout: number
   shutdownTimeout: number
   heartbeatInterval: number
@@ -79,7 +81,9 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'maxQueued', type: 'int', min: 0, default: 1000, help: 'QoS 1/2 messages waiting behind the in-flight window per client; when full, deliveries to it (and the publishers\' PUBACKs) wait' },
   { key: 'maxQueuedBytes', type: 'size', min: 0, default: 8 * 1024 * 1024, help: 'unsent bytes per client socket beyond which QoS 0 deliveries to it wait (1 s at most), then are dropped (counted)' },
   { key: 'maxSubscriptionsPerClient', type: 'int', min: 1, default: 1000, help: 'topic filters one session may hold; further filters get SUBACK 0x80 (counted)' },
+  { key: 'responseInformation', type: 'string', default: null, defaultText: '(none)', help: 'MQTT 5: what a client asking for Response Information gets in CONNACK, the base of its response topics; %c is replaced by its client id (e.g. reply/%c/)' },
   { key: 'maxKeepalive', type: 'duration', min: 1000, default: null, defaultText: '(none)', help: 'longest keep alive a client may use: MQTT 5 clients asking for more (or for none) get this as Server Keep Alive in CONNACK; MQTT 3.1.1 clients asking for more get CONNACK 0x02' },
+  { key: 'sessionSweepInterval', type: 'duration', min: 1000, default: 60_000, help: 'Redis storage: how often each node looks for stored sessions that expired while no node watched them (the node they ended on stopped)' },
   { key: 'maxSessionExpiry', type: 'duration', min: 1000, default: null, defaultText: '(none)', help: 'longest a stored session outlives its connection: caps an MQTT 5 Session Expiry Interval (CONNACK tells the client) and ends MQTT 3.1.1 persistent sessions too (none: they never expire)' },
   { key: 'slowClientTimeout', type: 'duration', min: 100, default: 30_000, help: 'a client whose queue is full and that acknowledges nothing for this long is disconnected' },
   { key: 'shutdownTimeout', type: 'duration', min: 0, default: 5000, help: 'on SIGINT/SIGTERM, how long to wait for in-flight acknowledgements' },

@@ -15,7 +15,10 @@ export const SESSION_MARKER_TOPIC = '$swallow/session'
 
 interface StoredSubscription { topic: string }
 
-export const SESSION_MARKER = Object.freeze({ topic: SESSION_MARKER_TOPIC, qos: 0 as const })
+// QoS 1: the persistences index only QoS > 0 subscriptions by topic at run time (QoS 0
+// ones only when loaded at start), and the expiry sweep lists sessions through that index
+// (src/protocol/session.ts sweepExpiredSessions). Nothing is ever published to the marker.
+export const SESSION_MARKER = Object.freeze({ topic: SESSION_MARKER_TOPIC, qos: 1 as const })
 
 export const isSessionMarker = (sub: StoredSubscription): boolean => sub.topic === SESSION_MARKER_TOPIC
 

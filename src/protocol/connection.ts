@@ -15,6 +15,7 @@ import { PacketSizeGuard } from './packet-size.js'
 import { packetViolation } from './packet-rules.js'
 import { ACK_TYPES, encodeAck, encodePublish } from './publish-bytes.js'
 import { ReasonCode } from './reason-codes.js'
+import type { OutboundAliases } from './topic-aliases.js'
 import { deliverRouted } from './deliver.js'
 import { handlePacket } from './handlers/index.js'
 import { endSession } from './session.js'
@@ -70,7 +71,10 @@ export class Connection implements RegisteredClient, InboxHost {
   readonly incomingQoS2 = new Set<number>()
   /** QoS 1/2 PUBLISHes received and not yet fully acknowledged (MQTT 5 Receive Maximum). */
   unacknowledgedIn = 0
+  /** Inbound topic aliases the client set (handlers/publish.ts). */
   readonly topicAliases = new Map<number, string>()
+  /** Aliases the broker assigns to topics it sends, when the client allows them (MQTT 5 Topic Alias Maximum). */
+  aliasesOut: OutboundAliases | null = null
   /** The client's MQTT 5 Maximum Packet Size. */
   maxPacketSizeOut = Infinity
   /** The MQTT 5 Authentication Method the CONNECT named (extended authentication), or null. */
@@ -208,10 +212,12 @@ export class Connection implements RegisteredClient, InboxHost {
     if (this.conn.destroyed) return false
     const bytes = Buffer.isBuffer(packet) ? packet : this.encode(packet as Packet)
     if (bytes.length > this.maxPacketSizeOut) {
+      this.aliasesOut?.dropped()
       this.core.metrics.dropped.inc({ reason: 'packet_too_large' })
       this.warnOnce('message not sent: larger than the client\'s Maximum Packet Size (further drops for this client are counted, not logged)', { bytes: bytes.length, limit: this.maxPacketSizeOut })
       return false
     }
+    this.aliasesOut?.written()
     this.writeBytes(bytes)
     return true
   }
@@ -223,9 +229,15 @@ export class Connection implements RegisteredClient, InboxHost {
     if (ack !== undefined && (packet as { reasonCode?: number }).reasonCode === undefined && (packet as { properties?: object }).properties === undefined) {
       return encodeAck(ack, (packet as { messageId: number }).messageId)
     }
-    if (packet.cmd !== 'publish' || packet.properties !== undefined || typeof packet.topic !== 'string') return mqttPacket.generate(packet, { protocolVersion: this.version })
+    if (packet.cmd !== 'publish' || typeof packet.topic !== 'string') return mqttPacket.generate(packet, { protocolVersion: this.version })
+    const { alias, known } = this.aliasesOut?.aliasFor(packet.topic) ?? NO_ALIAS
+    const topic = known ? '' : packet.topic
+    if (packet.properties !== undefined) {
+      const aliased = alias === 0 ? packet : { ...packet, topic, properties: { ...packet.properties, topicAlias: alias } }
+      return mqttPacket.generate(aliased, { protocolVersion: this.version })
+    }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
-    return encodePublish(packet.topic, payload, packet.qos, packet.retain, packet.dup, packet.messageId ?? 0, this.version === 5)
+    return encodePublish(topic, payload, packet.qos, packet.retain, packet.dup, packet.messageId ?? 0, this.version === 5, alias)
   }
 
   writeBytes (bytes: Buffer): void {
@@ -335,6 +347,8 @@ export class Connection implements RegisteredClient, InboxHost {
     this.shutdown()
   }
 }
+
+const NO_ALIAS = { alias: 0, known: false }
 
 const UNSUPPORTED_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01])
 

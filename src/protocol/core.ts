@@ -26,6 +26,8 @@ export interface CoreLimits {
   maxSessionExpiry: number
   /** --max-keepalive in seconds (0: none). */
   maxKeepalive: number
+  /** --response-information, with %c for the client id (null: none sent). */
+  responseInformation: string | null
 }
 
 /** The hook slots of the broker, as src/hooks.ts composes them (typed with Aedes's Client). */
@@ -88,7 +90,8 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
       topicAliasMaximum: 10,
       maxSubscriptions: config.maxSubscriptionsPerClient,
       maxSessionExpiry: config.maxSessionExpiry === null ? 0xffffffff : Math.floor(config.maxSessionExpiry / 1000),
-      maxKeepalive: config.maxKeepalive === null ? 0 : Math.min(65_535, Math.floor(config.maxKeepalive / 1000))
+      maxKeepalive: config.maxKeepalive === null ? 0 : Math.min(65_535, Math.floor(config.maxKeepalive / 1000)),
+      responseInformation: config.responseInformation
     },
     metrics,
     log,

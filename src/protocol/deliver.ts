@@ -57,8 +57,9 @@ function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: 
   const qos = Math.min(packet.qos, match.qos) as QoS
   conn.core.metrics.messagesOut.inc(qos)
   // The fan-out path: the bytes every subscriber of this message shares (MQTT 5: when it
-  // carries no properties for this subscriber: none from the publisher, no expiry, no identifier).
-  if (qos === 0 && (conn.version !== 5 || (packet.properties == null && packet.messageExpiry == null && match.identifiers === null))) {
+  // carries no properties for this subscriber: none from the publisher, no expiry, no
+  // identifier, and no topic alias of this connection's).
+  if (qos === 0 && (conn.version !== 5 || (packet.properties == null && packet.messageExpiry == null && match.identifiers === null && conn.aliasesOut === null))) {
     return conn.outbound.sendQoS0(conn.core.sharedQoS0.of(packet, retain, conn.version === 5), cb)
   }
   const out = outgoingPublish(conn, packet, qos, retain, match.identifiers)

@@ -8,9 +8,11 @@
  * Encodes a PUBLISH; `messageId` is written for QoS 1 and 2 only. `v5`: an MQTT 5 PUBLISH,
  * whose properties (none) take one byte 0.
  */
-export function encodePublish (topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, dup: boolean, messageId: number, v5 = false): Buffer {
+export function encodePublish (topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, dup: boolean, messageId: number, v5 = false, topicAlias = 0): Buffer {
   const topicLength = Buffer.byteLength(topic)
-  const remaining = 2 + topicLength + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + payload.length
+  // MQTT 5 properties: none (length 0), or a Topic Alias (length 3: identifier 0x23, two bytes).
+  const propertyBytes = !v5 ? 0 : topicAlias > 0 ? 4 : 1
+  const remaining = 2 + topicLength + (qos > 0 ? 2 : 0) + propertyBytes + payload.length
   const lengthBytes = remaining < 0x80 ? 1 : remaining < 0x4000 ? 2 : remaining < 0x200000 ? 3 : 4
   const bytes = Buffer.allocUnsafe(1 + lengthBytes + remaining)
   bytes[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0)
@@ -29,7 +31,14 @@ export function encodePublish (topic: string, payload: Buffer, qos: 0 | 1 | 2, r
     bytes.writeUInt16BE(messageId, offset)
     offset += 2
   }
-  if (v5) bytes[offset++] = 0
+  if (topicAlias > 0) {
+    bytes[offset++] = 3
+    bytes[offset++] = 0x23
+    bytes.writeUInt16BE(topicAlias, offset)
+    offset += 2
+  } else if (v5) {
+    bytes[offset++] = 0
+  }
   payload.copy(bytes, offset)
   return bytes
 }

@@ -6,7 +6,7 @@
 // SUBSCRIBE, and broker.publish stores each QoS 1/2 message for it before routing, so what
 // was acknowledged to a publisher is in its queue even if the broker dies before delivery.
 import { publishFrom, registeredClient } from '../aedes-seam.js'
-import { expiryMarker, isReservedTopic, isSessionMarker, markedDeadline, SESSION_MARKER } from '../session-marker.js'
+import { expiryMarker, isReservedTopic, isSessionMarker, markedDeadline, SESSION_MARKER, SESSION_MARKER_TOPIC } from '../session-marker.js'
 import type { Connection, WillMessage } from './connection.js'
 import { bestMatch, outgoingPublish } from './deliver.js'
 import type { Core } from './core.js'
@@ -191,6 +191,32 @@ async function expireIfDue (core: Core, clientId: string): Promise<void> {
   await deleteStoredSession(core, client)
   core.metrics.sessionsExpired.inc()
   core.log.info({ clientId }, 'session expired: its subscriptions and queued messages are deleted')
+}
+
+/**
+ * Gives every stored session with a deadline a deletion timer on this node, or deletes it
+ * now if the deadline passed: at start (the timers of the run before died with it: kill -9,
+ * a restart) and then, in a cluster (`intervalMs`), every --session-sweep-interval, for the
+ * sessions that ended on a node that died since. Every persistent session has the marker,
+ * so the persistence's subscription index lists them. Returns a function that stops it.
+ */
+export function sweepExpiredSessions (core: Core, intervalMs: number | null): () => void {
+  let stopped = false
+  const sweep = async (): Promise<void> => {
+    for (const { clientId } of await core.persistence.subscriptionsByTopic(SESSION_MARKER_TOPIC)) {
+      if (stopped) return
+      // One at a time: a sweep over many sessions must not crowd the storage out.
+      if (clientId !== undefined && !core.expiringSessions.has(clientId) && registeredClient(core.broker, clientId) === undefined) await expireIfDue(core, clientId)
+    }
+  }
+  const run = (): void => { sweep().catch(err => core.log.warn({ err }, 'the sweep for expired sessions failed; it runs again later')) }
+  run()
+  const timer = intervalMs === null ? null : setInterval(run, intervalMs)
+  timer?.unref()
+  return () => {
+    stopped = true
+    if (timer !== null) clearInterval(timer)
+  }
 }
 
 /** The expiry deadline a stored session holds: the last disconnect's (the latest), or null. */

@@ -59,6 +59,8 @@ export interface Persistence {
   removeSubscriptions: (client: SessionClient, topics: string[]) => Promise<void>
   subscriptionsByClient: (client: SessionClient) => Promise<StoredSubscription[]>
   cleanSubscriptions: (client: SessionClient) => Promise<void>
+  /** Every stored subscription matching a topic, of every client (the persistence's subscription index). */
+  subscriptionsByTopic: (topic: string) => Promise<StoredSubscription[]>
   /** The stored queue: messages (with a packet id once sent) and PUBRELs waiting for PUBCOMP. */
   outgoingStream: (client: SessionClient) => AsyncIterable<Omit<RoutedPacket, 'cmd'> & { cmd: 'publish' | 'pubrel' }>
   outgoingUpdate: (client: SessionClient, packet: object) => Promise<void>

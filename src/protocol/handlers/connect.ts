@@ -12,6 +12,7 @@ import { beginExchange, stepExchange } from '../extended-auth.js'
 import type { HandlerDone } from '../inbox.js'
 import { connackCode, ReasonCode, reasonFromReturnCode } from '../reason-codes.js'
 import { cancelExpiry, deleteStoredSession, endDelayedWill, markSession, NEVER_EXPIRES, replayStoredQueue, restoreSession, storeWill } from '../session.js'
+import { OutboundAliases } from '../topic-aliases.js'
 import { validTopicName } from '../topic-rules.js'
 
 
@@ -85,6 +86,7 @@ function validate (conn: Connection, packet: IConnectPacket): Error | null {
     if (properties.receiveMaximum !== undefined) conn.outbound.window = Math.min(conn.core.limits.maxInflight, properties.receiveMaximum)
     if (properties.maximumPacketSize !== undefined) conn.maxPacketSizeOut = properties.maximumPacketSize
     if (properties.requestProblemInformation === false) conn.problemInformation = false
+    if ((properties.topicAliasMaximum ?? 0) > 0) conn.aliasesOut = new OutboundAliases(properties.topicAliasMaximum as number)
   }
   return null
 }
@@ -137,7 +139,7 @@ async function openSession (conn: Connection, packet: IConnectPacket, assignedId
   if (conn.closed) return
   conn.register()
   const keepalive = keepaliveOf(conn, packet)
-  writeConnack(conn, ReasonCode.success, present, assignedId, keepalive !== (packet.keepalive ?? 0) ? keepalive : null, authData)
+  writeConnack(conn, ReasonCode.success, present, assignedId, keepalive !== (packet.keepalive ?? 0) ? keepalive : null, authData, responseInformation(conn, packet))
   conn.connecting = false
   conn.connected = true
   conn.keepaliveMs = keepalive * 1500
@@ -148,7 +150,14 @@ async function openSession (conn: Connection, packet: IConnectPacket, assignedId
   }
 }
 
-function writeConnack (conn: Connection, reason: number, sessionPresent: boolean, assignedId: string | null, serverKeepAlive: number | null, authData: Buffer | undefined): void {
+/** MQTT 5 Request Response Information: the base of this client's response topics, when --response-information sets one. */
+function responseInformation (conn: Connection, packet: IConnectPacket): string | null {
+  const template = conn.core.limits.responseInformation
+  if (conn.version !== 5 || packet.properties?.requestResponseInformation !== true || template === null) return null
+  return template.replaceAll('%c', conn.id)
+}
+
+function writeConnack (conn: Connection, reason: number, sessionPresent: boolean, assignedId: string | null, serverKeepAlive: number | null, authData: Buffer | undefined, responseInfo: string | null): void {
   const connack: IConnackPacket = { cmd: 'connack', sessionPresent, returnCode: connackCode(reason, conn.version) }
   if (conn.version === 5) {
     connack.reasonCode = reason
@@ -165,7 +174,8 @@ function writeConnack (conn: Connection, reason: number, sessionPresent: boolean
         // The interval the broker uses, when it differs from the one asked for (MQTT 5 3.2.2.3.2).
         ...(conn.sessionExpiry < conn.sessionExpiryAsked ? { sessionExpiryInterval: conn.sessionExpiry } : {}),
         ...(conn.authMethod !== null ? { authenticationMethod: conn.authMethod } : {}),
-        ...(authData !== undefined ? { authenticationData: authData } : {})
+        ...(authData !== undefined ? { authenticationData: authData } : {}),
+        ...(responseInfo !== null ? { responseInformation: responseInfo } : {})
       }
     }
   }
