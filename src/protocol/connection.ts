@@ -11,7 +11,7 @@ import { asAedesClient, checkParsedStrings, forgetConnectPacket, lightenParser, 
 import type { Core } from './core.js'
 import { Inbox, type HandlerDone, type InboxHost } from './inbox.js'
 import { Outbound } from './outbound.js'
-import { PacketSizeGuard } from './packet-size.js'
+import { connectLevel, PacketSizeGuard } from './packet-size.js'
 import { packetViolation } from './packet-rules.js'
 import { ACK_TYPES, encodeAck, encodePublish } from './publish-bytes.js'
 import { ReasonCode } from './reason-codes.js'
@@ -131,6 +131,7 @@ export class Connection implements RegisteredClient, InboxHost {
     this.lastPacketAt = Date.now()
     const tooLarge = this.sizeGuard.check(chunk)
     if (tooLarge !== null) {
+      if (!this.connecting && !this.connected && connectLevel(chunk) === 5) this.writeBytes(CONNECT_TOO_LARGE_CONNACK)
       return this.fail(new ProtocolError(`packet too large: ${tooLarge} bytes (limit --max-packet-size ${this.core.limits.maxPacketSize})`, ReasonCode.packetTooLarge))
     }
     this.parser.parse(chunk)
@@ -351,6 +352,8 @@ export class Connection implements RegisteredClient, InboxHost {
 const NO_ALIAS = { alias: 0, known: false }
 
 const UNSUPPORTED_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01])
+/** MQTT 5 CONNACK 0x95 (packet too large), no properties. */
+const CONNECT_TOO_LARGE_CONNACK = Buffer.from([0x20, 0x03, 0x00, 0x95, 0x00])
 
 function flush (conn: Connection): void {
   conn.flushWrites()

@@ -35,3 +35,16 @@ export class PacketSizeGuard {
     return null
   }
 }
+
+/**
+ * The protocol level of a CONNECT at the start of `chunk` (a connection's first read), or
+ * null: an MQTT 5 CONNECT over the limit is answered CONNACK 0x95 before the close.
+ */
+export function connectLevel (chunk: Buffer): number | null {
+  if (chunk[0] !== 0x10) return null
+  let last = 1 // the last Remaining Length byte
+  while (last < 4 && (chunk[last] & 0x80) !== 0) last++
+  // Then the protocol name: a 2-byte length and "MQTT", then the level.
+  const level = last + 7
+  return level < chunk.length ? chunk[level] : null
+}

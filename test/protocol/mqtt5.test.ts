@@ -202,6 +202,12 @@ describe('MQTT 5 (memory storage)', () => {
     await Promise.all([sub.endAsync(), pub.endAsync()])
   })
 
+  test('a CONNECT over --max-packet-size gets CONNACK 0x95 and the close', async () => {
+    const conn = await raw5(broker.mqttPort, { clientId: 'p5-big-connect', will: { topic: 'p5/will', payload: Buffer.alloc(1024 * 1024 + 10), qos: 0, retain: false } })
+    assert.equal((conn.received[0] as { reasonCode: number }).reasonCode, 0x95)
+    await waitFor(() => conn.closed(), 5000, 'the close')
+  })
+
   test('a packet over --max-packet-size gets DISCONNECT 0x95 and the close', async () => {
     const conn = await raw5(broker.mqttPort, { clientId: 'p5-big' })
     conn.send({ cmd: 'publish', topic: 'p5/big', payload: Buffer.alloc(1024 * 1024 + 10), qos: 0, retain: false, dup: false })
