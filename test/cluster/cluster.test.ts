@@ -1,32 +1,19 @@
 // Several Swallow processes on one Redis form a cluster.
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { startBroker } from '../helpers/broker.js'
+import { twoNodesForFile } from '../helpers/cluster.js'
 import { collect, connect, connectCollecting, publishStream } from '../helpers/mqtt.js'
-import { needRedis, startRedis, type RedisProcess } from '../helpers/redis.js'
+import { needRedis } from '../helpers/redis.js'
 import { sleep, waitFor } from '../helpers/system.js'
 
 const skip = needRedis()
-let redis: RedisProcess
-let a: BrokerProcess
-let b: BrokerProcess
-
-before(async () => {
-  if (skip) return
-  redis = await startRedis(['--appendonly', 'yes'])
-  a = await startBroker({ storage: 'redis', redisUrl: redis.url })
-  b = await startBroker({ storage: 'redis', redisUrl: redis.url })
-})
-after(async () => {
-  if (skip) return
-  await Promise.all([a.stop(), b.stop()])
-  await redis.stop()
-})
+const cluster = twoNodesForFile(skip, ['--appendonly', 'yes'])
 
 for (const qos of [0, 1, 2] as const) {
   test(`QoS ${qos}: a subscriber on node A gets what a publisher on node B sends, exactly once`, { skip }, async () => {
-    const sub = await connect(a.mqttUrl)
-    const pub = await connect(b.mqttUrl)
+    const sub = await connect(cluster.a.mqttUrl)
+    const pub = await connect(cluster.b.mqttUrl)
     try {
       const got = collect(sub)
       await sub.subscribeAsync(`cluster/${qos}/#`, { qos })
@@ -43,23 +30,23 @@ for (const qos of [0, 1, 2] as const) {
 }
 
 test('a persistent session that leaves node A and comes back on node B gets its queued messages', { skip }, async () => {
-  const first = await connect(a.mqttUrl, { clientId: 'roamer', clean: false })
+  const first = await connect(cluster.a.mqttUrl, { clientId: 'roamer', clean: false })
   await first.subscribeAsync('roam/#', { qos: 1 })
   await first.endAsync()
-  const pub = await connect(a.mqttUrl)
+  const pub = await connect(cluster.a.mqttUrl)
   for (let i = 0; i < 10; i++) await pub.publishAsync('roam/x', `q${i}`, { qos: 1 })
   await pub.endAsync()
-  const { client: back, got } = await connectCollecting(b.mqttUrl, { clientId: 'roamer', clean: false })
+  const { client: back, got } = await connectCollecting(cluster.b.mqttUrl, { clientId: 'roamer', clean: false })
   await waitFor(() => got.length >= 10, 15_000, '10 queued messages').catch(err => { throw new Error(`${err.message}; got ${got.map(m => m.payload).join(',')}`) })
   assert.deepEqual(got.map(m => m.payload), Array.from({ length: 10 }, (_, i) => `q${i}`))
   await back.endAsync()
 })
 
 test('a retained message set through node A is delivered by node B', { skip }, async () => {
-  const pub = await connect(a.mqttUrl)
+  const pub = await connect(cluster.a.mqttUrl)
   await pub.publishAsync('retained/cluster', 'from A', { qos: 1, retain: true })
   await pub.endAsync()
-  const sub = await connect(b.mqttUrl)
+  const sub = await connect(cluster.b.mqttUrl)
   const got = collect(sub)
   await sub.subscribeAsync('retained/#', { qos: 1 })
   await waitFor(() => got.length === 1, 3000, 'the retained message')
@@ -68,9 +55,9 @@ test('a retained message set through node A is delivered by node B', { skip }, a
 })
 
 test('a client id connecting to node B takes over its connection on node A (MQTT-3.1.4-2)', { skip }, async () => {
-  const old = await connect(a.mqttUrl, { clientId: 'same-id' })
+  const old = await connect(cluster.a.mqttUrl, { clientId: 'same-id' })
   const closed = new Promise<void>(resolve => old.once('close', () => resolve()))
-  const fresh = await connect(b.mqttUrl, { clientId: 'same-id' })
+  const fresh = await connect(cluster.b.mqttUrl, { clientId: 'same-id' })
   await Promise.race([closed, sleep(5000).then(() => { throw new Error('the old connection on A was not closed') })])
   assert.ok(fresh.connected)
   old.end(true)
@@ -78,8 +65,8 @@ test('a client id connecting to node B takes over its connection on node A (MQTT
 })
 
 test('kill -9 of a node during a QoS 1 stream: every acknowledged message reaches the persistent session, from the other node', { skip }, async () => {
-  const victim = await startBroker({ storage: 'redis', redisUrl: redis.url })
-  const backend = await connect(b.mqttUrl, { clientId: 'crash-backend-redis', clean: false })
+  const victim = await startBroker({ storage: 'redis', redisUrl: cluster.redis.url })
+  const backend = await connect(cluster.b.mqttUrl, { clientId: 'crash-backend-redis', clean: false })
   await backend.subscribeAsync('crash/#', { qos: 1 })
   await backend.endAsync()
   // A subscription made on node B reaches node A's index through the route stream a few ms
@@ -92,7 +79,7 @@ test('kill -9 of a node during a QoS 1 stream: every acknowledged message reache
   await victim.crash()
   pub.end(true)
   await done
-  const { client: back, got } = await connectCollecting(b.mqttUrl, { clientId: 'crash-backend-redis', clean: false })
+  const { client: back, got } = await connectCollecting(cluster.b.mqttUrl, { clientId: 'crash-backend-redis', clean: false })
   await waitFor(() => { const seen = new Set(got.map(m => m.payload)); return [...acked].every(p => seen.has(p)) }, 15_000, `${acked.size} acknowledged messages`)
   await back.endAsync()
 })

@@ -15,12 +15,24 @@ export async function connect (url: string, opts: IClientOptions = {}): Promise<
 export async function connectCollecting (url: string, opts: IClientOptions = {}, collecting = true): Promise<{ client: MqttClient, got: Received[] }> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
   const got = collecting ? collect(client) : []
+  await connected(client, url)
+  return { client, got }
+}
+
+/** connect5, collecting every PUBLISH whole from the first packet on (see connectCollecting). */
+export async function connect5Collecting (url: string, opts: IClientOptions = {}): Promise<{ client: MqttClient, got: IPublishPacket[] }> {
+  const client = mqtt.connect(url, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+  const got = collectPackets(client)
+  await connected(client, url)
+  return { client, got }
+}
+
+async function connected (client: MqttClient, url: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve())
     client.once('error', reject)
     client.once('close', () => reject(new Error(`connection to ${url} closed before CONNACK`)))
   })
-  return { client, got }
 }
 
 /** An MQTT 5 client (MQTT.js protocolVersion 5). */
