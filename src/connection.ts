@@ -19,13 +19,16 @@ export interface ConnectionInfo {
   username?: string
 }
 
-const info = new WeakMap<Client, ConnectionInfo>()
+/** Clients that are not a protocol-core Connection (none in the broker; a plugin's own test double). */
+const others = new WeakMap<Client, ConnectionInfo>()
 
+/** The Connection behind a client knows it (its username is set at CONNECT, and by plugins). */
 export function connectionInfo (client: Client): ConnectionInfo {
-  let found = info.get(client)
+  if (client instanceof Connection) return client
+  let found = others.get(client)
   if (!found) {
     found = { transport: 'tcp', remoteAddress: 'unknown' }
-    info.set(client, found)
+    others.set(client, found)
   }
   return found
 }
@@ -33,8 +36,7 @@ export function connectionInfo (client: Client): ConnectionInfo {
 export function createConnectionHandler (core: Core, traffic: Traffic): ConnectionHandler {
   return function onConnection (stream, socket, req, transport) {
     traffic.track(socket)
-    const remoteAddress = socket.remoteAddress ?? 'unknown'
-    const conn = new Connection(core, stream, req, transport, remoteAddress)
-    info.set(conn.asClient, { transport, remoteAddress })
+    // The Connection registers itself with the broker at CONNACK; its socket holds it until then.
+    new Connection(core, stream, req, transport, socket.remoteAddress ?? 'unknown')
   }
 }

@@ -24,6 +24,11 @@ import type { RoutedPacket, Subscription } from './types.js'
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss'
 
+// mqtt-packet builds 65,536 two-byte Buffers (6 MB of heap) on its first generate() to write
+// packet ids faster (its README's writeToStream.cacheNumbers); the core encodes its frequent
+// packets by hand, so the cache would cost the memory and save nothing.
+mqttPacket.writeToStream.cacheNumbers = false
+
 /** An error that ends a connection, with the MQTT 5 reason code to tell the client. */
 export class ProtocolError extends Error {
   /** Counted as a protocol error (src/observe.ts). */
@@ -62,17 +67,17 @@ export class Connection implements RegisteredClient, InboxHost {
   readonly subscriptions: Record<string, Subscription> = Object.create(null)
   /** The same as an array, for the per-message match (for-in over a dictionary allocates). */
   private subscriptionArray: Subscription[] | null = null
-  /** Aedes's registry contract (src/aedes-seam.ts). */
-  readonly duplicates: Record<string, unknown> = {}
+  /** Aedes's registry contract (src/aedes-seam.ts): only ever read or deleted from, so one object serves all. */
+  readonly duplicates: Record<string, unknown> = NO_DUPLICATES
   lastPacketAt = Date.now()
   keepaliveMs = 0
   readonly outbound: Outbound
-  /** QoS 2 PUBLISHes of a clean session answered with PUBREC, waiting for PUBREL. */
-  readonly incomingQoS2 = new Set<number>()
+  /** QoS 2 PUBLISHes of a clean session answered with PUBREC, waiting for PUBREL (created with the first). */
+  incomingQoS2: Set<number> | null = null
   /** QoS 1/2 PUBLISHes received and not yet fully acknowledged (MQTT 5 Receive Maximum). */
   unacknowledgedIn = 0
-  /** Inbound topic aliases the client set (handlers/publish.ts). */
-  readonly topicAliases = new Map<number, string>()
+  /** Inbound topic aliases the client set (handlers/publish.ts; created with the first). */
+  topicAliases: Map<number, string> | null = null
   /** Aliases the broker assigns to topics it sends, when the client allows them (MQTT 5 Topic Alias Maximum). */
   aliasesOut: OutboundAliases | null = null
   /** The client's MQTT 5 Maximum Packet Size. */
@@ -110,8 +115,9 @@ export class Connection implements RegisteredClient, InboxHost {
     this.parser.on('error', err => this.parseFailed(err))
     conn.on('data', chunk => this.read(chunk as Buffer))
     conn.on('error', err => this.fail(err))
-    conn.on('end', () => this.shutdown())
-    conn.on('close', () => this.shutdown())
+    const ended = (): void => this.shutdown()
+    conn.on('end', ended)
+    conn.on('close', ended)
     this.connectTimer = setTimeout(() => this.fail(new Error('connect did not arrive in time')), core.limits.connectTimeout)
   }
 
@@ -350,6 +356,7 @@ export class Connection implements RegisteredClient, InboxHost {
 }
 
 const NO_ALIAS = { alias: 0, known: false }
+const NO_DUPLICATES: Record<string, unknown> = Object.create(null)
 
 const UNSUPPORTED_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01])
 /** MQTT 5 CONNACK 0x95 (packet too large), no properties. */

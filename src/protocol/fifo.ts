@@ -11,7 +11,11 @@ export class Fifo<T> {
     if (this.head >= this.items.length) return undefined
     const item = this.items[this.head]
     this.items[this.head++] = undefined
-    if (this.head > 1024 && this.head * 2 >= this.items.length) {
+    if (this.head === this.items.length) {
+      // Empty: length 0 gives the backing store back (an idle connection keeps none).
+      this.items.length = 0
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 >= this.items.length) {
       this.items = this.items.slice(this.head)
       this.head = 0
     }

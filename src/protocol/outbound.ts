@@ -54,18 +54,42 @@ interface Pending { packet: OutgoingPublish, stored: boolean }
 
 const QOS0_WAIT_MS = 1000
 
+const NO_INFLIGHT: ReadonlyMap<number, Inflight> = new Map()
+
 export class Outbound {
-  readonly inflight = new Map<number, Inflight>()
+  /** Packet id -> message in flight; created with the first QoS 1/2 delivery (most idle devices never get one). */
+  private inflightById: Map<number, Inflight> | null = null
   private nextId = 1
-  private readonly queue = new Fifo<Pending>()
-  private readonly blocked = new Fifo<{ item: Pending, cb: () => void }>()
+  /** Created when first needed, as the in-flight map is: an idle connection holds no queues. */
+  private queued: Fifo<Pending> | null = null
+  private blockedCallbacks: Fifo<{ item: Pending, cb: () => void }> | null = null
   private slowTimer: NodeJS.Timeout | null = null
   private lastAckAt = 0
-  private readonly qos0Waiting: Array<{ packet: OutgoingPublish | Buffer, cb: () => void }> = []
+  private qos0Held: Array<{ packet: OutgoingPublish | Buffer, cb: () => void }> | null = null
   private qos0Timer: NodeJS.Timeout | null = null
   private droppingQoS0 = false
 
   constructor (private readonly host: OutboundHost, private readonly limits: OutboundLimits, public window: number) {}
+
+  private get queue (): Fifo<Pending> {
+    return (this.queued ??= new Fifo())
+  }
+
+  private get blocked (): Fifo<{ item: Pending, cb: () => void }> {
+    return (this.blockedCallbacks ??= new Fifo())
+  }
+
+  private get qos0Waiting (): Array<{ packet: OutgoingPublish | Buffer, cb: () => void }> {
+    return (this.qos0Held ??= [])
+  }
+
+  private get inflight (): ReadonlyMap<number, Inflight> {
+    return this.inflightById ?? NO_INFLIGHT
+  }
+
+  private track (packet: OutgoingPublish & { messageId: number }, released: boolean): void {
+    (this.inflightById ??= new Map()).set(packet.messageId, { packet, released })
+  }
 
   /** QoS 0 (a Buffer: already encoded): write now, or wait for the socket (see the top of the file). */
   sendQoS0 (packet: OutgoingPublish | Buffer, cb: () => void): void {
@@ -77,7 +101,7 @@ export class Outbound {
       }
       this.droppingQoS0 = false
     }
-    if (backlog <= this.limits.maxQueuedBytes && this.qos0Waiting.length === 0) {
+    if (backlog <= this.limits.maxQueuedBytes && (this.qos0Held === null || this.qos0Held.length === 0)) {
       this.host.writePacket(packet)
       return cb()
     }
@@ -128,7 +152,7 @@ export class Outbound {
 
   /** A resent message of a restored session: it keeps its packet id (MQTT-4.4.0-1). */
   resend (packet: OutgoingPublish & { messageId: number }, released: boolean): void {
-    this.inflight.set(packet.messageId, { packet, released })
+    this.track(packet, released)
     if (packet.messageId >= this.nextId) this.nextId = packet.messageId === 65535 ? 1 : packet.messageId + 1
     this.host.writePacket(released ? { cmd: 'pubrel', messageId: packet.messageId } : packet)
   }
@@ -140,7 +164,7 @@ export class Outbound {
 
   private transmit ({ packet, stored }: Pending): void {
     packet.messageId = this.allocateId()
-    this.inflight.set(packet.messageId, { packet, released: false })
+    this.track(packet as OutgoingPublish & { messageId: number }, false)
     if (!stored || this.host.clean) return this.write(packet)
     // Record the packet id in the stored queue first: an acknowledgement then finds it.
     this.host.persistence.outgoingUpdate(this.host, packet).then(() => this.write(packet), () => this.write(packet))
@@ -182,7 +206,7 @@ export class Outbound {
 
   /** A QoS 1/2 exchange ended (acknowledged, refused by the client, or not sendable). */
   settle (messageId: number): void {
-    if (!this.inflight.delete(messageId)) return
+    if (this.inflightById?.delete(messageId) !== true) return
     if (!this.host.clean) this.host.persistence.outgoingClearMessageId(this.host, { messageId }).catch(() => {})
     this.lastAckAt = Date.now()
     this.pump()
@@ -227,8 +251,8 @@ export class Outbound {
     if (this.slowTimer !== null) clearTimeout(this.slowTimer)
     if (this.qos0Timer !== null) clearTimeout(this.qos0Timer)
     this.slowTimer = this.qos0Timer = null
-    for (const { cb } of this.qos0Waiting.splice(0)) cb()
-    for (const { cb } of this.blocked.drain()) cb()
-    this.queue.drain()
+    for (const { cb } of this.qos0Held?.splice(0) ?? []) cb()
+    for (const { cb } of this.blockedCallbacks?.drain() ?? []) cb()
+    this.queued?.drain()
   }
 }

@@ -5,8 +5,11 @@
 export class PacketSizeGuard {
   /** Body bytes of the current packet not yet seen. */
   private remaining = 0
-  /** The fixed header read so far (type byte + Remaining Length bytes). */
-  private readonly header: number[] = []
+  /** Bytes of the current fixed header read so far (type byte + Remaining Length bytes). */
+  private headerBytes = 0
+  /** The Remaining Length decoded so far, and the weight of its next byte. */
+  private length = 0
+  private weight = 1
 
   constructor (private readonly max: number) {}
 
@@ -20,17 +23,18 @@ export class PacketSizeGuard {
         i += skip
         continue
       }
-      this.header.push(chunk[i++])
-      if (this.header.length === 1) continue
+      const byte = chunk[i++]
+      if (this.headerBytes++ === 0) continue
       // Remaining Length: 1 to 4 bytes, 7 bits each, high bit = more follow. A fifth is
       // malformed: the parser reports that.
-      if ((this.header[this.header.length - 1] & 0x80) !== 0 && this.header.length < 5) continue
-      let length = 0
-      for (let k = this.header.length - 1; k >= 1; k--) length = length * 128 + (this.header[k] & 0x7f)
-      const total = this.header.length + length
-      this.header.length = 0
+      this.length += (byte & 0x7f) * this.weight
+      this.weight *= 128
+      if ((byte & 0x80) !== 0 && this.headerBytes < 5) continue
+      const total = this.headerBytes + this.length
+      this.remaining = this.length
+      this.headerBytes = this.length = 0
+      this.weight = 1
       if (total > this.max) return total
-      this.remaining = length
     }
     return null
   }

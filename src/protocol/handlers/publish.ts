@@ -56,10 +56,10 @@ function resolveTopicAlias (conn: Connection, packet: IPublishPacket): string | 
     return new ProtocolError(`topic alias ${alias} outside 1..${conn.core.limits.topicAliasMaximum} (Topic Alias Maximum)`, ReasonCode.topicAliasInvalid)
   }
   if (packet.topic !== '') {
-    conn.topicAliases.set(alias, packet.topic)
+    (conn.topicAliases ??= new Map()).set(alias, packet.topic)
     return packet.topic
   }
-  return conn.topicAliases.get(alias) ?? new ProtocolError(`topic alias ${alias} used before it was set`, ReasonCode.protocolError)
+  return conn.topicAliases?.get(alias) ?? new ProtocolError(`topic alias ${alias} used before it was set`, ReasonCode.protocolError)
 }
 
 /** The message as the router carries it: MQTT 5 properties that travel, expiry as a deadline. */
@@ -99,13 +99,13 @@ function routedMessage (packet: IPublishPacket, topic: string): RoutedPacket {
  */
 function receivedBefore (conn: Connection, packet: IPublishPacket, cb: (seen: boolean) => void): void {
   const messageId = packet.messageId as number
-  if (conn.clean) return cb(conn.incomingQoS2.has(messageId))
+  if (conn.clean) return cb(conn.incomingQoS2?.has(messageId) === true)
   if (!packet.dup) return cb(false)
   conn.persistence.incomingGetPacket(conn, { messageId }).then(() => cb(true), () => cb(false))
 }
 
 async function rememberQoS2 (conn: Connection, message: RoutedPacket, messageId: number): Promise<void> {
-  if (conn.clean) conn.incomingQoS2.add(messageId)
+  if (conn.clean) (conn.incomingQoS2 ??= new Set()).add(messageId)
   else await conn.persistence.incomingStorePacket(conn, { ...message, messageId })
   conn.unacknowledgedIn++
 }

@@ -14,7 +14,7 @@ export function handlePubrel (conn: Connection, packet: IPubrelPacket, done: (er
       : { cmd: 'pubcomp', messageId, reasonCode: ReasonCode.packetIdentifierNotFound })
     done()
   }
-  if (conn.clean) return answer(conn.incomingQoS2.delete(messageId))
+  if (conn.clean) return answer(conn.incomingQoS2?.delete(messageId) === true)
   // Looked up first: the embedded and Redis storage delete an unknown id without an error.
   const { persistence } = conn
   persistence.incomingGetPacket(conn, { messageId }).then(
