@@ -18,7 +18,7 @@ import { ReasonCode } from './reason-codes.js'
 import type { OutboundAliases } from './topic-aliases.js'
 import { deliverRouted } from './deliver.js'
 import { handlePacket } from './handlers/index.js'
-import { endSession } from './session.js'
+import { endSession, unrouteFrom } from './session.js'
 import { endExchange, type PendingExchange } from './extended-auth.js'
 import type { RoutedPacket, Subscription } from './types.js'
 
@@ -339,8 +339,8 @@ export class Connection implements RegisteredClient, InboxHost {
     this.connecting = false
     if (this.connectTimer !== null) clearTimeout(this.connectTimer)
     endExchange(this, true)
-    this.outbound.close()
-    for (const filter in this.subscriptions) this.core.broker.unsubscribe(filter, this.deliver as never, noop)
+    for (const filter in this.subscriptions) unrouteFrom(this, filter)
+    this.core.shared.redispatch(this, this.outbound.close())
     endSession(this, wasConnected)
     if (wasConnected) unregisterClient(this.core.broker, this)
     this.flushWrites()
@@ -366,4 +366,3 @@ function flush (conn: Connection): void {
   conn.flushWrites()
 }
 
-function noop (): void {}

@@ -9,6 +9,7 @@ import type { StoredSessions } from '../session-index.js'
 import { hookSlots } from '../aedes-seam.js'
 import { KeepaliveWheel } from './keepalive.js'
 import { SharedQoS0Bytes } from './publish-bytes.js'
+import { SharedGroups } from './shared-groups.js'
 import type { Persistence, RoutedPacket, Subscription } from './types.js'
 
 export interface CoreLimits {
@@ -28,6 +29,8 @@ export interface CoreLimits {
   maxKeepalive: number
   /** --response-information, with %c for the client id (null: none sent). */
   responseInformation: string | null
+  /** Shared subscriptions are offered (one node: groups do not span cluster nodes yet). */
+  sharedSubscriptions: boolean
 }
 
 /** The hook slots of the broker, as src/hooks.ts composes them (typed with Aedes's Client). */
@@ -59,6 +62,8 @@ export interface Core {
   sharedQoS0: SharedQoS0Bytes
   /** This node's deletion timers of sessions that ended with a finite expiry, by client id. */
   expiringSessions: Map<string, NodeJS.Timeout>
+  /** The shared-subscription groups of this node's connections (limits.sharedSubscriptions says whether they are offered). */
+  shared: SharedGroups
 }
 
 export interface CoreParts {
@@ -91,7 +96,8 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
       maxSubscriptions: config.maxSubscriptionsPerClient,
       maxSessionExpiry: config.maxSessionExpiry === null ? 0xffffffff : Math.floor(config.maxSessionExpiry / 1000),
       maxKeepalive: config.maxKeepalive === null ? 0 : Math.min(65_535, Math.floor(config.maxKeepalive / 1000)),
-      responseInformation: config.responseInformation
+      responseInformation: config.responseInformation,
+      sharedSubscriptions: config.storage !== 'redis'
     },
     metrics,
     log,
@@ -99,6 +105,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     storedSessions,
     delayedWills: new Map(),
     sharedQoS0: new SharedQoS0Bytes(),
-    expiringSessions: new Map()
+    expiringSessions: new Map(),
+    shared: new SharedGroups(broker, metrics, config.sharedStrategy)
   }
 }

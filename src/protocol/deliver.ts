@@ -6,6 +6,7 @@
 // MQTT 3.1.1 clients.
 import { topicMatches } from '../topics.js'
 import type { Connection } from './connection.js'
+import type { SharedOrigin } from './shared-groups.js'
 import type { MessageProperties, OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.js'
 
 export interface Match {
@@ -47,7 +48,17 @@ export function deliverRetained (conn: Connection, packet: RoutedPacket, granted
   forward(conn, packet, match, true, false, cb)
 }
 
-function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: boolean, live: boolean, cb: () => void): void {
+/**
+ * A message a shared group chose this connection for (shared-groups.ts). It is not in the
+ * connection's stored queue (the group, not the session, owns it), and carries its origin
+ * so that it goes back to the group if the connection leaves before acknowledging it.
+ */
+export function deliverShared (conn: Connection, packet: RoutedPacket, sub: Subscription, origin: SharedOrigin, cb: () => void): void {
+  const match: Match = { qos: sub.qos, retainAsPublished: sub.rap === true, identifiers: sub.id !== undefined ? [sub.id] : null }
+  forward(conn, packet, match, match.retainAsPublished && packet.retain, false, cb, origin)
+}
+
+function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: boolean, live: boolean, cb: () => void, origin?: SharedOrigin): void {
   const packet = conn.core.hooks.authorizeForward(conn.asClient, routed)
   if (!packet) return cb()
   if (typeof packet.messageExpiry === 'number' && packet.messageExpiry <= Date.now()) {
@@ -64,6 +75,7 @@ function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: 
   }
   const out = outgoingPublish(conn, packet, qos, retain, match.identifiers)
   if (qos === 0) return conn.outbound.sendQoS0(out, cb)
+  if (origin !== undefined) out.shared = origin
   // A persistent session's live QoS 1/2 message is in its stored queue already (broker.publish).
   conn.outbound.sendQoS12(out, live && !conn.clean && packet.brokerId !== undefined, cb)
 }

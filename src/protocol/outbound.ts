@@ -246,13 +246,25 @@ export class Outbound {
     this.slowTimer = setTimeout(check, this.limits.slowClientTimeout)
   }
 
-  /** The connection closed: release every held router callback (the publishers go on). */
-  close (): void {
+  /**
+   * The connection closed: release every held router callback (the publishers go on).
+   * Returns the shared groups' messages it had not acknowledged (sent without an
+   * acknowledgement, QoS 2 without PUBREC, queued, or held with the router's callback).
+   */
+  close (): Array<{ packet: OutgoingPublish, cb: () => void }> {
     if (this.slowTimer !== null) clearTimeout(this.slowTimer)
     if (this.qos0Timer !== null) clearTimeout(this.qos0Timer)
     this.slowTimer = this.qos0Timer = null
     for (const { cb } of this.qos0Held?.splice(0) ?? []) cb()
-    for (const { cb } of this.blockedCallbacks?.drain() ?? []) cb()
-    this.queued?.drain()
+    const unacknowledged: Array<{ packet: OutgoingPublish, cb: () => void }> = []
+    for (const { packet, released } of this.inflight.values()) if (packet.shared !== undefined && !released) unacknowledged.push({ packet, cb: noop })
+    for (const { packet } of this.queued?.drain() ?? []) if (packet.shared !== undefined) unacknowledged.push({ packet, cb: noop })
+    for (const { item, cb } of this.blockedCallbacks?.drain() ?? []) {
+      if (item.packet.shared !== undefined) unacknowledged.push({ packet: item.packet, cb })
+      else cb()
+    }
+    return unacknowledged
   }
 }
+
+function noop (): void {}

@@ -10,6 +10,7 @@ import { expiryMarker, isReservedTopic, isSessionMarker, markedDeadline, SESSION
 import type { Connection, WillMessage } from './connection.js'
 import { bestMatch, outgoingPublish } from './deliver.js'
 import type { Core } from './core.js'
+import { isSharedFilter } from './topic-rules.js'
 import type { OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.js'
 
 type StoredMessage = Omit<RoutedPacket, 'cmd'>
@@ -38,7 +39,7 @@ export async function restoreSession (conn: Connection): Promise<boolean> {
     if (isReservedTopic(sub.topic)) continue
     const { clientId: _, ...subscription } = sub
     conn.setSubscription(subscription)
-    live.push(routeTo(conn, sub.topic))
+    live.push(routeTo(conn, subscription))
   }
   await Promise.all(live)
   if (!marked && !conn.clean) await markSession(conn)
@@ -50,11 +51,18 @@ export async function markSession (conn: Connection): Promise<void> {
   await conn.persistence.addSubscriptions(conn, [SESSION_MARKER])
 }
 
-/** Registers the connection's listener for one filter with the router. */
-export function routeTo (conn: Connection, filter: string): Promise<void> {
+/** Registers the connection's listener for one subscription with the router (a shared one: joins its group). */
+export function routeTo (conn: Connection, sub: Subscription): Promise<void> {
+  if (isSharedFilter(sub.topic)) return conn.core.shared.join(conn, sub)
   return new Promise((resolve, reject) => {
-    conn.core.broker.subscribe(filter, conn.deliver as never, (err?: Error | null) => err ? reject(err) : resolve())
+    conn.core.broker.subscribe(sub.topic, conn.deliver as never, (err?: Error | null) => err ? reject(err) : resolve())
   })
+}
+
+/** The router stops sending this filter's messages to the connection (a shared one: it leaves its group). */
+export function unrouteFrom (conn: Connection, filter: string): void {
+  if (isSharedFilter(filter)) return conn.core.shared.leave(conn, filter)
+  conn.core.broker.unsubscribe(filter, conn.deliver as never, noop)
 }
 
 /**
@@ -263,3 +271,5 @@ export function endDelayedWill (core: Core, clientId: string, publishNow: boolea
 }
 
 export type { Subscription }
+
+function noop (): void {}

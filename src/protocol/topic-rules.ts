@@ -28,5 +28,5 @@ export function validTopicFilter (filter: string): boolean {
   return true
 }
 
-/** MQTT 5 shared subscriptions ($share/<group>/<filter>), not supported yet. */
+/** A shared subscription's filter ($share/<group>/<filter>, shared-groups.ts). */
 export const isSharedFilter = (filter: string): boolean => filter.startsWith('$share/')

@@ -2,6 +2,7 @@
 // what a connection writes, and the persistence operations it calls (aedes-persistence 11's
 // async interface, wrapped by src/storage.ts).
 import type { IPublishPacket, UserProperties } from 'mqtt-packet'
+import type { SharedOrigin } from './shared-groups.js'
 
 export type QoS = 0 | 1 | 2
 
@@ -33,7 +34,13 @@ export interface RoutedPacket {
   messageExpiry?: number | null
 }
 
-export type OutgoingPublish = IPublishPacket & { brokerId?: string, brokerCounter?: number, messageExpiry?: number }
+export type OutgoingPublish = IPublishPacket & {
+  brokerId?: string
+  brokerCounter?: number
+  messageExpiry?: number
+  /** A shared group's delivery: back to the group if the member leaves before acknowledging it. */
+  shared?: SharedOrigin
+}
 
 /** One granted subscription of a connection, as stored for a persistent session. */
 export interface Subscription {

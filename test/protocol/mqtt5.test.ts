@@ -31,7 +31,7 @@ describe('MQTT 5 (memory storage)', () => {
     assert.equal(connack.properties.receiveMaximum, 100)
     assert.equal(connack.properties.maximumPacketSize, 1024 * 1024)
     assert.equal(connack.properties.topicAliasMaximum, 10)
-    assert.equal(connack.properties.sharedSubscriptionAvailable, false)
+    assert.equal(connack.properties.sharedSubscriptionAvailable, true)
     assert.match(String(connack.properties.assignedClientIdentifier), /^swallow_/)
     conn.socket.destroy()
   })
@@ -145,11 +145,11 @@ describe('MQTT 5 (memory storage)', () => {
     await pub.endAsync()
   })
 
-  test('SUBACK and UNSUBACK reason codes: 0x8F for an invalid filter, 0x9E for a shared subscription, 0x11 for no such subscription', async () => {
+  test('SUBACK and UNSUBACK reason codes: 0x8F for an invalid filter, a shared subscription granted, 0x11 for no such subscription', async () => {
     const conn = await raw5(broker.mqttPort, { clientId: 'p5-codes' })
     conn.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ok/#', qos: 1 }, { topic: 'bad/#/x', qos: 1 }, { topic: '$share/g/t', qos: 1 }, { topic: 'two', qos: 2 }] })
     const suback = await conn.next(p => p.cmd === 'suback', 'SUBACK') as { granted: number[] }
-    assert.deepEqual(suback.granted, [1, 0x8f, 0x9e, 2])
+    assert.deepEqual(suback.granted, [1, 0x8f, 1, 2])
     conn.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['ok/#', 'never'] })
     const unsuback = await conn.next(p => p.cmd === 'unsuback', 'UNSUBACK') as { granted: number[] }
     assert.deepEqual(unsuback.granted, [0, 0x11])

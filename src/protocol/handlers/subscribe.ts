@@ -1,7 +1,8 @@
 // SUBSCRIBE -> SUBACK, as a list of steps:
 //   validate each filter -> authorize each (hooks: ACL) -> --max-subscriptions-per-client ->
 //   store the granted ones in one batch (persistent sessions) -> route them to this
-//   connection -> SUBACK -> retained messages (MQTT 5 Retain Handling decides which).
+//   connection (a shared one: join its group, shared-groups.ts) -> SUBACK -> retained
+//   messages (MQTT 5 Retain Handling decides which; none for a shared subscription).
 // A refused filter gets its code in the SUBACK and the others go on (MQTT-3.9.3-1). An
 // invalid filter closes an MQTT 3.1.1 connection (its SUBACK has no code for it) and gets
 // 0x8F on MQTT 5.
@@ -10,6 +11,7 @@ import { ProtocolError, type Connection } from '../connection.js'
 import { deliverRetained } from '../deliver.js'
 import { ReasonCode, subackCode } from '../reason-codes.js'
 import { routeTo } from '../session.js'
+import { parseShared } from '../shared-groups.js'
 import { isSharedFilter, validTopicFilter } from '../topic-rules.js'
 import type { RoutedPacket, Subscription } from '../types.js'
 
@@ -18,6 +20,7 @@ type Done = (err?: Error | null) => void
 interface Decision { sub: Subscription, reason: number, isNew: boolean }
 
 export function handleSubscribe (conn: Connection, packet: ISubscribePacket, done: Done): void {
+  if (packet.subscriptions.some(s => s.nl === true && isSharedFilter(s.topic))) return done(new ProtocolError('No Local on a shared subscription (MQTT-3.8.3-4)'))
   if (conn.version !== 5) {
     const invalid = packet.subscriptions.find(s => !validTopicFilter(s.topic))
     if (invalid !== undefined) return done(new ProtocolError(`invalid topic filter in SUBSCRIBE: ${JSON.stringify(invalid.topic.slice(0, 100))} (MQTT-4.7.1-2)`))
@@ -31,7 +34,8 @@ export function handleSubscribe (conn: Connection, packet: ISubscribePacket, don
       await Promise.all(granted.map(async d => {
         const known = d.sub.topic in conn.subscriptions
         conn.setSubscription(d.sub)
-        if (!known) await routeTo(conn, d.sub.topic)
+        // A shared group keeps each member's subscription: joining again updates it.
+        if (!known || isSharedFilter(d.sub.topic)) await routeTo(conn, d.sub)
       }))
       if (conn.closed) return done()
       conn.writePacket(conn.version === 5
@@ -53,7 +57,10 @@ function decide (conn: Connection, requested: ISubscription, identifier: number 
   }
   const isNew = !(sub.topic in conn.subscriptions)
   if (!validTopicFilter(sub.topic)) return Promise.resolve({ sub, reason: ReasonCode.topicFilterInvalid, isNew })
-  if (isSharedFilter(sub.topic)) return Promise.resolve({ sub, reason: ReasonCode.sharedSubscriptionsNotSupported, isNew })
+  if (isSharedFilter(sub.topic)) {
+    if (!conn.core.limits.sharedSubscriptions) return Promise.resolve({ sub, reason: ReasonCode.sharedSubscriptionsNotSupported, isNew })
+    if (parseShared(sub.topic) === null) return Promise.resolve({ sub, reason: ReasonCode.topicFilterInvalid, isNew })
+  }
   return new Promise(resolve => {
     conn.core.hooks.authorizeSubscribe(conn.asClient, sub, (err, allowed) => {
       if (err || !allowed) return resolve({ sub, reason: ReasonCode.notAuthorized, isNew })
@@ -93,7 +100,8 @@ function applySubscriptionLimit (conn: Connection, decisions: Decision[]): void 
  * Handling 0 sends them, 1 only for a new subscription, 2 never (MQTT-3.3.1-9, -10, -11).
  */
 function sendRetained (conn: Connection, granted: Decision[]): void {
-  const wanted = granted.filter(d => (d.sub.rh ?? 0) === 0 || (d.sub.rh === 1 && d.isNew)).map(d => d.sub)
+  // A shared subscription gets no retained messages (MQTT 5 section 4.8.2).
+  const wanted = granted.filter(d => !isSharedFilter(d.sub.topic) && ((d.sub.rh ?? 0) === 0 || (d.sub.rh === 1 && d.isNew))).map(d => d.sub)
   // The 'subscribe' event names the subscriber of the retained stream asked for right after
   // it, in the same synchronous step (plugins/retained listens for it).
   conn.core.broker.emit('subscribe', granted.map(d => d.sub), conn.asClient)

@@ -4,13 +4,14 @@
 import type { IUnsubscribePacket } from 'mqtt-packet'
 import type { Connection } from '../connection.js'
 import { ReasonCode } from '../reason-codes.js'
+import { unrouteFrom } from '../session.js'
 
 export function handleUnsubscribe (conn: Connection, packet: IUnsubscribePacket, done: (err?: Error | null) => void): void {
   const existed = packet.unsubscriptions.map(filter => filter in conn.subscriptions)
   const removed = packet.unsubscriptions.filter((_, i) => existed[i])
   for (const filter of removed) {
     conn.deleteSubscription(filter)
-    conn.core.broker.unsubscribe(filter, conn.deliver as never, noop)
+    unrouteFrom(conn, filter)
   }
   const stored = !conn.clean && removed.length > 0 ? conn.persistence.removeSubscriptions(conn, removed) : Promise.resolve()
   stored.then(() => {
@@ -22,4 +23,3 @@ export function handleUnsubscribe (conn: Connection, packet: IUnsubscribePacket,
   }, done)
 }
 
-function noop (): void {}
