@@ -28,8 +28,13 @@ const EVENTS: Record<string, (e: LogEntry) => string> = {
   'shutting down': e => `shutting down (${text(e.signal)})`
 }
 
+// Lines whose words already carry their fields, even as warnings (src/reload-summary.ts).
+const SELF_CONTAINED = ['reloaded (']
+
 /** The event's terminal text, or null when the line has no template (its msg is shown). */
 export function eventText (entry: LogEntry): string | null {
-  const template = EVENTS[String(entry.msg)]
-  return template ? template(entry) : null
+  const msg = String(entry.msg)
+  const template = EVENTS[msg]
+  if (template) return template(entry)
+  return SELF_CONTAINED.some(prefix => msg.startsWith(prefix)) ? msg : null
 }
