@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqttPacket from 'mqtt-packet'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { connect } from '../helpers/mqtt.js'
+import { collect, connect, sentinel } from '../helpers/mqtt.js'
 import { waitFor } from '../helpers/system.js'
 import { connectPacket, exchange as rawExchange, subscribePacket, type Outcome } from '../helpers/raw.js'
 
@@ -79,13 +79,12 @@ test('MQTT-3.12.4-1: PINGREQ gets PINGRESP', async () => {
 
 test('MQTT-3.14.4-1/3: DISCONNECT closes the connection and the will is not published', async () => {
   const watcher = await connect(broker.mqttUrl)
-  const wills: string[] = []
-  watcher.on('message', t => wills.push(t))
+  const wills = collect(watcher)
   await watcher.subscribeAsync('conf/will')
   const withWill = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId: 'conf-will', will: { topic: 'conf/will', payload: Buffer.from('gone'), qos: 0, retain: false } })
   const outcome = await exchange([withWill, Buffer.from([0xe0, 0])])
   assert.deepEqual(outcome, { packets: ['connack:0'], closed: true })
-  await new Promise(resolve => setTimeout(resolve, 300))
+  await sentinel(watcher, wills, 'conf/will')
   assert.deepEqual(wills, [])
   await watcher.endAsync()
 })

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { X509Certificate } from 'node:crypto'
 import { runCli, startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { collect, connect, run } from '../helpers/mqtt.js'
+import { collect, connect, run, sentinel } from '../helpers/mqtt.js'
 import { needBinary, tempDir, waitFor } from '../helpers/system.js'
 import { makePki, type TestPki } from '../helpers/tls.js'
 
@@ -154,7 +154,7 @@ test('--auth-cert-identity cn over mqtts and wss: the certificate CN is the user
       await client.publishAsync('devices/device-7/cmd', 'mine', { qos: 1 })
       await client.publishAsync('devices/device-8/cmd', 'not mine', { qos: 1 }) // acknowledged, not routed
       await waitFor(() => got.length >= 1, 3000, 'its own message')
-      await new Promise(resolve => setTimeout(resolve, 200))
+      await sentinel(client, got, 'devices/device-7/cmd')
       assert.deepEqual(got.map(m => m.payload), ['mine'])
       await client.endAsync()
     }
