@@ -78,7 +78,7 @@ test('hooks.dropPublish: QoS 0/1/2 are acknowledged, not routed, not retained, a
 
 test('authorizeSubscribe: a refused filter gets 0x80 while the others in the packet are granted', async () => {
   const port = Number(new URL(url).port)
-  const outcome = await exchange(port, [connectPacket('mixed'), subscribePacket(1, [{ topic: 'ok', qos: 1 }, { topic: 'forbidden', qos: 1 }])])
+  const outcome = await exchange(port, [connectPacket('mixed'), subscribePacket(1, [{ topic: 'ok', qos: 1 }, { topic: 'forbidden', qos: 1 }])], 2)
   assert.deepEqual(outcome.packets, ['connack:0', 'suback:1,128'])
 })
 
