@@ -7,7 +7,8 @@ import { Hooks } from './hooks.js'
 import { HttpRoutes } from './listeners/http.js'
 import { openListeners } from './listeners/index.js'
 import type { Listener } from './listeners/listen.js'
-import { loadTlsOptions, reloadTls, tlsSettings } from './tls-files.js'
+import { loadTlsOptions, tlsReloader, tlsSettings } from './tls-files.js'
+import { logReload, type ReloadPart } from './reload-summary.js'
 import type { Logger } from './logger.js'
 import { createMetrics } from './metrics.js'
 import { observeBroker } from './observe.js'
@@ -28,8 +29,11 @@ export interface Swallow {
   broker: Aedes
   storage: StorageHandles
   listeners: Listener[]
-  /** SIGHUP: reload TLS certificates without dropping connections (plugins watch SIGHUP themselves). */
-  reload: () => void
+  /**
+   * SIGHUP: re-read the TLS certificates and the plugins' files without dropping connections;
+   * logs one line saying what each did. Resolves when that line is written.
+   */
+  reload: (trigger: string) => Promise<void>
   /** Stop accepting, let in-flight acknowledgements finish (bounded), close plugins and storage. */
   close: () => Promise<void>
 }
@@ -98,12 +102,24 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
 
     const secureServers = await openListeners(config, tlsOptions, onConnection, routes, listeners, log)
 
+    const reloadTls = tls && tlsOptions ? tlsReloader(tls, tlsOptions, secureServers) : null
+    const reloadLog = log.child({ module: 'reload' })
+    const reload = async (trigger: string): Promise<void> => {
+      try {
+        const parts: ReloadPart[] = reloadTls ? [reloadTls()] : []
+        for (const handle of handles) if (handle.reload) parts.push(...await handle.reload())
+        logReload(reloadLog, trigger, parts)
+      } catch (err) {
+        reloadLog.error({ err, trigger }, 'reload failed')
+      }
+    }
+
     let closing: Promise<void> | null = null
     return {
       broker: aedes,
       storage,
       listeners,
-      reload: () => { if (tls) reloadTls(tls, secureServers, log.child({ module: 'tls' })) },
+      reload,
       close: () => {
         stopSweeps()
         return (closing ??= shutdown(aedes, config.shutdownTimeout))

@@ -117,7 +117,7 @@ function handleSignals ({ close, reload }: Pick<Swallow, 'close' | 'reload'>, lo
       process.exit(1)
     })
   }
-  process.on('SIGHUP', reload)
+  process.on('SIGHUP', () => { void reload('SIGHUP') })
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('uncaughtException', err => {

@@ -1,14 +1,21 @@
-// pino root logger. JSON lines by default; human-readable when stdout is a terminal.
+// pino root logger. JSON lines by default; one short line per event when stdout is a
+// terminal or --log-format pretty (src/pretty-log.ts).
 import { pino, type Logger } from 'pino'
-import pinoPretty from 'pino-pretty'
 import type { Config } from './config.js'
+import { prettyDestination } from './pretty-log.js'
 
 export type { Logger }
 
 export function createLogger (config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
-  const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true)
+  const terminal = process.stdout.isTTY === true
+  const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && terminal)
   const options = { level: config.logLevel, base: { pid: process.pid } }
   if (!pretty) return pino(options)
   // Synchronous so that the last lines before an exit are never lost.
-  return pino(options, pinoPretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', sync: true }))
+  const stdout = pino.destination({ fd: 1, sync: true })
+  return pino(options, prettyDestination({
+    colour: terminal && process.env.NO_COLOR === undefined,
+    startupDetails: config.logLevel === 'debug' || config.logLevel === 'trace',
+    write: text => stdout.write(text)
+  }))
 }

@@ -7,6 +7,7 @@ import type { HttpRoutes } from './listeners/http.js'
 import type { Logger } from './logger.js'
 import type { Registry } from './metrics.js'
 import type { OptionSpec } from './options.js'
+import type { ReloadPart } from './reload-summary.js'
 import type { StorageHandles } from './storage.js'
 
 export interface Plugin {
@@ -39,6 +40,11 @@ export interface PluginHandle {
    * --shutdown-timeout together with the storage's own in-flight work.
    */
   drain?: () => Promise<void>
+  /**
+   * SIGHUP: re-read the plugin's files; the broker logs one line with every part
+   * (src/reload-summary.ts). A part that fails keeps its previous contents in force.
+   */
+  reload?: () => Promise<ReloadPart[]>
   /** Shutdown, last step: after the broker closed its clients. */
   close: () => Promise<void>
 }

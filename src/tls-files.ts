@@ -1,10 +1,11 @@
 // TLS certificate files: loaded and checked at start (a bad file is a ConfigError naming
-// it, exit 2), and reloaded on SIGHUP into the running servers without dropping anyone.
+// it, exit 2), and reloaded on SIGHUP into the running servers without dropping anyone
+// (when they changed).
 import { readFileSync } from 'node:fs'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 import type { Config } from './config.js'
 import { ConfigError } from './errors.js'
-import type { Logger } from './logger.js'
+import type { ReloadPart } from './reload-summary.js'
 
 export interface TlsSettings {
   cert: string
@@ -41,7 +42,16 @@ function readPem (flag: string, file: string): Buffer {
 }
 
 /** Reads and checks the files; throws ConfigError naming the file that is wrong. */
-export function loadTlsOptions (s: TlsSettings): SecureContextOptions & { requestCert: boolean, rejectUnauthorized: boolean } {
+/** What the TLS servers are given: the files' contents and whether to ask for a client certificate. */
+export interface TlsOptions {
+  cert: Buffer
+  key: Buffer
+  ca: Buffer | undefined
+  requestCert: boolean
+  rejectUnauthorized: boolean
+}
+
+export function loadTlsOptions (s: TlsSettings): TlsOptions {
   const cert = readPem('--tls-cert', s.cert)
   const key = readPem('--tls-key', s.key)
   const ca = s.ca ? readPem('--tls-ca', s.ca) : undefined
@@ -75,15 +85,31 @@ export interface SecureServer {
   setSecureContext: (options: SecureContextOptions) => void
 }
 
-/** Re-reads the files into every TLS server; keeps the old certificates when the new files are bad. */
-export function reloadTls (s: TlsSettings, servers: SecureServer[], log: Logger): boolean {
-  try {
-    const options = loadTlsOptions(s)
-    for (const server of servers) server.setSecureContext(options)
-    log.info({ cert: s.cert }, 'TLS certificates reloaded')
-    return true
-  } catch (err) {
-    log.error({ error: (err as Error).message }, 'TLS reload failed; still serving the previous certificates')
-    return false
+/**
+ * SIGHUP for the certificates: re-reads the files and, when they changed, puts them into
+ * every TLS server; bad files keep the certificates in force.
+ */
+export function tlsReloader (s: TlsSettings, initial: TlsOptions, servers: readonly SecureServer[]): () => ReloadPart {
+  let inForce = initial
+  let broken = false
+  return () => {
+    let next: TlsOptions
+    try {
+      next = loadTlsOptions(s)
+    } catch (err) {
+      broken = true
+      return { name: 'tls', outcome: 'failed', problem: (err as Error).message }
+    }
+    const outcome = broken ? 'repaired' : sameFiles(next, inForce) ? 'unchanged' : 'reloaded'
+    broken = false
+    if (outcome === 'unchanged') return { name: 'tls', outcome }
+    for (const server of servers) server.setSecureContext(next)
+    inForce = next
+    return { name: 'tls', outcome }
   }
+}
+
+function sameFiles (a: TlsOptions, b: TlsOptions): boolean {
+  const same = (x: Buffer | undefined, y: Buffer | undefined): boolean => x === undefined || y === undefined ? x === y : x.equals(y)
+  return same(a.cert, b.cert) && same(a.key, b.key) && same(a.ca, b.ca)
 }

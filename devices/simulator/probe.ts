@@ -58,9 +58,16 @@ export function explain (err: Error, opts: Pick<SimOptions, 'url' | 'username'>,
   if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|TLS|SSL/.test(code)) {
     return `TLS: ${err.message} (pass --ca FILE with the broker's CA, or --insecure for a test broker)`
   }
-  // CONNACK return codes of MQTT 3.1.1: 4 bad username or password, 5 not authorized.
+  // MQTT 5's 0x8A Banned: a brute-force guard (Swallow's, Mosquitto's plugins) refuses even good credentials.
+  if (code === 138) {
+    return `locked out (brute-force guard: too many failed logins for this username from this address): ${err.message}; ` +
+      'wait for the lockout to end (Swallow: --auth-lockout, 5m by default) and fix the device that sent the wrong password'
+  }
+  // CONNACK return codes of MQTT 3.1.1: 4 bad username or password, 5 not authorized (which
+  // is also what a locked-out client gets over 3.1.1: --protocol 5 tells the two apart).
   if (code === 4 || code === 5 || code === 134 || code === 135) {
-    return `the broker refused the login: ${err.message}` + (opts.username ? ' (check --username and --password)' : ' (the broker may need --username and --password)')
+    return `the broker refused the login: ${err.message}` + (opts.username ? ' (check --username and --password)' : ' (the broker may need --username and --password)') +
+      (code === 5 ? '; over MQTT 3.1.1 a brute-force lockout looks the same: --protocol 5 tells them apart' : '')
   }
   if (code === 2 || code === 133) return `the broker rejected the client id: ${err.message} (try another --id-prefix)`
   return err.message

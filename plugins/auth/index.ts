@@ -20,6 +20,8 @@ import { JwtVerifier, parseJwtKey, type JwtKey } from './jwt.js'
 import { parsePasswordFile, type PasswordFile } from './password-file.js'
 import { compilePermissions, type Permissions, type TokenAcl } from './permissions.js'
 import { ReloadableFile, watchFiles } from './reload.js'
+import { FileProblem } from './file-problem.js'
+import { logReload, type ReloadPart } from '../../src/reload-summary.js'
 import { SCRAM_METHOD } from './scram.js'
 import { authOptions, type AuthSettings } from './settings.js'
 import { PasswordVerifier } from './verifier.js'
@@ -211,35 +213,48 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
   }
   broker.on('clientDisconnect', onDisconnect)
 
+  // What a reload re-reads: name in the reload line, metric label, file, what is in force.
+  const reloadables = [
+    ['passwords', 'password', passwordFile, () => count(passwordFile?.value.size ?? 0, 'user')],
+    ['acl', 'acl', aclFile, () => count(aclRuleCount(aclFile?.value), 'rule')],
+    ['jwt-key', 'jwt-key', jwtKeyFile, () => jwtKeyFile?.value.kind === 'jwks' ? 'JWKS' : 'PEM key']
+  ] as const
   // Reloads run one at a time; a burst of changes collapses into the next run.
-  let reloading: Promise<void> = Promise.resolve()
-  const reload = (why: string): void => {
-    reloading = reloading.then(() => reloadFiles(why)).catch(err => log.error({ err }, 'auth reload failed'))
+  let reloading: Promise<unknown> = Promise.resolve()
+  const reload = (): Promise<ReloadPart[]> => {
+    const run = reloading.then(reloadFiles)
+    reloading = run.catch(() => {})
+    return run
   }
-  const reloadFiles = async (why: string): Promise<void> => {
+  const reloadFiles = async (): Promise<ReloadPart[]> => {
+    const parts: ReloadPart[] = []
     let changed = false
-    for (const [label, file] of [['password', passwordFile], ['acl', aclFile], ['jwt-key', jwtKeyFile]] as const) {
+    for (const [name, metricLabel, file, size] of reloadables) {
       if (file === null) continue
       const outcome = await file.reload()
-      if (outcome === 'unchanged') continue
-      if (outcome === 'reloaded') {
-        changed = true
-        m.reloads.inc({ file: label, result: 'reloaded' })
-        log.info({ file: file.path, trigger: why }, `${label} file reloaded`)
-      } else {
-        m.reloads.inc({ file: label, result: 'error' })
-        log.warn({ file: outcome.file, line: outcome.line, problem: outcome.problem, trigger: why }, `${outcome.message}; the previous ${label} rules stay in force`)
+      if (outcome instanceof FileProblem) {
+        m.reloads.inc({ file: metricLabel, result: 'error' })
+        parts.push({ name, outcome: 'failed', problem: outcome.message })
+        continue
       }
+      if (outcome !== 'unchanged') {
+        changed = true
+        m.reloads.inc({ file: metricLabel, result: 'reloaded' })
+      }
+      parts.push({ name, outcome, size: size() })
     }
-    if (!changed) return
-    version++
-    jwt = makeJwt()
-    if (passwordFile !== null) disconnectRemovedUsers(broker, clients, passwordFile.value, log)
+    if (changed) {
+      version++
+      jwt = makeJwt()
+      if (passwordFile !== null) disconnectRemovedUsers(broker, clients, passwordFile.value, log)
+    }
+    return parts
   }
   const watched = [passwordFile, aclFile, jwtKeyFile].filter(f => f !== null).map(f => f.path)
-  const watcher = settings.watch ? watchFiles(watched, () => reload('file change')) : null
-  const onHup = (): void => reload('SIGHUP')
-  process.on('SIGHUP', onHup)
+  // A change on disk logs its own line; SIGHUP's parts go into the broker's line (handle.reload).
+  const watcher = settings.watch
+    ? watchFiles(watched, () => { reload().then(parts => logReload(log, 'file change', parts), err => log.error({ err }, 'auth reload failed')) })
+    : null
 
   log.info({
     passwordFile: settings.passwordFile, aclFile: settings.aclFile, jwt: jwt !== null, certIdentity: settings.certIdentity,
@@ -248,10 +263,10 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
   const prune = setInterval(() => guard.prune(), 60_000)
   prune.unref()
   return {
+    reload,
     async close () {
       clearInterval(prune)
       watcher?.close()
-      process.removeListener('SIGHUP', onHup)
       broker.removeListener('clientDisconnect', onDisconnect)
       await reloading
     }
@@ -273,6 +288,15 @@ function disconnectRemovedUsers (broker: Aedes, clients: WeakMap<Client, ClientA
     }
   }
 }
+
+function aclRuleCount (acl: AclFile | undefined): number {
+  if (acl === undefined) return 0
+  let n = acl.anonymous.length + acl.patterns.length
+  for (const rules of acl.users.values()) n += rules.length
+  return n
+}
+
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`
 
 /** A shared subscription ($share/GROUP/FILTER) is authorized on its FILTER. */
 function subscriptionFilter (topic: string): string {

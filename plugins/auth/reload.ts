@@ -9,10 +9,13 @@ import { FileProblem } from './file-problem.js'
 
 export type Parser<T> = (text: string, file: string) => T
 
-export type ReloadOutcome = 'unchanged' | 'reloaded' | FileProblem
+/** reloaded / repaired: the value was replaced (repaired: after a reload that failed). */
+export type FileReload = 'unchanged' | 'reloaded' | 'repaired' | FileProblem
 
 export class ReloadableFile<T> {
   private text: string
+  /** The last reload failed: the value in force is older than the file. */
+  private broken = false
   value: T
 
   /** Reads and parses the file now; a problem throws ConfigError naming file:line. */
@@ -31,12 +34,26 @@ export class ReloadableFile<T> {
   }
 
   /** Re-reads the file; keeps the current value when it cannot be read or parsed. */
-  async reload (): Promise<ReloadOutcome> {
+  async reload (): Promise<FileReload> {
+    const outcome = await this.read()
+    if (outcome instanceof FileProblem) {
+      this.broken = true
+      return outcome
+    }
+    // Good again, also when fixed back to the very contents in force ('unchanged').
+    if (this.broken) {
+      this.broken = false
+      return 'repaired'
+    }
+    return outcome
+  }
+
+  private async read (): Promise<'unchanged' | 'reloaded' | FileProblem> {
     let text: string
     try {
       text = await readFile(this.path, 'utf8')
     } catch (err) {
-      return new FileProblem(this.path, 0, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; keeping the previous contents`)
+      return new FileProblem(this.path, 0, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
     }
     if (text === this.text) return 'unchanged'
     try {

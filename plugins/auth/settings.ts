@@ -36,6 +36,6 @@ export const authOptions: readonly OptionSpec[] = [
   { key: 'auth.cacheTtl', flag: '--auth-cache-ttl', type: 'duration', default: 120_000, help: 'how long a successful password check is remembered (0 disables); wrong passwords are never cached' },
   { key: 'auth.maxFailures', flag: '--auth-max-failures', type: 'int', min: 0, default: 10, help: 'failed CONNECTs for one username from one address (within --auth-failure-window) before that username is locked out there; 0 disables' },
   { key: 'auth.failureWindow', flag: '--auth-failure-window', type: 'duration', min: 1, default: 60_000, help: 'window in which failed CONNECTs are counted' },
-  { key: 'auth.lockout', flag: '--auth-lockout', type: 'duration', min: 1, default: 300_000, help: 'how long a locked-out address gets CONNACK 5 without a password check' },
+  { key: 'auth.lockout', flag: '--auth-lockout', type: 'duration', min: 1, default: 300_000, help: 'how long a locked-out username gets CONNACK 5 (MQTT 5: 0x8A) from that address without a password check' },
   { key: 'auth.watch', flag: '--auth-watch', type: 'bool', default: true, help: 'reload the password, ACL and JWT key files when they change on disk (SIGHUP always reloads them)' }
 ]

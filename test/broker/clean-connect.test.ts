@@ -5,9 +5,9 @@ import assert from 'node:assert/strict'
 import { connect as tcpConnect } from 'node:net'
 import mqttPacket from 'mqtt-packet'
 import { startBroker, type BrokerOptions } from '../helpers/broker.js'
-import { connect, connectCollecting } from '../helpers/mqtt.js'
+import { connect, connectCollecting, sentinel } from '../helpers/mqtt.js'
 import { exchange, rawSession } from '../helpers/raw.js'
-import { sleep, tempDir, waitFor } from '../helpers/system.js'
+import { tempDir, waitFor } from '../helpers/system.js'
 
 const storages: Array<BrokerOptions['storage']> = ['embedded', 'memory']
 
@@ -26,17 +26,23 @@ for (const storage of storages) {
         broker = await startBroker({ storage, dataDir: dir.path })
       }
       const { client: clean, got } = await connectCollecting(broker.mqttUrl, { clientId: 'meter-7', clean: true })
+      await clean.subscribeAsync('sentinel/meter-7', { qos: 1 })
       const cleanPub = await connect(broker.mqttUrl)
       await cleanPub.publishAsync('meter/7/cmd', 'live', { qos: 1 })
-      await sleep(300)
+      // Queued messages come right after the CONNACK, 'live' before the sentinel.
+      await sentinel(cleanPub, got, 'sentinel/meter-7')
       assert.deepEqual(got, [], 'neither the queued message nor the old subscription survives a clean CONNECT')
       await clean.endAsync()
       // The id comes back persistent: the old session is gone (session present 0, nothing queued).
       const back = await rawSession(broker.mqttPort, 'meter-7', false)
-      await sleep(300)
+      // Queued messages would follow the CONNACK, before the SUBACK and the sentinel after it.
+      back.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sentinel/back', qos: 0 }] }))
+      await waitFor(() => back.received.some(p => p.cmd === 'suback'), 5000, 'SUBACK')
+      await cleanPub.publishAsync('sentinel/back', 'sentinel', { qos: 0 })
+      await waitFor(() => back.received.some(p => p.cmd === 'publish' && p.topic === 'sentinel/back'), 5000, 'the sentinel')
       const connack = back.received.find(p => p.cmd === 'connack') as mqttPacket.IConnackPacket
       assert.equal(connack.sessionPresent, false)
-      assert.deepEqual(back.received.filter(p => p.cmd === 'publish'), [])
+      assert.deepEqual(back.received.filter(p => p.cmd === 'publish' && p.topic !== 'sentinel/back'), [])
       back.socket.destroy()
       await Promise.all([pub.endAsync(), cleanPub.endAsync()])
     } finally {
@@ -100,7 +106,7 @@ test('packets sent in the same write as CONNECT are each answered, after the CON
       mqttPacket.generate({ cmd: 'publish', topic: 'eager/1', payload: 'a', qos: 1, messageId: 2, retain: false, dup: false }),
       mqttPacket.generate({ cmd: 'pingreq' })
     ])
-    const outcome = await exchange(broker.mqttPort, [bytes], 800)
+    const outcome = await exchange(broker.mqttPort, [bytes], 4)
     // As with Aedes's own handler, the QoS 1 PUBLISH may be answered before the SUBSCRIBE
     // (different packet types; MQTT orders acknowledgements per type, MQTT-4.6.0-2).
     assert.equal(outcome.packets[0], 'connack:0')

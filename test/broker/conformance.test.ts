@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqttPacket from 'mqtt-packet'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { connect } from '../helpers/mqtt.js'
+import { collect, connect, sentinel } from '../helpers/mqtt.js'
 import { waitFor } from '../helpers/system.js'
 import { connectPacket, exchange as rawExchange, subscribePacket, type Outcome } from '../helpers/raw.js'
 
@@ -12,7 +12,7 @@ let broker: BrokerProcess
 before(async () => { broker = await startBroker({ storage: 'memory', args: ['--sys-interval', 'off'] }) })
 after(async () => { await broker.stop() })
 
-const exchange = (bytes: Buffer[], waitMs?: number): Promise<Outcome> => rawExchange(broker.mqttPort, bytes, waitMs)
+const exchange = (bytes: Buffer[], answers?: number): Promise<Outcome> => rawExchange(broker.mqttPort, bytes, answers)
 
 const CONNECT = connectPacket('conf')
 /** A CONNECT for MQTT 3.1.1 with these connect flags and payload bytes. */
@@ -74,25 +74,24 @@ test('MQTT-3.1.3-6/7: an empty client id with clean session 1 is accepted', asyn
 })
 
 test('MQTT-3.12.4-1: PINGREQ gets PINGRESP', async () => {
-  assert.deepEqual(await exchange([CONNECT, Buffer.from([0xc0, 0])]), { packets: ['connack:0', 'pingresp'], closed: false })
+  assert.deepEqual(await exchange([CONNECT, Buffer.from([0xc0, 0])], 2), { packets: ['connack:0', 'pingresp'], closed: false })
 })
 
 test('MQTT-3.14.4-1/3: DISCONNECT closes the connection and the will is not published', async () => {
   const watcher = await connect(broker.mqttUrl)
-  const wills: string[] = []
-  watcher.on('message', t => wills.push(t))
+  const wills = collect(watcher)
   await watcher.subscribeAsync('conf/will')
   const withWill = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId: 'conf-will', will: { topic: 'conf/will', payload: Buffer.from('gone'), qos: 0, retain: false } })
   const outcome = await exchange([withWill, Buffer.from([0xe0, 0])])
   assert.deepEqual(outcome, { packets: ['connack:0'], closed: true })
-  await new Promise(resolve => setTimeout(resolve, 300))
+  await sentinel(watcher, wills, 'conf/will')
   assert.deepEqual(wills, [])
   await watcher.endAsync()
 })
 
 test('MQTT-3.8.4-3: a SUBSCRIBE with several filters gets one SUBACK return code per filter', async () => {
   const sub = subscribePacket(7, [{ topic: 'a/+', qos: 0 }, { topic: 'b/#', qos: 1 }, { topic: 'c', qos: 2 }])
-  assert.deepEqual((await exchange([CONNECT, sub])).packets, ['connack:0', 'suback:0,1,2'])
+  assert.deepEqual((await exchange([CONNECT, sub], 2)).packets, ['connack:0', 'suback:0,1,2'])
 })
 
 test('malformed input closes only that connection: a QoS 1 stream on another one is unaffected, and errors are counted', async () => {

@@ -1,9 +1,10 @@
 // Interop with Mosquitto's own clients: mosquitto_pub and mosquitto_sub.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { run } from '../helpers/mqtt.js'
-import { needBinary } from '../helpers/system.js'
+import { needBinary, waitFor } from '../helpers/system.js'
 
 const skip = needBinary('mosquitto_pub', 'mosquitto-clients') || needBinary('mosquitto_sub', 'mosquitto-clients')
 let broker: BrokerProcess
@@ -12,16 +13,25 @@ const port = (): string => String(broker.mqttPort)
 before(async () => { if (!skip) broker = await startBroker() })
 after(async () => { if (!skip) await broker.stop() })
 
-/** Starts mosquitto_sub, waits until it is subscribed, returns its eventual output. */
-async function subscribe (args: string[]): Promise<{ done: Promise<{ code: number | null, stdout: string }> }> {
-  const done = run('mosquitto_sub', ['-p', port(), ...args])
-  await new Promise(resolve => setTimeout(resolve, 400))
+/**
+ * Starts mosquitto_sub -v for `count` messages and resolves once it is subscribed: it also
+ * subscribes to a fresh retained topic, whose message arrives after its SUBACK. Its eventual
+ * output is without that line.
+ */
+async function subscribe (args: string[], count: number): Promise<{ done: Promise<{ code: number | null, stdout: string }> }> {
+  const ready = `interop/ready/${Math.random().toString(36).slice(2)}`
+  assert.equal((await run('mosquitto_pub', ['-p', port(), '-t', ready, '-r', '-m', 'ready'])).code, 0)
+  const proc = spawn('mosquitto_sub', ['-p', port(), '-v', '-t', ready, ...args, '-C', String(count + 1)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let stdout = ''
+  proc.stdout.on('data', d => { stdout += String(d) })
+  const done = new Promise<{ code: number | null, stdout: string }>(resolve => proc.once('close', code => resolve({ code, stdout: stdout.replace(`${ready} ready\n`, '') })))
+  await waitFor(() => stdout.includes(`${ready} ready\n`), 10_000, 'mosquitto_sub to be subscribed')
   return { done }
 }
 
 for (const qos of ['0', '1', '2']) {
   test(`mosquitto_pub -> mosquitto_sub at QoS ${qos}`, { skip }, async () => {
-    const received = await subscribe(['-t', `interop/${qos}`, '-q', qos, '-C', '3', '-v', '-W', '8'])
+    const received = await subscribe(['-t', `interop/${qos}`, '-q', qos, '-W', '8'], 3)
     for (let i = 0; i < 3; i++) {
       const r = await run('mosquitto_pub', ['-p', port(), '-t', `interop/${qos}`, '-q', qos, '-m', `hello ${i}`])
       assert.equal(r.code, 0, r.stderr)

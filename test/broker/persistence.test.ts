@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startBroker } from '../helpers/broker.js'
-import { collect, connect, connectCollecting, publishStream } from '../helpers/mqtt.js'
+import { collect, connect, connectCollecting, publishStream, sentinel } from '../helpers/mqtt.js'
 import { tempDir, waitFor } from '../helpers/system.js'
 
 test('a persistent session gets QoS 1/2 messages queued while it was offline, across a broker restart', async () => {
@@ -22,7 +22,9 @@ test('a persistent session gets QoS 1/2 messages queued while it was offline, ac
     broker = await startBroker({ dataDir: dir.path })
     const { client: back, got } = await connectCollecting(broker.mqttUrl, { clientId: 'backend-1', clean: false })
     await waitFor(() => got.length >= 25, 5000, '25 queued messages')
-    await new Promise(resolve => setTimeout(resolve, 200))
+    const live = await connect(broker.mqttUrl)
+    await sentinel(live, got, 'plant/sentinel', 2) // a duplicate of a queued message would come before it
+    await live.endAsync()
     assert.deepEqual(got.filter(m => m.topic !== 'plant/alarm').map(m => m.payload), Array.from({ length: 20 }, (_, i) => `q1-${i}`))
     assert.deepEqual(got.filter(m => m.topic === 'plant/alarm').map(m => m.payload), Array.from({ length: 5 }, (_, i) => `q2-${i}`))
     assert.equal(got.length, 25, 'each exactly once')
@@ -76,7 +78,6 @@ test('kill -9 during a QoS 1 stream: every message whose PUBACK the publisher go
     broker = await startBroker({ dataDir: dir.path })
     const { client: back, got } = await connectCollecting(broker.mqttUrl, { clientId: 'crash-backend', clean: false })
     await waitFor(() => got.length >= acked.size, 15_000, `${acked.size} acknowledged messages after the crash`)
-    await new Promise(resolve => setTimeout(resolve, 300))
     const received = new Set(got.map(m => m.payload))
     const missing = [...acked].filter(p => !received.has(p))
     assert.deepEqual(missing, [], `acknowledged but lost: ${missing.length} of ${acked.size}`)
@@ -99,7 +100,9 @@ test('memory storage starts empty after a restart', async () => {
     const sub = await connect(broker.mqttUrl)
     const got = collect(sub)
     await sub.subscribeAsync('mem/#', { qos: 1 })
-    await new Promise(resolve => setTimeout(resolve, 300))
+    // Read from the store (the retained API): the subscriber could only prove it by waiting.
+    const stored = await (await fetch(`${broker.httpUrl}/api/retained?filter=mem/%23`)).json() as { items: unknown[] }
+    assert.deepEqual(stored.items, [])
     assert.equal(got.length, 0)
     await sub.endAsync()
     await broker.stop()

@@ -8,8 +8,8 @@ import LevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import { SessionIndex } from '../../src/session-index.js'
 import type { AnyOperation } from '../../src/storage-operations.js'
 import { startBroker } from '../helpers/broker.js'
-import { connect, connectCollecting } from '../helpers/mqtt.js'
-import { sleep, tempDir } from '../helpers/system.js'
+import { connect, connectCollecting, sentinel } from '../helpers/mqtt.js'
+import { tempDir } from '../helpers/system.js'
 
 type Ops = Record<string, AnyOperation>
 
@@ -74,17 +74,20 @@ test('a persistent session from before a restart is cleared by a clean CONNECT a
     await broker.crash()
     broker = await startBroker({ dataDir: dir.path })
 
+    // Queued messages come right after the CONNACK; a live sentinel after a SUBSCRIBE comes later.
     const clean = await connectCollecting(broker.mqttUrl, { clientId: 'roamer', clean: true })
-    await sleep(300)
+    await clean.client.subscribeAsync('sentinel/roamer', { qos: 1 })
+    await sentinel(clean.client, clean.got, 'sentinel/roamer')
     assert.deepEqual(clean.got, [], 'a clean session gets nothing of the old one')
     await clean.client.endAsync()
     const again = await connectCollecting(broker.mqttUrl, { clientId: 'roamer', clean: false })
-    await sleep(300)
+    await again.client.subscribeAsync('sentinel/roamer', { qos: 1 })
+    await sentinel(again.client, again.got, 'sentinel/roamer')
     assert.equal(again.client.connected, true)
     assert.deepEqual(again.got, [], 'the clean CONNECT removed the stored session (subscription and queue)')
     const pub2 = await connect(broker.mqttUrl)
     await pub2.publishAsync('fleet/a', 'after', { qos: 1 })
-    await sleep(300)
+    await sentinel(pub2, again.got, 'sentinel/roamer')
     assert.deepEqual(again.got, [], 'no subscription survived')
     await pub2.endAsync()
     await again.client.endAsync()

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { X509Certificate } from 'node:crypto'
 import { runCli, startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { collect, connect, run } from '../helpers/mqtt.js'
+import { collect, connect, run, sentinel } from '../helpers/mqtt.js'
 import { needBinary, tempDir, waitFor } from '../helpers/system.js'
 import { makePki, type TestPki } from '../helpers/tls.js'
 
@@ -98,29 +98,38 @@ function serverFingerprint (port: string): Promise<string> {
   })
 }
 
-test('SIGHUP reloads the certificates without dropping connections; a bad file keeps the old ones', { skip }, async () => {
+test('SIGHUP reloads the certificates without dropping connections; a bad file keeps the old ones; one line says which', { skip }, async () => {
   const cert = join(pki.dir, 'live.crt')
   const key = join(pki.dir, 'live.key')
   copyFileSync(pki.serverCert, cert)
   copyFileSync(pki.serverKey, key)
   const broker = await startBroker({ args: ['--tls-cert', cert, '--tls-key', key, '--mqtts-port', '0', '--wss-port', 'off'] })
+  const hup = async (): Promise<string> => {
+    const seen = broker.logs.filter(l => l.module === 'reload').length
+    broker.proc.kill('SIGHUP')
+    const line = await waitFor(() => broker.logs.filter(l => l.module === 'reload')[seen], 3000, 'the reload line')
+    return String(line.msg)
+  }
   try {
     const port = new URL(listener(broker, 'mqtts')).port
     const before = await serverFingerprint(port)
     const client = await connect(listener(broker, 'mqtts'), { ca: readFileSync(pki.ca), servername: 'localhost' })
+    assert.equal(await hup(), 'reloaded (SIGHUP): tls unchanged')
     const renewed = pki.server('renewed')
     copyFileSync(renewed.cert, cert)
     copyFileSync(renewed.key, key)
-    broker.proc.kill('SIGHUP')
-    await waitFor(() => broker.logs.find(l => l.msg === 'TLS certificates reloaded'), 3000, 'the reload')
+    assert.equal(await hup(), 'reloaded (SIGHUP): tls reloaded')
     const afterReload = await serverFingerprint(port)
     assert.notEqual(afterReload, before, 'new connections get the new certificate')
     assert.ok(client.connected, 'the existing connection stays up')
     await client.publishAsync('still/here', 'yes', { qos: 1 })
 
     writeFileSync(key, 'garbage')
-    broker.proc.kill('SIGHUP')
-    await waitFor(() => broker.logs.find(l => l.msg === 'TLS reload failed; still serving the previous certificates'), 3000, 'the failed reload')
+    assert.equal(await hup(), `reloaded (SIGHUP): tls failed, the previous one stays in force (--tls-key: ${key} is not a PEM file (no -----BEGIN line))`)
+    assert.equal(broker.logs.filter(l => l.module === 'reload').at(-1)?.level, 40, 'a warning')
+    assert.equal(await serverFingerprint(port), afterReload)
+    copyFileSync(renewed.key, key)
+    assert.equal(await hup(), 'reloaded (SIGHUP): tls repaired', 'fixed back to the certificate in force')
     assert.equal(await serverFingerprint(port), afterReload)
     await client.endAsync()
   } finally {
@@ -145,7 +154,7 @@ test('--auth-cert-identity cn over mqtts and wss: the certificate CN is the user
       await client.publishAsync('devices/device-7/cmd', 'mine', { qos: 1 })
       await client.publishAsync('devices/device-8/cmd', 'not mine', { qos: 1 }) // acknowledged, not routed
       await waitFor(() => got.length >= 1, 3000, 'its own message')
-      await new Promise(resolve => setTimeout(resolve, 200))
+      await sentinel(client, got, 'devices/device-7/cmd')
       assert.deepEqual(got.map(m => m.payload), ['mine'])
       await client.endAsync()
     }

@@ -5,9 +5,21 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startBroker } from '../helpers/broker.js'
 import { connect, connectCollecting } from '../helpers/mqtt.js'
-import { sleep, tempDir, waitFor } from '../helpers/system.js'
+import { tempDir, waitFor } from '../helpers/system.js'
 
 const ARGS = ['--heartbeat-interval', '300ms', '--sys-interval', 'off']
+
+/**
+ * Resolves after `n` of the broker's own heartbeats ($SYS/<id>/heartbeat, every 300 ms here):
+ * the will sweep runs every 4 of them, so this counts sweeps on the broker's clock, which a
+ * loaded machine slows down together with the sweep, rather than in wall time.
+ */
+async function heartbeats (url: string, n: number): Promise<void> {
+  const { client, got } = await connectCollecting(url)
+  await client.subscribeAsync('$SYS/+/heartbeat')
+  await waitFor(() => got.length >= n, 20_000, `${n} heartbeats`)
+  await client.endAsync()
+}
 
 for (const how of ['kill -9', 'graceful stop'] as const) {
   test(`after a ${how}, the restarted broker publishes the wills of clients that were connected`, async () => {
@@ -25,7 +37,7 @@ for (const how of ['kill -9', 'graceful stop'] as const) {
       const { client: watcher, got } = await connectCollecting(broker.mqttUrl)
       await watcher.subscribeAsync('plant/#', { qos: 1 })
       await waitFor(() => got.length >= 1, 8000, 'the stored will')
-      await sleep(1500) // another sweep: published once
+      await heartbeats(broker.mqttUrl, 5) // another sweep: published once
       assert.deepEqual(got.map(m => `${m.topic} ${m.payload}`), ['plant/valve/status offline'])
       await watcher.endAsync()
     } finally {
@@ -48,7 +60,7 @@ test('a device that connects again after the restart replaces its stored will: n
     const back = await connect(broker.mqttUrl, { clientId: 'pump-1', reconnectPeriod: 0, will })
     const { client: watcher, got } = await connectCollecting(broker.mqttUrl)
     await watcher.subscribeAsync('plant/#', { qos: 1 })
-    await sleep(3000) // two sweeps
+    await heartbeats(broker.mqttUrl, 9) // two sweeps
     assert.deepEqual(got, [])
     await back.endAsync()
     await watcher.endAsync()

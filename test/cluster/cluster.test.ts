@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startBroker } from '../helpers/broker.js'
 import { twoNodesForFile } from '../helpers/cluster.js'
-import { collect, connect, connectCollecting, publishStream } from '../helpers/mqtt.js'
+import { collect, connect, connectCollecting, publishStream, publishUntilReceived, sentinel, type Received } from '../helpers/mqtt.js'
 import { needRedis } from '../helpers/redis.js'
 import { sleep, waitFor } from '../helpers/system.js'
 
@@ -15,14 +15,16 @@ for (const qos of [0, 1, 2] as const) {
     const sub = await connect(cluster.a.mqttUrl)
     const pub = await connect(cluster.b.mqttUrl)
     try {
-      const got = collect(sub)
+      const all = collect(sub)
       await sub.subscribeAsync(`cluster/${qos}/#`, { qos })
-      await sleep(100) // the subscription index reaches node B through the route stream
+      // The subscription index reaches node B through the route stream: probe until it has.
+      await publishUntilReceived(pub, all, `cluster/${qos}/probe`)
       for (let i = 0; i < 200; i++) await pub.publishAsync(`cluster/${qos}/x`, `m${i}`, { qos })
-      await waitFor(() => got.length >= 200, 5000, '200 messages')
-      await sleep(300)
-      assert.equal(got.length, 200, 'no duplicates from the cluster fan-out')
-      assert.deepEqual(got.map(m => m.payload), Array.from({ length: 200 }, (_, i) => `m${i}`), 'in order')
+      const got = (): Received[] => all.filter(m => m.topic === `cluster/${qos}/x`)
+      await waitFor(() => got().length >= 200, 5000, '200 messages')
+      await sentinel(pub, all, `cluster/${qos}/sentinel`, qos)
+      assert.equal(got().length, 200, 'no duplicates from the cluster fan-out')
+      assert.deepEqual(got().map(m => m.payload), Array.from({ length: 200 }, (_, i) => `m${i}`), 'in order')
     } finally {
       await Promise.all([sub.endAsync(), pub.endAsync()])
     }
@@ -67,13 +69,14 @@ test('a client id connecting to node B takes over its connection on node A (MQTT
 test('kill -9 of a node during a QoS 1 stream: every acknowledged message reaches the persistent session, from the other node', { skip }, async () => {
   const victim = await startBroker({ storage: 'redis', redisUrl: cluster.redis.url })
   const backend = await connect(cluster.b.mqttUrl, { clientId: 'crash-backend-redis', clean: false })
+  const probes = collect(backend)
   await backend.subscribeAsync('crash/#', { qos: 1 })
-  await backend.endAsync()
-  // A subscription made on node B reaches node A's index through the route stream a few ms
-  // later (the documented propagation window); publishing on A before that would not queue.
-  await sleep(300)
   const pub = await connect(victim.mqttUrl)
   pub.on('error', () => {})
+  // A subscription made on node B reaches the victim's index through the route stream a few ms
+  // later (the documented propagation window); publishing there before that would not queue.
+  await publishUntilReceived(pub, probes, 'crash/probe')
+  await backend.endAsync()
   const { acked, done } = publishStream(pub, 'crash/x', 100_000, 50)
   await waitFor(() => acked.size >= 1000, 20_000, '1000 acknowledged messages')
   await victim.crash()

@@ -4,7 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Redis } from 'ioredis'
 import { runCli, startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { connect, publishStream } from '../helpers/mqtt.js'
+import { collect, connect, publishStream, publishUntilReceived } from '../helpers/mqtt.js'
 import { needRedis, startRedis } from '../helpers/redis.js'
 import { freePort, sleep, tempDir, waitFor } from '../helpers/system.js'
 
@@ -36,8 +36,8 @@ test('Redis lost while running: degraded on /healthz and /metrics, logged once, 
     const got = new Set<string>()
     sub.on('message', (_t, p) => got.add(p.toString()))
     await sub.subscribeAsync('outage/#', { qos: 1 })
-    await sleep(100)
     const pub = await connect(b.mqttUrl, { reconnectPeriod: 0 })
+    await publishUntilReceived(pub, collect(sub), 'outage/probe') // the subscription has reached node B
 
     await redis.stop()
     await waitFor(async () => (await health(b)).body.storage.state === 'degraded', 5000, 'degraded state')
@@ -108,8 +108,8 @@ test('a Redis restart in the middle of a QoS 1 stream across two nodes loses no 
     const got = new Set<string>()
     sub.on('message', (_t, p) => got.add(p.toString()))
     await sub.subscribeAsync('restart/#', { qos: 1 })
-    await sleep(100)
     const pub = await connect(b.mqttUrl)
+    await publishUntilReceived(pub, collect(sub), 'restart/probe') // the subscription has reached node B
     const stream = publishStream(pub, 'restart/x', 3000, 20, 'r')
     await waitFor(() => got.size >= 500, 10_000, '500 messages before the restart')
     await redis.stop()
@@ -138,8 +138,8 @@ test('fan-in across two nodes with a tiny pub/sub buffer limit and killed Redis 
     const got = new Set<string>()
     sub.on('message', (_t, p) => got.add(p.toString()))
     await sub.subscribeAsync('fanin/+/data', { qos: 1 })
-    await sleep(100)
     const publishers = await Promise.all(Array.from({ length: 50 }, (_, i) => connect(b.mqttUrl, { clientId: `fanin-pub-${i}` })))
+    await publishUntilReceived(publishers[0], collect(sub), 'fanin/probe/data') // the subscription has reached node B
     const payload = 'x'.repeat(200)
     const streams = publishers.map((p, i) => publishStream(p, `fanin/${i}/data`, 200, 5, `${i}-${payload}-`))
     // Cut node A's route reader twice while the stream runs.

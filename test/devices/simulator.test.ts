@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCli, startBroker, SWALLOW_BIN } from '../helpers/broker.js'
 import { collect, connect } from '../helpers/mqtt.js'
+import { connack } from '../plugins/auth/auth-helpers.js'
 import { parseOptions, UsageError } from '../../devices/simulator/options.js'
 import { freePort, needBinary, sleep, tempDir, waitFor } from '../helpers/system.js'
 
@@ -297,6 +298,28 @@ describe('small fleets', { concurrency: 3 }, () => {
       assert.equal(refused.code, 1)
       assert.match(refused.stderr, /^swallow simulate: cannot connect to .*: the broker refused the login.*check --username and --password/)
       assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr)
+    } finally {
+      await broker.stop()
+      dir.remove()
+    }
+  })
+
+  test('locked out by the brute-force guard: --protocol 5 says "locked out", not the credentials; MQTT 3.1.1 can only say not authorized', async () => {
+    const dir = tempDir()
+    const passwords = join(dir.path, 'passwords')
+    const created = await runCli(['passwd', '-c', '-I', '1000', '-b', passwords, 'fleet', 's3cret'])
+    assert.equal(created.code, 0, created.stderr)
+    const broker = await startBroker({ storage: 'memory', args: ['--password-file', passwords, '--auth-max-failures', '2', '--ws-port', 'off'] })
+    try {
+      for (let i = 0; i < 2; i++) assert.equal(await connack(broker.mqttPort, { username: 'fleet', password: 'wrong' }), 4)
+      const v5 = await runCli(['simulate', '--url', broker.mqttUrl, '--username', 'fleet', '--password', 's3cret', '--protocol', '5'])
+      assert.equal(v5.code, 1)
+      assert.match(v5.stderr, /^swallow simulate: cannot connect to .*: locked out \(brute-force guard: too many failed logins for this username from this address\).*--auth-lockout/)
+      assert.doesNotMatch(v5.stderr, /check --username/, 'the right credentials are not blamed')
+      assert.equal(v5.stderr.trim().split('\n').length, 1, v5.stderr)
+      const v4 = await runCli(['simulate', '--url', broker.mqttUrl, '--username', 'fleet', '--password', 's3cret', '--protocol', '4'])
+      assert.equal(v4.code, 1)
+      assert.match(v4.stderr, /the broker refused the login: .*over MQTT 3\.1\.1 a brute-force lockout looks the same: --protocol 5 tells them apart/)
     } finally {
       await broker.stop()
       dir.remove()

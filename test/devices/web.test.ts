@@ -2,33 +2,26 @@
 // playwright-core, and mosquitto_pub / mosquitto_sub on the other side.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { spawn } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import type { Browser, Page } from 'playwright-core'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
+import { launchBrowser, needChromium, openPage as open, ROOT } from '../helpers/browser.js'
 import { run } from '../helpers/mqtt.js'
 import { freePort, needBinary, tempDir } from '../helpers/system.js'
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const OUTPUT = `${ROOT}test-output`
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
-const skip = (existsSync(CHROMIUM) ? false : needBinary('chromium', 'chromium')) ||
-  needBinary('mosquitto_pub', 'mosquitto-clients') || needBinary('mosquitto_sub', 'mosquitto-clients')
+const skip = needChromium() || needBinary('mosquitto_pub', 'mosquitto-clients') || needBinary('mosquitto_sub', 'mosquitto-clients')
 
 let broker: BrokerProcess
 let browser: Browser
 
 before(async () => {
   if (skip) return
-  const built = spawnSync(process.execPath, ['devices/web/build.js'], { cwd: ROOT, encoding: 'utf8' })
-  assert.equal(built.status, 0, `node devices/web/build.js failed:\n${built.stderr}`)
+  browser = await launchBrowser()
   const wsPort = await freePort()
   broker = await startBroker({ storage: 'memory', args: ['--ws-port', String(wsPort)] })
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
 })
 
 after(async () => {
@@ -36,15 +29,7 @@ after(async () => {
   await broker?.stop()
 })
 
-/** A page with its uncaught errors collected, so a test can insist there were none. */
-async function openPage (url: string, viewport = { width: 1360, height: 1000 }): Promise<{ page: Page, errors: string[] }> {
-  const page = await browser.newPage({ viewport })
-  const errors: string[] = []
-  page.on('pageerror', err => errors.push(err.message))
-  page.on('console', msg => { if (msg.type() === 'error') errors.push(msg.text()) })
-  await page.goto(url)
-  return { page, errors }
-}
+const openPage = async (url: string): Promise<{ page: Page, errors: string[] }> => await open(browser, url)
 
 /**
  * Writes test-output/<name> for a person to look at. The viewport is made as tall as the

@@ -1,5 +1,6 @@
 // MQTT.js clients for tests. (run(), for mosquitto_pub / mosquitto_sub, is re-exported from system.ts.)
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
+import { waitFor } from './system.js'
 
 export type { MqttClient }
 export { run } from './system.js'
@@ -82,4 +83,32 @@ export function publishStream (pub: MqttClient, topic: string, count: number, wi
     }
   }
   return { acked, done: Promise.all(Array.from({ length: window }, worker)).then(() => {}) }
+}
+
+/**
+ * Proves an absence without waiting a fixed time: publishes a sentinel on `topic` (which the
+ * subscriber collecting into `got` must match) after whatever must not arrive, and waits for
+ * it. A message that was going to arrive is in `got` by then. The sentinel is removed from `got`.
+ */
+export async function sentinel (pub: MqttClient, got: Received[], topic: string, qos: 0 | 1 | 2 = 1, timeoutMs = 10_000): Promise<void> {
+  const payload = `sentinel-${Math.random().toString(36).slice(2)}`
+  await pub.publishAsync(topic, payload, { qos })
+  await waitFor(() => got.some(m => m.payload === payload), timeoutMs, `the sentinel on ${topic}`)
+  got.splice(got.findIndex(m => m.payload === payload), 1)
+}
+
+/**
+ * Publishes QoS 0 probes on `topic` until one reaches `got`: a subscription is in force where
+ * `pub` publishes (another cluster node's index, for example). Later probes may still arrive:
+ * keep `topic` apart from what the test counts.
+ */
+export async function publishUntilReceived (pub: MqttClient, got: Received[], topic: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (let i = 0; ; i++) {
+    const payload = `probe-${i}`
+    await pub.publishAsync(topic, payload, { qos: 0 })
+    const arrived = await waitFor(() => got.some(m => m.topic === topic), 50, 'probe').then(() => true, () => false)
+    if (arrived) return
+    if (Date.now() > deadline) throw new Error(`no probe on ${topic} arrived within ${timeoutMs} ms: is the subscription in force?`)
+  }
 }

@@ -9,17 +9,37 @@ export interface Outcome {
   closed: boolean
 }
 
-/** Sends the bytes on a fresh socket; reports the packets the broker answered and whether it closed within `waitMs`. */
-export function exchange (port: number, bytes: Buffer[], waitMs = 600): Promise<Outcome> {
+/**
+ * Sends the bytes on a fresh socket and reports what the broker answered and whether it
+ * closed the connection, without waiting a fixed time: once `answers` packets came back
+ * (deliveries, PUBLISH, do not count), a PINGREQ follows as a sentinel. The broker handles a
+ * connection's packets in order, so a broker that was going to close it for what came before
+ * closes it instead of answering; its PINGRESP is left out of the packets. Bounded by
+ * `timeoutMs` for a broker that does neither.
+ */
+export function exchange (port: number, bytes: Buffer[], answers = 1, timeoutMs = 10_000): Promise<Outcome> {
   return new Promise(resolve => {
     const packets: string[] = []
+    let pinged = false
     const parser = mqttPacket.parser()
-    parser.on('packet', p => packets.push(p.cmd + (p.cmd === 'connack' ? `:${p.returnCode}` : '') + (p.cmd === 'suback' ? `:${(p.granted as number[]).join(',')}` : '')))
     const socket = tcpConnect(port, '127.0.0.1', () => { for (const b of bytes) socket.write(b) })
+    const done = (closed: boolean): void => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve({ packets, closed })
+    }
+    parser.on('packet', p => {
+      if (pinged && p.cmd === 'pingresp') return done(false)
+      packets.push(p.cmd + (p.cmd === 'connack' ? `:${p.returnCode}` : '') + (p.cmd === 'suback' ? `:${(p.granted as number[]).join(',')}` : ''))
+      if (!pinged && packets.filter(x => x !== 'publish').length >= answers) {
+        pinged = true
+        socket.write(mqttPacket.generate({ cmd: 'pingreq' }))
+      }
+    })
     socket.on('data', d => parser.parse(d))
     socket.on('error', () => {})
-    const timer = setTimeout(() => { socket.destroy(); resolve({ packets, closed: false }) }, waitMs)
-    socket.on('close', () => { clearTimeout(timer); resolve({ packets, closed: true }) })
+    socket.on('close', () => done(true))
+    const timer = setTimeout(() => done(false), timeoutMs)
   })
 }
 

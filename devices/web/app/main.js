@@ -6,6 +6,7 @@ import { createChart } from './chart.js'
 import { createDeviceList } from './devices.js'
 import { $, payloadText } from './dom.js'
 import { createMessageLog } from './log.js'
+import { startOverview } from './overview.js'
 import { createPublishForm } from './publish.js'
 import { createSubscriptions } from './subscriptions.js'
 import { createTopicTree } from './tree.js'
@@ -19,6 +20,7 @@ const STATE_TEXT = {
 }
 
 let current = null // the MQTT.js client of the current connection
+let ownBroker = null // ws URL of the Swallow that served this page: its API knows when retained messages were stored
 let generation = 0 // ignores late events from a connection that was replaced
 const client = () => current
 
@@ -29,13 +31,34 @@ const log = createMessageLog($('#log'), $('#log-status'))
 const chart = createChart({ canvas: $('#chart'), topicEl: $('#chart-topic'), fieldSelect: $('#chart-field'), infoEl: $('#chart-info') })
 const tree = createTopicTree($('#tree'), $('#tree-summary'), { onSelect: topic => chart.show(topic, log.recent()) })
 const publish = createPublishForm($('#publish-form'), { client, onPublished: entry => log.add(entry) })
-const subscriptions = createSubscriptions($('#subscriptions'), $('#subscribe-message'), { client })
 const devices = createDeviceList($('#devices'), $('#devices-summary'), {
   onSelect (id, prefix) {
     chart.show(`${prefix}/${id}/telemetry`, log.recent())
     publish.setTopic(`${prefix}/${id}/cmd`)
-  }
+  },
+  storedTimes
 })
+const subscriptions = createSubscriptions($('#subscriptions'), $('#subscribe-message'), {
+  client,
+  onStatusRefused: (filter, reason) => devices.setStatusProblem(filter, reason)
+})
+
+/** topic -> when the broker stored its retained message (ms), from GET /api/retained. */
+async function storedTimes (filter) {
+  if (ownBroker === null || connectForm.elements.url.value.trim() !== ownBroker) throw new Error('another broker')
+  const times = new Map()
+  let cursor = null
+  for (let page = 0; page < 10; page++) {
+    const query = `filter=${encodeURIComponent(filter)}&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`
+    const res = await fetch(`/api/retained?${query}`, { cache: 'no-store' })
+    if (!res.ok) throw new Error(`GET /api/retained answered ${res.status}`)
+    const body = await res.json()
+    for (const item of body.items) times.set(item.topic, Date.parse(item.storedAt))
+    cursor = body.cursor
+    if (!cursor) break
+  }
+  return times
+}
 
 function onMessage (topic, payload, packet) {
   const entry = { topic, text: payloadText(payload), qos: packet.qos, retain: packet.retain, time: Date.now(), direction: 'in' }
@@ -138,7 +161,9 @@ async function start () {
     say(`Could not read the broker's settings (${err.message}); enter the WebSocket URL.`, true)
   }
   const url = brokerUrl(config, window.location)
+  ownBroker = url
   connectForm.elements.url.value = url ?? ''
+  startOverview($('#overview'))
   connectForm.elements.username.value = recall('username') ?? ''
   connectForm.elements.prefix.value = recall('prefix') ?? config.devicePrefix
   subscriptions.add('#', 0)

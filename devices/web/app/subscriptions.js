@@ -4,7 +4,32 @@
 import { h } from './dom.js'
 import { covers, filterError } from './topics.js'
 
-export function createSubscriptions (listEl, messageEl, { client }) {
+// Why a SUBACK refused a filter (MQTT 5 reason codes; 3.1.1 has only 0x80).
+const REFUSALS = {
+  0x80: 'refused (MQTT 3.1.1 gives no reason; usually the broker\'s ACL)',
+  0x83: 'refused by the broker (implementation specific)',
+  0x87: 'not authorized: the broker\'s ACL does not let this user read all of it',
+  0x8f: 'not a valid topic filter for this broker',
+  0x97: 'quota exceeded: this client holds too many subscriptions (--max-subscriptions-per-client)',
+  0x9e: 'shared subscriptions are not supported',
+  0xa1: 'subscription identifiers are not supported',
+  0xa2: 'wildcard subscriptions are not supported'
+}
+
+/**
+ * Why a one-filter subscribe failed, in words, or null when it was granted. On a refusal
+ * MQTT.js calls back with an error carrying the SUBACK packet (and `granted` then holds the
+ * QoS asked for, not the code); any other error (the connection went away) is its message.
+ */
+function refusal (err, granted) {
+  const packet = err && err.packet
+  const code = packet && packet.granted ? packet.granted[0] : (!err && granted && granted[0] ? granted[0].qos : undefined)
+  if (code === undefined) return err ? err.message : 'refused'
+  if (code < 0x80) return null
+  return REFUSALS[code] ?? `refused (code 0x${code.toString(16)})`
+}
+
+export function createSubscriptions (listEl, messageEl, { client, onStatusRefused }) {
   const chosen = new Map() // filter -> { qos, state, detail }
   let statusFilter = null
   let statusSubscribed = false
@@ -41,15 +66,16 @@ export function createSubscriptions (listEl, messageEl, { client }) {
     c.subscribe(filter, { qos: sub.qos }, (err, granted) => {
       const current = chosen.get(filter)
       if (!current) return
-      const code = granted && granted[0] ? granted[0].qos : 128
-      if (err || code === 128) {
+      const refused = refusal(err, granted)
+      if (refused !== null) {
         current.state = 'refused'
-        current.detail = err ? err.message : 'the broker refused this filter (not allowed?)'
-        say(`Subscribing ${filter} failed: ${current.detail}`, true)
+        current.detail = refused
+        const hint = statusFilter && covers(filter, statusFilter) ? ' Subscribe to the topics this user may read instead; the device list asks for its own.' : ''
+        say(`Subscribing ${filter} was refused: ${current.detail}.${hint}`, true)
       } else {
         current.state = 'granted'
-        current.detail = `granted QoS ${code}`
-        if (announce) say(`Subscribed ${filter} (QoS ${code}).`)
+        current.detail = `granted QoS ${granted[0].qos}`
+        if (announce) say(`Subscribed ${filter} (QoS ${granted[0].qos}).`)
       }
       paint()
       syncStatus()
@@ -81,7 +107,10 @@ export function createSubscriptions (listEl, messageEl, { client }) {
     const covered = [...chosen].some(([f, s]) => s.state !== 'refused' && covers(f, statusFilter))
     if (!covered && !statusSubscribed) {
       statusSubscribed = true
-      c.subscribe(statusFilter, { qos: 1 })
+      const filter = statusFilter
+      c.subscribe(filter, { qos: 1 }, (err, granted) => {
+        onStatusRefused(filter, refusal(err, granted))
+      })
     } else if (covered && statusSubscribed) {
       statusSubscribed = false
       c.unsubscribe(statusFilter)

@@ -5,8 +5,8 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqtt from 'mqtt'
 import { startBroker, type BrokerProcess } from '../../helpers/broker.js'
-import { collect, connect, type MqttClient, type Received } from '../../helpers/mqtt.js'
-import { sleep, waitFor } from '../../helpers/system.js'
+import { collect, connect, sentinel, type MqttClient, type Received } from '../../helpers/mqtt.js'
+import { waitFor } from '../../helpers/system.js'
 import { hashPassword } from '../../../plugins/auth/password-hash.js'
 import { files, metric, subscribeCodes } from './auth-helpers.js'
 
@@ -69,7 +69,7 @@ test('a user reads and writes its own topics; another user\'s publish there is a
   await bob.publishAsync('alice/inbox', 'from bob q2', { qos: 2 }) // resolves on PUBCOMP
   await alice.publishAsync('alice/inbox', 'from alice', { qos: 1 })
   await waitFor(() => got.length >= 1 && seen.some(m => m.payload === 'from alice'), 5000, 'alice\'s own message')
-  await sleep(200)
+  await sentinel(bob, seen, 'bob/sentinel') // after bob's denied publishes on the same connection
   assert.deepEqual(got.map(m => m.payload), ['from alice'])
   assert.ok(!seen.some(m => m.payload.startsWith('from bob')), 'denied messages reached nobody')
   assert.ok(bob.connected, 'a denied publish does not close the connection')
@@ -84,7 +84,9 @@ test('a denied retained publish is not retained', async () => {
   const alice = await as('alice')
   const got = collect(alice)
   assert.deepEqual(await subscribeCodes(alice, ['alice/retained']), [1])
-  await sleep(300)
+  // Read from the store (the admin API): the subscriber could only prove it by waiting.
+  const stored = await (await fetch(`${broker.httpUrl}/api/retained?filter=alice/retained`)).json() as { items: unknown[] }
+  assert.deepEqual(stored.items, [])
   assert.deepEqual(got, [])
 })
 
@@ -107,7 +109,7 @@ test('patterns substitute %c and %u for each client', async () => {
   await dev.publishAsync('devices/dev2/temp', 'other device', { qos: 1 })
   assert.deepEqual(await subscribeCodes(dev, ['inbox/bob/#', 'inbox/alice/#', 'devices/dev1/cmd', 'devices/dev2/cmd']), [1, 128, 1, 128])
   await waitFor(() => seen.some(m => m.payload === 'own device'), 5000, 'own device message')
-  await sleep(200)
+  await sentinel(dev, seen, 'devices/dev1/sentinel')
   assert.ok(!seen.some(m => m.payload === 'other device'))
 })
 
@@ -121,7 +123,8 @@ test('anonymous clients get the topic lines before the first user line', async (
   const bob = await as('bob')
   await bob.publishAsync('shared/news', 'news for alice', { qos: 1 })
   await waitFor(() => seen.some(m => m.payload === 'anonymous write'), 5000, 'anonymous write')
-  await sleep(200)
+  await sentinel(anon, seen, 'anon/in')
+  await sentinel(bob, seen, 'bob/sentinel')
   assert.ok(!seen.some(m => m.payload === 'not writable'))
   assert.deepEqual(got, [], 'anonymous clients read public/# only')
 })
@@ -140,8 +143,7 @@ test('$SYS: nobody publishes into it, reading it needs an explicit grant, and # 
   const publisher = await as('alice')
   const closed = new Promise<void>(resolve => publisher.once('close', () => resolve()))
   publisher.publish('$SYS/broker/uptime', 'forged', { qos: 0 })
-  await closed // the core refuses client publishes into $SYS by closing the connection
-  await sleep(200)
+  await closed // the core refuses client publishes into $SYS by closing the connection: nothing of it is routed after
   assert.ok(!aliceGot.some(m => m.payload === 'forged'))
 })
 
@@ -150,7 +152,7 @@ test('a denied QoS 1 publish is not queued for offline persistent sessions', asy
   const first = await connect(broker.mqttUrl, opts)
   assert.deepEqual(await subscribeCodes(first, ['#', '$SYS/#']), [1, 128])
   first.end(true)
-  await sleep(200)
+  await waitFor(() => broker.logs.some(l => l.msg === 'client disconnected' && l.clientId === 'offline-admin'), 5000, 'the session to be offline')
   const bob = await as('bob')
   await bob.publishAsync('alice/offline', 'denied while offline', { qos: 1 })
   await bob.publishAsync('bob/offline', 'allowed while offline', { qos: 1 })
@@ -158,8 +160,8 @@ test('a denied QoS 1 publish is not queued for offline persistent sessions', asy
   const again = mqtt.connect(broker.mqttUrl, { ...opts, reconnectPeriod: 0 })
   open.push(again)
   const got = collect(again)
+  // Queued in publishing order: the denied one, had it been queued, would be here first.
   await waitFor(() => got.some(m => m.payload === 'allowed while offline'), 5000, 'queued allowed message')
-  await sleep(200)
   assert.deepEqual(got.map(m => m.topic), ['bob/offline'])
 })
 
@@ -170,6 +172,8 @@ test('a will is published only when the ACL lets its client write there', async 
     c.stream.destroy() // no DISCONNECT: the will is due
   }
   await waitFor(() => seen.some(m => m.payload === 'allowed will'), 5000, 'allowed will')
-  await sleep(200)
+  // The denial is logged before the will would be routed; a sentinel from alice comes after that.
+  await waitFor(() => broker.logs.some(l => l.msg === 'publish denied by ACL' && l.topic === 'bob/status'), 5000, 'the denied will')
+  await sentinel(await as('alice'), seen, 'alice/sentinel')
   assert.ok(!seen.some(m => m.payload === 'denied will'))
 })

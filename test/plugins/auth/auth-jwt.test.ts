@@ -4,8 +4,8 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from 'jose'
 import { startBroker, runCli, type BrokerProcess } from '../../helpers/broker.js'
-import { collect, connect } from '../../helpers/mqtt.js'
-import { sleep, waitFor } from '../../helpers/system.js'
+import { collect, connect, sentinel } from '../../helpers/mqtt.js'
+import { waitFor } from '../../helpers/system.js'
 import { connack, files, subscribeCodes } from './auth-helpers.js'
 
 const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long'
@@ -79,7 +79,7 @@ describe('JWT with an HS256 secret and a PEM public key', () => {
     await dev.publishAsync('devices/dev7/out', 'allowed', { qos: 1 })
     await dev.publishAsync('devices/dev8/out', 'denied', { qos: 1 })
     await waitFor(() => seen.some(m => m.payload === 'allowed'), 5000, 'allowed message')
-    await sleep(200)
+    await sentinel(dev, seen, 'devices/dev7/out')
     assert.ok(!seen.some(m => m.payload === 'denied'))
     assert.equal(await code('dev7', await hs(valid('dev7', { acl: { pub: 'everything' } }))), 4, 'malformed acl claim')
     dev.end(true)

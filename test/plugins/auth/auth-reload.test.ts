@@ -43,10 +43,11 @@ describe('reload when a file changes', () => {
     assert.equal(await connack(broker.mqttPort, { username: 'carol', password: 'carol-pw' }), 4)
     replaceFile(f.path('passwd'), await passwordLines(['alice', 'carol']))
     await bobClosed
-    await waitFor(() => logged(broker, /password file reloaded/).length > 0, 5000, 'reload log')
+    await waitFor(() => logged(broker, /^reloaded \(file change\): passwords reloaded \(2 users\), acl unchanged$/).length > 0, 5000, 'reload log')
     assert.equal(await connack(broker.mqttPort, { username: 'carol', password: 'carol-pw' }), 0)
     assert.equal(await connack(broker.mqttPort, { username: 'bob', password: 'bob-pw' }), 4)
-    await sleep(100)
+    // Removed users are closed before the reload line is written; alice is still served after it.
+    await alice.publishAsync('shared/ping', 'still here', { qos: 1 })
     assert.ok(alice.connected, 'alice kept her connection')
     alice.end(true)
     bob.end(true)
@@ -60,7 +61,7 @@ describe('reload when a file changes', () => {
     await carol.publishAsync('shared/secret', 'before', { qos: 1 })
     await waitFor(() => got.some(m => m.payload === 'before'), 5000, 'message before the change')
     replaceFile(f.path('acl'), ACL_V2)
-    await waitFor(() => logged(broker, /acl file reloaded/).length > 0, 5000, 'acl reload log')
+    await waitFor(() => logged(broker, /^reloaded \(file change\): passwords unchanged, acl reloaded \(4 rules\)$/).length > 0, 5000, 'acl reload log')
     await carol.publishAsync('shared/secret', 'after', { qos: 1 })
     await carol.publishAsync('shared/ok', 'still fine', { qos: 1 })
     await waitFor(() => got.some(m => m.payload === 'still fine'), 5000, 'allowed message after the change')
@@ -70,19 +71,22 @@ describe('reload when a file changes', () => {
     carol.end(true)
   })
 
-  test('a broken file keeps the previous rules in force and logs file:line', async () => {
+  test('a broken file keeps the previous rules in force and logs file:line; fixed, the line says repaired', async () => {
     replaceFile(f.path('acl'), ACL_BROKEN)
-    const warning = await waitFor(() => broker.logs.find(l => l.level === 40 && l.line === 3), 5000, 'reload warning')
-    assert.match(String(warning.msg), new RegExp(`${f.path('acl')}:3: invalid access "raed"`))
-    assert.match(String(warning.msg), /previous acl rules stay in force/)
+    const warning = await waitFor(() => broker.logs.find(l => l.level === 40 && String(l.msg).includes('acl failed')), 5000, 'reload warning')
+    assert.equal(warning.msg, `reloaded (file change): passwords unchanged, acl failed, the previous one stays in force (${f.path('acl')}:3: invalid access "raed"; expected read, write, readwrite or deny before the filter)`)
+    assert.deepEqual(warning.problems, [`${f.path('acl')}:3: invalid access "raed"; expected read, write, readwrite or deny before the filter`])
     // The V2 rules still apply: carol may still publish to shared/ok, alice may still read it.
     const alice = await client(broker, 'alice')
     // V2 denies shared/secret to alice: that filter is refused; shared/# only overlaps it and is granted.
     assert.deepEqual(await subscribeCodes(alice, ['shared/ok', 'shared/#', 'shared/secret']), [1, 1, 128])
     replaceFile(f.path('passwd'), 'alice:plaintext\n')
-    await waitFor(() => broker.logs.find(l => l.level === 40 && String(l.msg).includes('passwd:1:')), 5000, 'password file warning')
+    await waitFor(() => broker.logs.find(l => l.level === 40 && String(l.msg).includes('passwords failed') && String(l.msg).includes('passwd:1:')), 5000, 'password file warning')
     assert.equal(await connack(broker.mqttPort, { username: 'carol', password: 'carol-pw' }), 0, 'previous users still log in')
     assert.ok(await metric(broker.httpUrl, 'swallow_auth_reloads_total', '{file="acl",result="error"}') >= 1)
+    // Back to the very rules in force: not "unchanged", the file is good again.
+    replaceFile(f.path('acl'), ACL_V2)
+    await waitFor(() => logged(broker, /acl repaired \(4 rules\)$/).length > 0, 5000, 'the repaired line')
     alice.end(true)
   })
 })
@@ -96,15 +100,32 @@ describe('reload on SIGHUP', () => {
   })
   after(async () => { await broker.stop() })
 
-  test('SIGHUP re-reads the files (with --auth-watch false, only SIGHUP does)', async () => {
+  test('SIGHUP re-reads the files (with --auth-watch false, only SIGHUP does) and logs one line, also when nothing changed', async () => {
+    const reloads = (): Array<Record<string, unknown>> => broker.logs.filter(l => l.trigger === 'SIGHUP')
     writeFileSync(f.path('passwd'), await passwordLines(['alice', 'dave']))
     await sleep(300)
     assert.equal(await connack(broker.mqttPort, { username: 'dave', password: 'dave-pw' }), 4)
     broker.proc.kill('SIGHUP')
-    await waitFor(() => broker.logs.some(l => l.trigger === 'SIGHUP'), 5000, 'SIGHUP reload')
+    const line = await waitFor(() => reloads()[0], 5000, 'SIGHUP reload')
+    assert.equal(line.msg, 'reloaded (SIGHUP): passwords reloaded (2 users)')
+    assert.equal(line.module, 'reload')
     assert.equal(await connack(broker.mqttPort, { username: 'dave', password: 'dave-pw' }), 0)
+    broker.proc.kill('SIGHUP')
+    assert.equal((await waitFor(() => reloads()[1], 5000, 'second SIGHUP reload')).msg, 'reloaded (SIGHUP): passwords unchanged')
+    assert.equal(reloads().length, 2, 'one line per SIGHUP')
     assert.equal(broker.proc.exitCode, null, 'SIGHUP does not stop the broker')
   })
+})
+
+test('SIGHUP with nothing to reload says so', async () => {
+  const broker = await startBroker({ storage: 'memory', args: ['--ws-port', 'off', '--http-port', 'off'] })
+  try {
+    broker.proc.kill('SIGHUP')
+    const line = await waitFor(() => broker.logs.find(l => l.trigger === 'SIGHUP'), 5000, 'the reload line')
+    assert.equal(line.msg, 'reloaded (SIGHUP): nothing to reload (no TLS certificates or auth files configured)')
+  } finally {
+    await broker.stop()
+  }
 })
 
 test('a broken password or ACL file at startup exits 2 naming file:line', async () => {

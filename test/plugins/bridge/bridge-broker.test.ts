@@ -79,8 +79,8 @@ test('followers see new records live: SSE from the API, --follow from the files;
     const res = await fetch(`${broker.httpUrl}/api/streams/telemetry/follow?from=latest`, { signal: abort.signal })
     assert.equal(res.headers.get('content-type'), 'text/event-stream')
     const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    // --from 1: the follower reads records 1 and 2 whenever it gets going, before or after they are written.
     const follower = runCli(['log', 'tail', 'telemetry', '--follow', '--from', '1', '--limit', '2', '--format', 'text', '--data-dir', broker.dataDir], {}, 40_000)
-    await new Promise(resolve => setTimeout(resolve, 500))
     await client.publishAsync('sensors/f', 'new-1', { qos: 1 })
     await client.publishAsync('sensors/f', 'new-2', { qos: 1 })
     let text = ''

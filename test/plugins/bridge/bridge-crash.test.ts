@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { openLog } from '../../../plugins/bridge/log/index.js'
 import { startBroker } from '../../helpers/broker.js'
 import { connect } from '../../helpers/mqtt.js'
+import { waitFor } from '../../helpers/system.js'
 
 const ARGS = ['--bridge-rule', 'sensors/#=telemetry:durable', '--sys-interval', 'off', '--bridge-segment-size', '64KiB']
 
@@ -27,7 +28,8 @@ test('after kill -9, every PUBACKed message is in the log exactly once and in or
       if (inflight.size >= window) await Promise.race(inflight)
     }
   })())
-  await new Promise(resolve => setTimeout(resolve, 2500))
+  // Crash in the middle of a sustained stream: after a good number of acknowledgements.
+  await waitFor(() => acked.length >= 500, 60_000, '500 acknowledged messages')
   const ackedBeforeCrash = acked.length
   await broker.crash()
   crashed = true

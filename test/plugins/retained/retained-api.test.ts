@@ -4,8 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { runCli, startBroker } from '../../helpers/broker.js'
 import { collect, connect } from '../../helpers/mqtt.js'
-
-const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+import { waitFor } from '../../helpers/system.js'
 
 async function api (url: string, token?: string, method = 'GET'): Promise<{ status: number, body: any }> {
   const res = await fetch(url, { method, headers: token !== undefined ? { authorization: `Bearer ${token}` } : {} })
@@ -58,10 +57,11 @@ test('with --admin-token: list (paginated), one, delete by filter; refused witho
 
     const cleared = await api(`${base}?filter=site/%23`, 's3cret', 'DELETE')
     assert.deepEqual(cleared.body, { filter: 'site/#', cleared: 6 })
+    assert.deepEqual((await api(`${base}?filter=%23`, 's3cret')).body.items.map((i: { topic: string }) => i.topic), ['other'], 'the store keeps the rest')
     const sub = await connect(broker.mqttUrl)
     const got = collect(sub)
     await sub.subscribeAsync('#', { qos: 1 })
-    await sleep(300)
+    await waitFor(() => got.length > 0, 5000, 'the retained message left')
     assert.deepEqual(got.map(m => m.topic), ['other'])
     await sub.endAsync()
   } finally {
