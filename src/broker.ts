@@ -95,6 +95,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       isDropped: packet => hooks.isDropped(packet),
       authMethod: name => hooks.authMethod(name)
     })
+    // Before the listeners open: a message published before the first member is back waits for it.
+    if (core.limits.sharedSubscriptions) await core.shared.restore()
     const stopSweeps = sweepExpiredSessions(core, config.storage === 'redis' ? config.sessionSweepInterval : null)
     const traffic = new Traffic()
     const onConnection = createConnectionHandler(core, traffic)

@@ -40,3 +40,11 @@ export function markedDeadline (sub: StoredSubscription): number | null {
 
 /** $swallow/ topics belong to the broker: no client subscribes or publishes there. */
 export const isReservedTopic = (topic: string): boolean => topic.startsWith('$swallow/')
+
+/**
+ * A persistent session holding a shared subscription also holds this marker (QoS 1, for
+ * the same reason as the session marker), so that a restarted broker finds the groups whose
+ * members are offline (src/protocol/shared-groups.ts restore()).
+ */
+export const SHARED_MARKER_TOPIC = '$swallow/shared'
+export const SHARED_MARKER = Object.freeze({ topic: SHARED_MARKER_TOPIC, qos: 1 as const })

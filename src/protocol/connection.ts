@@ -339,7 +339,9 @@ export class Connection implements RegisteredClient, InboxHost {
     this.connecting = false
     if (this.connectTimer !== null) clearTimeout(this.connectTimer)
     endExchange(this, true)
-    for (const filter in this.subscriptions) unrouteFrom(this, filter)
+    // A persistent session that outlives this connection stays a member of its shared groups.
+    const sessionStays = !this.clean && this.sessionExpiry > 0 && !this.takenOver
+    for (const filter in this.subscriptions) unrouteFrom(this, filter, sessionStays)
     this.core.shared.redispatch(this, this.outbound.close())
     endSession(this, wasConnected)
     if (wasConnected) unregisterClient(this.core.broker, this)

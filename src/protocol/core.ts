@@ -106,6 +106,6 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     delayedWills: new Map(),
     sharedQoS0: new SharedQoS0Bytes(),
     expiringSessions: new Map(),
-    shared: new SharedGroups(broker, metrics, config.sharedStrategy)
+    shared: new SharedGroups(broker, persistence as Persistence, metrics, log, { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog })
   }
 }

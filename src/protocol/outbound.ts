@@ -206,7 +206,10 @@ export class Outbound {
 
   /** A QoS 1/2 exchange ended (acknowledged, refused by the client, or not sendable). */
   settle (messageId: number): void {
-    if (this.inflightById?.delete(messageId) !== true) return
+    const entry = this.inflightById?.get(messageId)
+    if (entry === undefined) return
+    this.inflightById?.delete(messageId)
+    entry.packet.shared?.group.settled(entry.packet.shared)
     if (!this.host.clean) this.host.persistence.outgoingClearMessageId(this.host, { messageId }).catch(() => {})
     this.lastAckAt = Date.now()
     this.pump()

@@ -59,9 +59,13 @@ export function routeTo (conn: Connection, sub: Subscription): Promise<void> {
   })
 }
 
-/** The router stops sending this filter's messages to the connection (a shared one: it leaves its group). */
-export function unrouteFrom (conn: Connection, filter: string): void {
-  if (isSharedFilter(filter)) return conn.core.shared.leave(conn, filter)
+/**
+ * The router stops sending this filter's messages to the connection (a shared one: it
+ * leaves its group; `sessionStays`: the connection closed and its session is kept, so it
+ * stays an offline member).
+ */
+export function unrouteFrom (conn: Connection, filter: string, sessionStays = false): void {
+  if (isSharedFilter(filter)) return conn.core.shared.leave(conn, filter, sessionStays)
   conn.core.broker.unsubscribe(filter, conn.deliver as never, noop)
 }
 
@@ -70,6 +74,7 @@ export function unrouteFrom (conn: Connection, filter: string): void {
  * Start): subscriptions, QoS 2 state, and the queue (dropped, not sent).
  */
 export async function deleteStoredSession (core: Core, client: { id: string }): Promise<void> {
+  core.shared.forgetSession(client.id)
   if (core.storedSessions !== null && !core.storedSessions.hasState(client.id)) return
   await core.persistence.cleanSubscriptions(client)
   await core.persistence.cleanIncoming?.(client)

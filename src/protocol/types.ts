@@ -70,6 +70,8 @@ export interface Persistence {
   subscriptionsByTopic: (topic: string) => Promise<StoredSubscription[]>
   /** The stored queue: messages (with a packet id once sent) and PUBRELs waiting for PUBCOMP. */
   outgoingStream: (client: SessionClient) => AsyncIterable<Omit<RoutedPacket, 'cmd'> & { cmd: 'publish' | 'pubrel' }>
+  /** Stores a message in each named client's queue (the shared groups' backlogs use it). */
+  outgoingEnqueueCombi: (subs: Array<{ clientId: string, topic: string, qos: QoS }>, packet: object) => Promise<unknown>
   outgoingUpdate: (client: SessionClient, packet: object) => Promise<void>
   outgoingClearMessageId: (client: SessionClient, packet: { messageId: number }) => Promise<unknown>
   incomingStorePacket: (client: SessionClient, packet: RoutedPacket) => Promise<void>

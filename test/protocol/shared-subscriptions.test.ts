@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import type { IConnackPacket, ISubackPacket } from 'mqtt-packet'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { collect, connect, connect5, publishStream, type MqttClient, type Received } from '../helpers/mqtt.js'
+import { collect, connect, connect5, connectCollecting, publishStream, type MqttClient, type Received } from '../helpers/mqtt.js'
 import { raw5, reasonOf, receivedOf, type Raw5 } from '../helpers/raw5.js'
 import { needRedis, startRedis } from '../helpers/redis.js'
 import { needBinary, waitFor } from '../helpers/system.js'
@@ -124,6 +124,64 @@ describe('shared subscriptions (embedded storage)', () => {
     c.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: '$share/g/x', qos: 1, nl: true }] })
     const disconnect = await c.next(p => p.cmd === 'disconnect', 'DISCONNECT')
     assert.equal(reasonOf(disconnect), 0x82)
+  })
+})
+
+describe('a shared group whose members are all offline (embedded storage)', () => {
+  const member = { clientId: 'backlog-member', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 600 } }
+
+  async function leaveGroup (url: string, filter: string): Promise<void> {
+    const client = await connect(url, member)
+    await client.subscribeAsync(filter, { qos: 1 })
+    await client.endAsync()
+  }
+
+  test('keeps the QoS 1 messages published meanwhile (each acknowledged once stored) and gives them to the first member back, also after a kill -9 of the broker, each once and in order', async () => {
+    let broker = await startBroker()
+    const dataDir = broker.dataDir
+    try {
+      await leaveGroup(broker.mqttUrl, '$share/bk/orders/#')
+      const pub = await connect(broker.mqttUrl)
+      const stream = publishStream(pub, 'orders/new', 30, 5, 'o')
+      await stream.done
+      assert.equal(stream.acked.size, 30, 'every message acknowledged while no member is connected')
+      await broker.crash()
+      broker = await startBroker({ dataDir })
+      const { client, got } = await connectCollecting(broker.mqttUrl, member)
+      await waitFor(() => got.length === 30, 10_000, 'the backlog')
+      assert.deepEqual(got.map(r => r.payload), Array.from({ length: 30 }, (_, i) => `o${i}`))
+      // Acknowledged by the member: gone from the backlog, not sent again after a reconnect.
+      await client.endAsync()
+      const again = await connectCollecting(broker.mqttUrl, member)
+      const probe = await connect(broker.mqttUrl)
+      await probe.publishAsync('orders/new', 'after', { qos: 1 })
+      await waitFor(() => again.got.length > 0, 5000, 'the next message')
+      assert.deepEqual(again.got.map(r => r.payload), ['after'])
+      await again.client.endAsync({ properties: { sessionExpiryInterval: 0 } } as never)
+      await probe.endAsync()
+    } finally {
+      await broker.stop()
+    }
+  })
+
+  test('--shared-backlog bounds it: the rest is dropped and counted', async () => {
+    const broker = await startBroker({ storage: 'memory', args: ['--shared-backlog', '5'] })
+    try {
+      await leaveGroup(broker.mqttUrl, '$share/small/q/#')
+      const pub = await connect(broker.mqttUrl)
+      for (let i = 0; i < 8; i++) await pub.publishAsync('q/x', `q${i}`, { qos: 1 })
+      const { client, got } = await connectCollecting(broker.mqttUrl, member)
+      await waitFor(() => got.length === 5, 5000, 'the five kept')
+      await pub.publishAsync('q/x', 'sentinel', { qos: 1 })
+      await waitFor(() => got.some(r => r.payload === 'sentinel'), 5000, 'the sentinel')
+      assert.deepEqual(got.map(r => r.payload), ['q0', 'q1', 'q2', 'q3', 'q4', 'sentinel'])
+      const metrics = await (await fetch(`${broker.httpUrl}/metrics`)).text()
+      assert.match(metrics, /swallow_dropped_messages_total\{reason="shared_backlog_full"\} 3/)
+      await client.endAsync({ properties: { sessionExpiryInterval: 0 } } as never)
+      await pub.endAsync()
+    } finally {
+      await broker.stop()
+    }
   })
 })
 

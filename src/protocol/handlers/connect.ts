@@ -146,6 +146,7 @@ async function openSession (conn: Connection, packet: IConnectPacket, assignedId
   core.keepalive.watch(conn)
   core.broker.emit('clientReady', conn.asClient)
   if (present) {
+    core.shared.connected(conn)
     replayStoredQueue(conn).catch(err => conn.fail(err as Error))
   }
 }

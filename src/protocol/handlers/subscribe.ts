@@ -11,6 +11,7 @@ import { ProtocolError, type Connection } from '../connection.js'
 import { deliverRetained } from '../deliver.js'
 import { ReasonCode, subackCode } from '../reason-codes.js'
 import { routeTo } from '../session.js'
+import { SHARED_MARKER } from '../../session-marker.js'
 import { parseShared } from '../shared-groups.js'
 import { isSharedFilter, validTopicFilter } from '../topic-rules.js'
 import type { RoutedPacket, Subscription } from '../types.js'
@@ -30,7 +31,12 @@ export function handleSubscribe (conn: Connection, packet: ISubscribePacket, don
     .then(async decisions => {
       applySubscriptionLimit(conn, decisions)
       const granted = decisions.filter(d => d.reason < 0x80)
-      if (!conn.clean && granted.length > 0) await conn.persistence.addSubscriptions(conn, granted.map(d => d.sub))
+      if (!conn.clean && granted.length > 0) {
+        const stored = granted.map(d => d.sub)
+        // A persistent member of a shared group: the marker lets a restarted broker find the group.
+        if (stored.some(sub => isSharedFilter(sub.topic))) stored.push(SHARED_MARKER)
+        await conn.persistence.addSubscriptions(conn, stored)
+      }
       await Promise.all(granted.map(async d => {
         const known = d.sub.topic in conn.subscriptions
         conn.setSubscription(d.sub)
