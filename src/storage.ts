@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
-import { ClassicLevel } from 'classic-level'
+import type { ClassicLevel } from 'classic-level'
 import MemoryPersistence from 'aedes-persistence/asyncPersistence.js'
 import LevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import RedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
@@ -16,6 +16,7 @@ import { ClusterEmitter } from './cluster-emitter.js'
 import { probeRedis, RedisHealthMonitor } from './redis.js'
 import type { Config, StorageKind } from './config.js'
 import { StartupError } from './errors.js'
+import { afterLoad, closeGuarded, openGuarded, startFailure, type GuardedStore } from './level-guard.js'
 import type { Logger } from './logger.js'
 import type { CoreMetrics } from './metrics.js'
 
@@ -56,6 +57,9 @@ export interface StorageHandles {
 
 const TIMING_SAMPLE = 16
 
+// Counting the records for the clean-stop marker must not hold a shutdown up for long.
+const COUNT_BUDGET_MS = 2000
+
 // Operations worth a latency histogram: the ones on the message and connect paths.
 const TIMED_OPERATIONS = [
   'storeRetained', 'addSubscriptions', 'removeSubscriptions', 'subscriptionsByClient', 'subscriptionsByTopic',
@@ -71,9 +75,18 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
   let mq: ClusterEmitter | null = null
   let writer: Redis | null = null
   let sessionIndex: SessionIndex | null = null
+  let embedded: { db: ClassicLevel<string, Buffer>, store: GuardedStore } | null = null
   if (config.storage === 'embedded') {
-    const db = await openLevel(join(dataDir, 'sessions'), dataDir)
-    sessionIndex = await SessionIndex.load(db)
+    const store: GuardedStore = { label: 'sessions store', location: join(dataDir, 'sessions'), dataDir }
+    const db = await openLevel(store)
+    try {
+      sessionIndex = await SessionIndex.load(db)
+    } catch (err) {
+      await db.close().catch(() => {})
+      throw startFailure(store, err)
+    }
+    await afterLoad(store, sessionIndex.counts, log)
+    embedded = { db, store }
     persistence = new LevelPersistence(db)
   } else if (config.storage === 'redis') {
     await probeRedis(config.redisUrl)
@@ -142,29 +155,24 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
       state = 'closed'
       metrics.storageUp.set(0)
       // Each persistence's destroy closes its own database or connection.
-      await persistence.destroy()
+      if (embedded) {
+        const { db, store } = embedded
+        await closeGuarded(db, store, await SessionIndex.count(db, COUNT_BUDGET_MS).catch(() => null), () => persistence.destroy())
+      } else {
+        await persistence.destroy()
+      }
       writer?.disconnect()
     }
   }
 }
 
-async function openLevel (location: string, dataDir: string): Promise<ClassicLevel<string, Buffer>> {
+async function openLevel (store: GuardedStore): Promise<ClassicLevel<string, Buffer>> {
   try {
-    makeDirectory(location)
+    makeDirectory(store.location)
   } catch (err) {
-    throw new StartupError(`--data-dir: cannot create ${location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
+    throw new StartupError(`--data-dir: cannot create ${store.location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
   }
-  const db = new ClassicLevel<string, Buffer>(location, { valueEncoding: 'buffer' })
-  try {
-    await db.open()
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string, message?: string } }).cause
-    if (cause?.code === 'LEVEL_LOCKED') {
-      throw new StartupError(`--data-dir: ${dataDir} is in use by another Swallow process (LevelDB lock held); stop that broker or pass another --data-dir`)
-    }
-    throw new StartupError(`--data-dir: cannot open embedded storage in ${location}: ${cause?.message ?? (err as Error).message}`)
-  }
-  return db
+  return await openGuarded(store)
 }
 
 /** mkdir -p that fails instead of looping: Node 20's recursive mkdirSync never returns for a path under /proc. */

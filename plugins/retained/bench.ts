@@ -40,7 +40,7 @@ async function once (n: number, storage: string, redisUrl: string | null, payloa
     const prefix = `bench${Date.now()}:`
     const backend = redisUrl !== null
       ? new RedisBackend(redisUrl, pino({ level: 'silent' }), `swallow:retained:`)
-      : new LevelBackend(join(dataDir, 'retained'))
+      : new LevelBackend(join(dataDir, 'retained'), dataDir, pino({ level: 'silent' }))
     void prefix
     await fill(backend, n, Buffer.alloc(payloadBytes, 120))
     const args = ['--sys-interval', 'off', ...(redisUrl !== null ? ['--storage', 'redis', '--redis-url', redisUrl] : [])]
