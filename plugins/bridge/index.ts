@@ -10,7 +10,7 @@
 // Rules come parsed from loadConfig (the list option's parseItem): flag strings
 // 'FILTER=STREAM[:ack][:store]' or {"filter", "stream", "ack", "store"} objects in the file.
 import type { Client, PublishPacket } from 'aedes'
-import { Counter } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
 import { connectionInfo } from '../../src/connection.js'
 import type { Plugin, PluginContext, PluginHandle } from '../../src/plugin.js'
 import { pluginSettings } from '../../src/plugin.js'
@@ -77,6 +77,20 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
   const droppedTotal = new Counter({ name: 'swallow_bridge_dropped_total', help: 'ack:async records dropped (buffer full or write failed)', labelNames: ['stream'], registers })
   const duplicates = new Counter({ name: 'swallow_bridge_duplicates_total', help: 'QoS 1/2 retransmissions not appended again', registers })
   const writeErrors = new Counter({ name: 'swallow_bridge_write_errors_total', help: 'Failed store writes (durable publishers were not acknowledged)', registers })
+  new Gauge({
+    name: 'swallow_bridge_damaged_records',
+    help: 'Records lost in damaged (CRC) ranges of embedded stream segments; readers skip them',
+    labelNames: ['stream'],
+    registers,
+    collect () { for (const store of registry.list()) this.set({ stream: store.name }, store.damage().records) }
+  })
+  new Gauge({
+    name: 'swallow_bridge_damaged_bytes',
+    help: 'Unreadable bytes in embedded stream segments',
+    labelNames: ['stream'],
+    registers,
+    collect () { for (const store of registry.list()) this.set({ stream: store.name }, store.damage().bytes) }
+  })
 
   const inflight = new InflightIds()
   const routes: Route[] = routeByStream(rules, name => registry.get(name) as StreamStore).map(r => ({
