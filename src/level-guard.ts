@@ -142,10 +142,12 @@ export function describeCounts (now: Counts, before: Counts | null): string {
 
 /**
  * A clean stop: the sentinel is the store's last write, then `close` closes the database,
- * then the marker names the sentinel. If either write fails (disk full) the next start
- * simply has no marker to check.
+ * then the marker names the sentinel. `counts` false: write nothing (the store's writes are
+ * refused, src/level-write-gate.ts); the next start then has no marker to check, as after a
+ * crash. If a write fails here (disk full), likewise.
  */
-export async function closeGuarded (db: ClassicLevel<string, Buffer>, store: GuardedStore, counts: Counts | null, close: () => Promise<void>): Promise<void> {
+export async function closeGuarded (db: ClassicLevel<string, Buffer>, store: GuardedStore, counts: Counts | null | false, close: () => Promise<void>): Promise<void> {
+  if (counts === false) return await close()
   const token = randomUUID()
   const marked = await db.put(SENTINEL, Buffer.from(token), { sync: true }).then(() => true, () => false)
   await close()

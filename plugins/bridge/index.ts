@@ -20,7 +20,7 @@ import { InflightIds } from './dedup.js'
 import { registerStreamApi } from './http.js'
 import type { RecordInput } from './log/record.js'
 import { matchRoute, parseRule, routeByStream, type Rule, type StreamRoute } from './rules.js'
-import type { StreamStore } from './store.js'
+import { EmbeddedStore, type StreamStore } from './store.js'
 import { StreamRegistry } from './streams.js'
 
 export interface BridgeSettings {
@@ -97,7 +97,14 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
     ...r, records: recordsTotal.labels(r.stream), dropped: droppedTotal.labels(r.stream), droppedSinceLog: 0, lastOverflowLog: 0
   }))
   for (const store of registry.list()) {
-    store.onError = () => { writeErrors.inc() }
+    // The files' health is in /healthz (storage.writes); Redis's is watched by the core already.
+    const name = `log bridge stream ${store.name}`
+    const files = store instanceof EmbeddedStore
+    store.onError = err => {
+      writeErrors.inc()
+      if (files) ctx.storage.writes.failed(name, err)
+    }
+    if (store instanceof EmbeddedStore) store.onWritten = () => { ctx.storage.writes.succeeded(name) }
   }
   // One scratch record: every store encodes it synchronously, so it is reused per message.
   const scratch: RecordInput = { topic: '', payload: Buffer.alloc(0), qos: 0, retain: false, dup: false, messageId: 0, clientId: null, username: null, properties: null, messageExpiry: null }

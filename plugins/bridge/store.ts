@@ -58,11 +58,14 @@ export class EmbeddedStore implements StreamStore {
   appended = 0
   private readonly reader: LogReader
   private waiters: Array<() => void> = []
+  /** Called after each batch written to the files (a failed one calls onError instead). */
+  onWritten: (() => void) | null = null
 
   private constructor (readonly name: string, private readonly log: Log, dir: string) {
     this.reader = new LogReader(dir)
     this.groups = new FileGroupStore(dir)
     log.subscribe(() => {
+      this.onWritten?.()
       const waiters = this.waiters
       this.waiters = []
       for (const w of waiters) w()

@@ -7,6 +7,8 @@ import type { ClassicLevel } from 'classic-level'
 import { StartupError } from '../../src/errors.js'
 import { afterLoad, closeGuarded, openGuarded, startFailure, type GuardedStore } from '../../src/level-guard.js'
 import type { Logger } from '../../src/logger.js'
+import { LevelWriteGate } from '../../src/level-write-gate.js'
+import type { WriteHealth } from '../../src/write-health.js'
 import { decodeMeta, encodeMeta, type IndexSink, type RetainedBackend, type RetainedMeta, type WriteOp } from './backend.js'
 
 interface Waiter { resolve: () => void, reject: (err: Error) => void }
@@ -92,9 +94,10 @@ export class LevelBackend extends GroupCommitBackend {
   readonly name = 'embedded'
   // Made by open(), after the checks of src/level-guard.ts.
   private db!: ClassicLevel<string, Buffer>
+  private gate!: LevelWriteGate
   private readonly store: GuardedStore
 
-  constructor (location: string, dataDir: string, private readonly log: Logger) {
+  constructor (location: string, dataDir: string, private readonly log: Logger, private readonly writes: WriteHealth) {
     super()
     this.store = { label: 'retained store', location, dataDir }
   }
@@ -107,6 +110,7 @@ export class LevelBackend extends GroupCommitBackend {
       throw new StartupError(`retained store: cannot create ${this.store.location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
     }
     this.db = await openGuarded(this.store)
+    this.gate = new LevelWriteGate(this.db, this.store.label, this.store.location, this.writes)
     let loaded: number
     try {
       loaded = await this.load(sink)
@@ -151,7 +155,7 @@ export class LevelBackend extends GroupCommitBackend {
     }
     // sync: false - LevelDB hands the write to the OS before resolving: it survives kill -9
     // of the broker (not a power cut; that would need sync: true and costs a disk flush each).
-    await batch.write()
+    await this.gate.run(() => batch.write())
   }
 
   async payloads (topics: string[]): Promise<Array<Buffer | undefined>> {
@@ -163,11 +167,13 @@ export class LevelBackend extends GroupCommitBackend {
   }
 
   async markImported (): Promise<void> {
-    await this.db.put(IMPORTED, Buffer.from('1'))
+    await this.gate.run(() => this.db.put(IMPORTED, Buffer.from('1')))
   }
 
   protected async shut (): Promise<void> {
-    await closeGuarded(this.db, this.store, { 'retained messages': await this.countMessages() }, () => this.db.close())
+    this.gate.close()
+    const counts = this.gate.open ? { 'retained messages': await this.countMessages() } : false
+    await closeGuarded(this.db, this.store, counts, () => this.db.close())
   }
 
   /** For the clean-stop marker: the metadata keys, one per retained message. */
