@@ -45,7 +45,7 @@ function repairHint (store: GuardedStore): string {
 }
 
 /** The one-line error for a damaged store. */
-export function damaged (store: GuardedStore, problem: string): StartupError {
+function damaged (store: GuardedStore, problem: string): StartupError {
   return new StartupError(`${store.label} ${store.location} is damaged: ${problem}; ${repairHint(store)}`)
 }
 
@@ -57,6 +57,10 @@ export function startFailure (store: GuardedStore, err: unknown): StartupError {
   if (code === 'LEVEL_LOCKED') {
     return new StartupError(`--data-dir: ${store.dataDir} is in use by another Swallow process (LevelDB lock held); stop that broker or pass another --data-dir`)
   }
+  // The environment, not the files: a repair would not help.
+  if (/Permission denied|No space left|Too many open files|Read-only file system/.test(message)) {
+    return new StartupError(`${store.label}: cannot open ${store.location}: ${message}; fix the permissions, space or limits of --data-dir`)
+  }
   if (code === 'LEVEL_CORRUPTION' || code === 'LEVEL_IO_ERROR' || /^(Corruption|IO error):/.test(message)) {
     return damaged(store, message.replace(store.location + '/', ''))
   }
@@ -64,7 +68,7 @@ export function startFailure (store: GuardedStore, err: unknown): StartupError {
 }
 
 /** Checks made before LevelDB touches the directory. */
-export async function checkBeforeOpen (store: GuardedStore): Promise<void> {
+async function checkBeforeOpen (store: GuardedStore): Promise<void> {
   const note = await readMarker<DamageNote>(store.location, 'damaged')
   if (note) throw damaged(store, `${note.problem} (found ${note.detectedAt})`)
   if (!existsSync(store.location) || existsSync(join(store.location, 'CURRENT'))) return
@@ -132,7 +136,7 @@ export async function afterLoad (store: GuardedStore, counts: Counts, log: Logge
 }
 
 /** "3 sessions, 1500 of 3000 queued messages (1500 lost)" */
-export function describeCounts (now: Counts, before: Counts | null): string {
+function describeCounts (now: Counts, before: Counts | null): string {
   return Object.entries(now).map(([what, n]) => {
     const was = before?.[what]
     if (was === undefined || was === n) return `${n} ${what}`

@@ -39,21 +39,31 @@ export class LevelWriteGate {
 
   /** Runs one write through the gate: refused while it is shut, shuts it on an I/O error. */
   run<T> (write: () => Promise<T>): Promise<T> {
-    if (this.broken !== null) {
-      this.roll()
-      return Promise.reject(new Error(`${this.store}: writes refused until LevelDB switches to a new log after "${this.broken.message}"`))
-    }
-    const result = write()
-    result.then(undefined, err => { if (isIoError(err)) this.shut(err as Error) })
-    return result
+    return this.broken !== null ? this.refuse() : this.watch(write())
   }
 
   /** Gates the persistence operations `ops` of `impl` (those that write). */
   wrap (impl: Implementations, ops: readonly string[]): void {
     for (const op of ops) {
       const stored = impl[op]
-      if (typeof stored === 'function') impl[op] = (...args: unknown[]) => this.run(() => stored(...args) as Promise<unknown>)
+      if (typeof stored !== 'function') continue
+      impl[op] = (...args: unknown[]) => this.broken !== null ? this.refuse() : this.watch(stored(...args) as Promise<unknown>)
     }
+  }
+
+  private refuse (): Promise<never> {
+    this.roll()
+    return Promise.reject(new Error(`${this.store}: writes refused until LevelDB switches to a new log after "${this.broken?.message ?? ''}"`))
+  }
+
+  /** Returns the write's own promise; only watches it for an I/O error. */
+  private watch<T> (result: Promise<T>): Promise<T> {
+    result.then(undefined, this.failed)
+    return result
+  }
+
+  private readonly failed = (err: unknown): void => {
+    if (isIoError(err)) this.shut(err as Error)
   }
 
   close (): void {
