@@ -20,6 +20,15 @@ interface Command {
 
 const commands: Record<string, Command> = {
   start: { summary: 'run the broker', run: start, help: startHelp },
+  repair: {
+    summary: 'rebuild damaged embedded storage (LevelDB repair) with the broker stopped',
+    passHelp: true,
+    help: () => 'Run "swallow repair --help".\n',
+    run: async (args: string[]) => {
+      const code = await (await import('./repair.js')).run(args)
+      if (code !== 0) process.exitCode = code
+    }
+  },
   ...Object.fromEntries(Object.entries(builtinCommands).map(([name, c]) => [name, {
     summary: c.summary,
     help: () => `Run "swallow ${name} --help".\n`,

@@ -50,7 +50,8 @@ export function addCoreRoutes (routes: HttpRoutes, ctx: CoreRouteContext): void 
       status: storageState === 'ok' ? 'ok' : 'degraded',
       version: ctx.version,
       uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000),
-      storage: { kind: storage.kind, state: storageState },
+      // failingWrites: the stores whose writes fail now (disk full), with the error and since when.
+      storage: { kind: storage.kind, state: storageState, failingWrites: storage.writes.list() },
       clients: broker.connectedClients,
       listeners: Object.fromEntries(ctx.listeners.map(l => [l.name, l.url]))
     })

@@ -13,6 +13,8 @@
 // nothing. The memory it costs is one string per client id that ever had stored state.
 import { Readable } from 'node:stream'
 import type { ClassicLevel } from 'classic-level'
+import type { Counts } from './level-files.js'
+import { SESSION_MARKER_TOPIC } from './session-marker.js'
 import { wrapOperation, type AnyOperation, type Implementations } from './storage-operations.js'
 
 // Key prefixes of aedes-persistence-level (asyncPersistence.js); the client id follows,
@@ -30,22 +32,22 @@ export interface StoredSessions {
 
 export class SessionIndex implements StoredSessions {
   /** Ids that may have subscriptions, queued or in-flight messages stored. */
-  private readonly stateIds = new Set<string>()
+  readonly stateIds = new Set<string>()
   /** Ids that may have a will stored, with a counter of putWill calls (see delWill). */
-  private readonly willIds = new Map<string, number>()
+  readonly willIds = new Map<string, number>()
+
+  /** Records found by load(), for the report after a repair (src/level-guard.ts). */
+  counts: Counts = {}
 
   static async load (db: ClassicLevel<string, Buffer>): Promise<SessionIndex> {
     const index = new SessionIndex()
-    for (const prefix of STATE_PREFIXES) {
-      for await (const key of db.keys({ gte: prefix, lt: prefix.slice(0, -1) + ';' })) {
-        const rest = key.slice(prefix.length)
-        index.stateIds.add(decodeURIComponent(rest.slice(0, rest.indexOf(':'))))
-      }
-    }
-    for await (const key of db.keys({ gte: WILL_PREFIX, lt: 'will;' })) {
-      index.willIds.set(decodeURIComponent(key.slice(WILL_PREFIX.length)), 0)
-    }
+    index.counts = await scan(db, index, Infinity) as Counts
     return index
+  }
+
+  /** The same counts as load, for the clean-stop marker; null when it takes more than `budgetMs`. */
+  static async count (db: ClassicLevel<string, Buffer>, budgetMs: number): Promise<Counts | null> {
+    return await scan(db, new SessionIndex(), Date.now() + budgetMs)
   }
 
   hasState (clientId: string): boolean { return this.stateIds.has(clientId) }
@@ -98,5 +100,40 @@ export class SessionIndex implements StoredSessions {
       result.then(forget, () => {})
       return result
     })
+  }
+}
+
+const MARKER_KEY_END = ':' + SESSION_MARKER_TOPIC
+
+/** Fills the index from the keys; counts them by kind (null past `deadline`). */
+async function scan (db: ClassicLevel<string, Buffer>, index: SessionIndex, deadline: number): Promise<Counts | null> {
+  const perPrefix: Record<string, number> = {}
+  for (const prefix of [...STATE_PREFIXES, WILL_PREFIX]) {
+    let n = 0
+    const it = db.keys({ gte: prefix, lt: prefix.slice(0, -1) + ';' })
+    try {
+      for (let keys = await it.nextv(10_000); keys.length > 0; keys = await it.nextv(10_000)) {
+        if (Date.now() > deadline) return null
+        for (const key of keys) {
+          const rest = key.slice(prefix.length)
+          if (prefix === WILL_PREFIX) {
+            index.willIds.set(decodeURIComponent(rest), 0)
+          } else {
+            index.stateIds.add(decodeURIComponent(rest.slice(0, rest.indexOf(':'))))
+            if (prefix === 'subscriptions:' && key.endsWith(MARKER_KEY_END)) continue
+          }
+          n++
+        }
+      }
+    } finally {
+      await it.close()
+    }
+    perPrefix[prefix] = n
+  }
+  return {
+    sessions: index.stateIds.size,
+    subscriptions: perPrefix['subscriptions:'],
+    'queued messages': perPrefix['outgoing:'],
+    wills: perPrefix[WILL_PREFIX]
   }
 }

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
-import { ClassicLevel } from 'classic-level'
+import type { ClassicLevel } from 'classic-level'
 import MemoryPersistence from 'aedes-persistence/asyncPersistence.js'
 import LevelPersistence from 'aedes-persistence-level/asyncPersistence.js'
 import RedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
@@ -16,6 +16,9 @@ import { ClusterEmitter } from './cluster-emitter.js'
 import { probeRedis, RedisHealthMonitor } from './redis.js'
 import type { Config, StorageKind } from './config.js'
 import { StartupError } from './errors.js'
+import { LevelWriteGate } from './level-write-gate.js'
+import { WriteHealth } from './write-health.js'
+import { afterLoad, closeGuarded, openGuarded, startFailure, type GuardedStore } from './level-guard.js'
 import type { Logger } from './logger.js'
 import type { CoreMetrics } from './metrics.js'
 
@@ -47,6 +50,8 @@ export interface StorageHandles {
   /** The message router to give Aedes: a ClusterEmitter with Redis storage, else none (Aedes's own). */
   mq: ClusterEmitter | null
   state: () => StorageState
+  /** Stores whose writes fail (disk full): the core's and the plugins' report here; any makes state() degraded. */
+  writes: WriteHealth
   /** Storage operations started and not yet finished. */
   pendingOperations: () => number
   /** Resolves true once no operation is pending (and the acks they release are written), false on timeout. */
@@ -56,6 +61,9 @@ export interface StorageHandles {
 
 const TIMING_SAMPLE = 16
 
+// Counting the records for the clean-stop marker must not hold a shutdown up for long.
+const COUNT_BUDGET_MS = 2000
+
 // Operations worth a latency histogram: the ones on the message and connect paths.
 const TIMED_OPERATIONS = [
   'storeRetained', 'addSubscriptions', 'removeSubscriptions', 'subscriptionsByClient', 'subscriptionsByTopic',
@@ -63,24 +71,41 @@ const TIMED_OPERATIONS = [
   'incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'cleanIncoming', 'putWill', 'getWill', 'delWill'
 ]
 
+// The operations that write to the sessions store (src/level-write-gate.ts gates them).
+const WRITE_OPERATIONS = [
+  'storeRetained', 'addSubscriptions', 'removeSubscriptions', 'cleanSubscriptions', 'outgoingEnqueue', 'outgoingEnqueueCombi',
+  'outgoingUpdate', 'outgoingClearMessageId', 'incomingStorePacket', 'incomingDelPacket', 'cleanIncoming', 'putWill', 'delWill'
+]
+
 export async function openStorage (config: Config, log: Logger, metrics: CoreMetrics): Promise<StorageHandles> {
   const dataDir = resolve(config.dataDir)
   const nodeId = randomUUID()
   let state: StorageState = 'ok'
+  const writes = new WriteHealth(log.child({ module: 'storage' }), () => { metrics.storageUp.set(currentState() === 'ok' ? 1 : 0) })
+  const currentState = (): StorageState => state === 'ok' && writes.degraded ? 'degraded' : state
   let persistence: AsyncPersistence
   let mq: ClusterEmitter | null = null
   let writer: Redis | null = null
   let sessionIndex: SessionIndex | null = null
+  let embedded: { db: ClassicLevel<string, Buffer>, store: GuardedStore, gate: LevelWriteGate } | null = null
   if (config.storage === 'embedded') {
-    const db = await openLevel(join(dataDir, 'sessions'), dataDir)
-    sessionIndex = await SessionIndex.load(db)
+    const store: GuardedStore = { label: 'sessions store', location: join(dataDir, 'sessions'), dataDir }
+    const db = await openLevel(store)
+    try {
+      sessionIndex = await SessionIndex.load(db)
+    } catch (err) {
+      await db.close().catch(() => {})
+      throw startFailure(store, err)
+    }
+    await afterLoad(store, sessionIndex.counts, log)
+    embedded = { db, store, gate: new LevelWriteGate(db, store.label, store.location, writes) }
     persistence = new LevelPersistence(db)
   } else if (config.storage === 'redis') {
     await probeRedis(config.redisUrl)
     const health = new RedisHealthMonitor(log, next => {
       if (state === 'closed') return
       state = next
-      metrics.storageUp.set(next === 'ok' ? 1 : 0)
+      metrics.storageUp.set(currentState() === 'ok' ? 1 : 0)
     })
     // maxSessionDelivery: aedes-persistence-redis hands a reconnecting session only the first N
     // queued messages (default 1000) and leaves the rest until a later reconnect; deliver all.
@@ -108,6 +133,7 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
     if (typeof persistence[op] === 'function') impl[op] = (persistence[op] as AnyOperation).bind(persistence)
   }
   sessionIndex?.wrap(impl)
+  embedded?.gate.wrap(impl, WRITE_OPERATIONS)
   orderStorageCompletions(impl)
   returnStreams(persistence, impl)
   const pending = timeOperations(persistence, impl, metrics)
@@ -125,7 +151,8 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
     storedSessions: sessionIndex,
     nodeId,
     mq,
-    state: () => state,
+    state: currentState,
+    writes,
     pendingOperations: () => pending.count,
     async quiesce (timeoutMs) {
       const deadline = Date.now() + timeoutMs
@@ -142,29 +169,27 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
       state = 'closed'
       metrics.storageUp.set(0)
       // Each persistence's destroy closes its own database or connection.
-      await persistence.destroy()
+      if (embedded) {
+        const { db, store, gate } = embedded
+        gate.close()
+        // While writes are refused, the clean-stop sentinel must not go into the broken log either.
+        const counts = gate.open ? await SessionIndex.count(db, COUNT_BUDGET_MS).catch(() => null) : null
+        await closeGuarded(db, store, gate.open ? counts : false, () => persistence.destroy())
+      } else {
+        await persistence.destroy()
+      }
       writer?.disconnect()
     }
   }
 }
 
-async function openLevel (location: string, dataDir: string): Promise<ClassicLevel<string, Buffer>> {
+async function openLevel (store: GuardedStore): Promise<ClassicLevel<string, Buffer>> {
   try {
-    makeDirectory(location)
+    makeDirectory(store.location)
   } catch (err) {
-    throw new StartupError(`--data-dir: cannot create ${location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
+    throw new StartupError(`--data-dir: cannot create ${store.location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
   }
-  const db = new ClassicLevel<string, Buffer>(location, { valueEncoding: 'buffer' })
-  try {
-    await db.open()
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string, message?: string } }).cause
-    if (cause?.code === 'LEVEL_LOCKED') {
-      throw new StartupError(`--data-dir: ${dataDir} is in use by another Swallow process (LevelDB lock held); stop that broker or pass another --data-dir`)
-    }
-    throw new StartupError(`--data-dir: cannot open embedded storage in ${location}: ${cause?.message ?? (err as Error).message}`)
-  }
-  return db
+  return await openGuarded(store)
 }
 
 /** mkdir -p that fails instead of looping: Node 20's recursive mkdirSync never returns for a path under /proc. */

@@ -1,5 +1,5 @@
 // The stream API on the HTTP listener:
-//   GET  /api/streams                          streams: name, store, first/last offset, bytes, records/s
+//   GET  /api/streams                          streams: name, store, first/last offset, bytes, records/s, damaged ranges
 //   GET  /api/streams/:s/records?from=&limit=  NDJSON, one record per line
 //   GET  /api/streams/:s/follow?from=          Server-Sent Events (sse.ts)
 //   GET  /api/streams/:s/groups/:g             a consumer group's committed position
@@ -50,15 +50,23 @@ export function registerStreamApi (routes: HttpRoutes, registry: StreamRegistry,
 
 async function describe (store: StreamStore, registry: StreamRegistry): Promise<object> {
   const b = await store.bounds()
+  const damage = store.damage()
   return {
     name: store.name,
     store: store.kind,
     firstOffset: b.first,
     lastOffset: b.next > b.first ? b.next - 1 : null,
     nextOffset: b.next,
-    records: b.next - b.first,
+    // What /records hands out: the offsets lost in damaged ranges are not records.
+    records: b.next - b.first - damage.records,
     bytes: b.bytes,
-    recordsPerSecond: registry.recordsPerSecond(store.name)
+    recordsPerSecond: registry.recordsPerSecond(store.name),
+    damaged: {
+      records: damage.records,
+      bytes: damage.bytes,
+      verified: damage.verified,
+      ranges: damage.ranges.map(r => ({ segment: r.segment, fromByte: r.from, toByte: r.to, firstOffset: r.firstOffset, lastOffset: r.endOffset - 1, records: r.records }))
+    }
   }
 }
 

@@ -10,7 +10,7 @@
 // Rules come parsed from loadConfig (the list option's parseItem): flag strings
 // 'FILTER=STREAM[:ack][:store]' or {"filter", "stream", "ack", "store"} objects in the file.
 import type { Client, PublishPacket } from 'aedes'
-import { Counter } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
 import { connectionInfo } from '../../src/connection.js'
 import type { Plugin, PluginContext, PluginHandle } from '../../src/plugin.js'
 import { pluginSettings } from '../../src/plugin.js'
@@ -20,7 +20,7 @@ import { InflightIds } from './dedup.js'
 import { registerStreamApi } from './http.js'
 import type { RecordInput } from './log/record.js'
 import { matchRoute, parseRule, routeByStream, type Rule, type StreamRoute } from './rules.js'
-import type { StreamStore } from './store.js'
+import { EmbeddedStore, type StreamStore } from './store.js'
 import { StreamRegistry } from './streams.js'
 
 export interface BridgeSettings {
@@ -77,13 +77,34 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
   const droppedTotal = new Counter({ name: 'swallow_bridge_dropped_total', help: 'ack:async records dropped (buffer full or write failed)', labelNames: ['stream'], registers })
   const duplicates = new Counter({ name: 'swallow_bridge_duplicates_total', help: 'QoS 1/2 retransmissions not appended again', registers })
   const writeErrors = new Counter({ name: 'swallow_bridge_write_errors_total', help: 'Failed store writes (durable publishers were not acknowledged)', registers })
+  new Gauge({
+    name: 'swallow_bridge_damaged_records',
+    help: 'Records lost in damaged (CRC) ranges of embedded stream segments; readers skip them',
+    labelNames: ['stream'],
+    registers,
+    collect () { for (const store of registry.list()) this.set({ stream: store.name }, store.damage().records) }
+  })
+  new Gauge({
+    name: 'swallow_bridge_damaged_bytes',
+    help: 'Unreadable bytes in embedded stream segments',
+    labelNames: ['stream'],
+    registers,
+    collect () { for (const store of registry.list()) this.set({ stream: store.name }, store.damage().bytes) }
+  })
 
   const inflight = new InflightIds()
   const routes: Route[] = routeByStream(rules, name => registry.get(name) as StreamStore).map(r => ({
     ...r, records: recordsTotal.labels(r.stream), dropped: droppedTotal.labels(r.stream), droppedSinceLog: 0, lastOverflowLog: 0
   }))
   for (const store of registry.list()) {
-    store.onError = () => { writeErrors.inc() }
+    // The files' health is in /healthz (storage.writes); Redis's is watched by the core already.
+    const name = `log bridge stream ${store.name}`
+    const files = store instanceof EmbeddedStore
+    store.onError = err => {
+      writeErrors.inc()
+      if (files) ctx.storage.writes.failed(name, err)
+    }
+    if (store instanceof EmbeddedStore) store.onWritten = () => { ctx.storage.writes.succeeded(name) }
   }
   // One scratch record: every store encodes it synchronously, so it is reused per message.
   const scratch: RecordInput = { topic: '', payload: Buffer.alloc(0), qos: 0, retain: false, dup: false, messageId: 0, clientId: null, username: null, properties: null, messageExpiry: null }

@@ -22,7 +22,7 @@ import type { LogBounds } from './log/reader.js'
 import type { GroupPosition, GroupStore } from './log/groups.js'
 import type { LogRecord, RecordInput } from './log/record.js'
 import type { Done } from './log/group-commit.js'
-import type { StreamCursor, StreamStore } from './store.js'
+import { NO_DAMAGE, type DamageSummary, type StreamCursor, type StreamStore } from './store.js'
 
 const APPEND_SCRIPT = `
 local offset = redis.call('INCR', KEYS[2]) - 1
@@ -159,6 +159,9 @@ export class RedisStreamStore implements StreamStore {
 
   /** The connection is the registry's (shared by the Redis streams); it quits it. */
   /** Commands on one connection complete in order: a PING answered means the appends before it were. */
+  /** Redis keeps its own integrity (no segment files to damage). */
+  damage (): DamageSummary { return NO_DAMAGE }
+
   async drain (): Promise<void> {
     await this.redis.ping()
   }

@@ -6,6 +6,7 @@ import { Log, type LogEvents, type LogOptions } from './log/log.js'
 import { LogReader, type LogBounds } from './log/reader.js'
 import type { LogRecord, RecordInput } from './log/record.js'
 import type { Done } from './log/group-commit.js'
+import type { DamageReport } from './log/damage.js'
 
 export type StoreKind = 'embedded' | 'redis'
 
@@ -33,10 +34,23 @@ export interface StreamStore {
   readonly groups: GroupStore
   /** Called on a failed write (the bridge forgets its recent packet ids then). */
   onError: ((err: Error) => void) | null
+  /** Damaged ranges found in the embedded store's segments (none for Redis). */
+  damage: () => DamageSummary
   /** Resolves once every append accepted so far is durable (shutdown, before the clients close). */
   drain: () => Promise<void>
   close: () => Promise<void>
 }
+
+export interface DamageSummary {
+  /** Records lost in damaged ranges (counted out of the stream's records). */
+  records: number
+  bytes: number
+  ranges: DamageReport[]
+  /** Whether every closed segment's CRCs were checked since the broker started. */
+  verified: boolean
+}
+
+export const NO_DAMAGE: DamageSummary = Object.freeze({ records: 0, bytes: 0, ranges: [], verified: true })
 
 export class EmbeddedStore implements StreamStore {
   readonly kind = 'embedded'
@@ -44,11 +58,14 @@ export class EmbeddedStore implements StreamStore {
   appended = 0
   private readonly reader: LogReader
   private waiters: Array<() => void> = []
+  /** Called after each batch written to the files (a failed one calls onError instead). */
+  onWritten: (() => void) | null = null
 
   private constructor (readonly name: string, private readonly log: Log, dir: string) {
     this.reader = new LogReader(dir)
     this.groups = new FileGroupStore(dir)
     log.subscribe(() => {
+      this.onWritten?.()
       const waiters = this.waiters
       this.waiters = []
       for (const w of waiters) w()
@@ -87,8 +104,8 @@ export class EmbeddedStore implements StreamStore {
 
   /** Hands out fsynced records only (async records become readable at the next fsync, <= 1 s). */
   cursor (from: number): StreamCursor {
-    const cursor = this.reader.cursor(from)
     const log = this.log
+    const cursor = this.reader.cursor(from, (base, range) => log.damage.report(base, range))
     return {
       get nextOffset () { return cursor.nextOffset },
       read: (max) => cursor.read(max, log.durableOffset),
@@ -101,6 +118,11 @@ export class EmbeddedStore implements StreamStore {
       const timer = setTimeout(resolve, ms)
       this.waiters.push(() => { clearTimeout(timer); resolve() })
     })
+  }
+
+  damage (): DamageSummary {
+    const d = this.log.damage
+    return { records: d.records, bytes: d.bytes, ranges: d.list(), verified: d.verified }
   }
 
   drain (): Promise<void> { return this.log.drain() }

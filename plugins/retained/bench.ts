@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import pino from 'pino'
+import { WriteHealth } from '../../src/write-health.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { RetainedBackend, RetainedMeta } from './backend.js'
@@ -40,7 +41,7 @@ async function once (n: number, storage: string, redisUrl: string | null, payloa
     const prefix = `bench${Date.now()}:`
     const backend = redisUrl !== null
       ? new RedisBackend(redisUrl, pino({ level: 'silent' }), `swallow:retained:`)
-      : new LevelBackend(join(dataDir, 'retained'))
+      : new LevelBackend(join(dataDir, 'retained'), dataDir, pino({ level: 'silent' }), new WriteHealth(pino({ level: 'silent' }), () => {}))
     void prefix
     await fill(backend, n, Buffer.alloc(payloadBytes, 120))
     const args = ['--sys-interval', 'off', ...(redisUrl !== null ? ['--storage', 'redis', '--redis-url', redisUrl] : [])]

@@ -40,7 +40,7 @@ export const retainedPlugin: Plugin = {
     const expiry = settings.expiry ?? []
     const backend: RetainedBackend = storage.kind === 'redis' && storage.redisUrl !== null
       ? new RedisBackend(storage.redisUrl, log)
-      : storage.kind === 'embedded' ? new LevelBackend(join(storage.dataDir, 'retained')) : new MemoryBackend()
+      : storage.kind === 'embedded' ? new LevelBackend(join(storage.dataDir, 'retained'), storage.dataDir, log, storage.writes) : new MemoryBackend()
 
     const refused = new Counter({ name: 'swallow_retained_refused_total', help: 'Retained messages delivered but not retained, by the limit they broke', labelNames: ['reason'], registers: [metrics] })
     const expired = new Counter({ name: 'swallow_retained_expired_total', help: 'Retained messages removed when they expired (--retained-expiry, MQTT 5 Message Expiry Interval)', registers: [metrics] })

@@ -3,8 +3,12 @@
 // a batch is being written go together in the next batch, in arrival order, so the last
 // retained message published to a topic is the one that stays.
 import { mkdirSync } from 'node:fs'
-import { ClassicLevel } from 'classic-level'
+import type { ClassicLevel } from 'classic-level'
 import { StartupError } from '../../src/errors.js'
+import { afterLoad, closeGuarded, openGuarded, startFailure, type GuardedStore } from '../../src/level-guard.js'
+import type { Logger } from '../../src/logger.js'
+import { LevelWriteGate } from '../../src/level-write-gate.js'
+import type { WriteHealth } from '../../src/write-health.js'
 import { decodeMeta, encodeMeta, type IndexSink, type RetainedBackend, type RetainedMeta, type WriteOp } from './backend.js'
 
 interface Waiter { resolve: () => void, reject: (err: Error) => void }
@@ -88,25 +92,37 @@ const IMPORTED = '!imported'
 
 export class LevelBackend extends GroupCommitBackend {
   readonly name = 'embedded'
-  private readonly db: ClassicLevel<string, Buffer>
+  // Made by open(), after the checks of src/level-guard.ts.
+  private db!: ClassicLevel<string, Buffer>
+  private gate!: LevelWriteGate
+  private readonly store: GuardedStore
 
-  constructor (private readonly location: string) {
+  constructor (location: string, dataDir: string, private readonly log: Logger, private readonly writes: WriteHealth) {
     super()
-    this.db = new ClassicLevel<string, Buffer>(location, { valueEncoding: 'buffer' })
+    this.store = { label: 'retained store', location, dataDir }
   }
 
   async open (sink: IndexSink): Promise<void> {
     this.sink = sink
     try {
-      mkdirSync(this.location, { recursive: true })
-      await this.db.open()
+      mkdirSync(this.store.location, { recursive: true })
     } catch (err) {
-      const cause = (err as { cause?: { code?: string, message?: string } }).cause
-      if (cause?.code === 'LEVEL_LOCKED') {
-        throw new StartupError(`retained store: ${this.location} is in use by another Swallow process; stop that broker or pass another --data-dir`)
-      }
-      throw new StartupError(`retained store: cannot open ${this.location}: ${cause?.message ?? (err as Error).message}`)
+      throw new StartupError(`retained store: cannot create ${this.store.location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
     }
+    this.db = await openGuarded(this.store)
+    this.gate = new LevelWriteGate(this.db, this.store.label, this.store.location, this.writes)
+    let loaded: number
+    try {
+      loaded = await this.load(sink)
+    } catch (err) {
+      await this.db.close().catch(() => {})
+      throw startFailure(this.store, err)
+    }
+    await afterLoad(this.store, { 'retained messages': loaded }, this.log)
+  }
+
+  private async load (sink: IndexSink): Promise<number> {
+    let loaded = 0
     // nextv reads in large batches: one promise per 10k entries, not per entry.
     // Values as plain views: much cheaper than a Buffer each over a million entries.
     const it = this.db.iterator<string, Uint8Array>({ gte: META, lt: 'n', valueEncoding: 'view' })
@@ -114,12 +130,16 @@ export class LevelBackend extends GroupCommitBackend {
       for (let entries = await it.nextv(10_000); entries.length > 0; entries = await it.nextv(10_000)) {
         for (const [key, value] of entries) {
           const meta = decodeMeta(value)
-          if (meta !== undefined) sink.put(key.slice(1), meta)
+          if (meta !== undefined) {
+            sink.put(key.slice(1), meta)
+            loaded++
+          }
         }
       }
     } finally {
       await it.close()
     }
+    return loaded
   }
 
   protected async commit (ops: ResolvedOp[]): Promise<void> {
@@ -135,7 +155,7 @@ export class LevelBackend extends GroupCommitBackend {
     }
     // sync: false - LevelDB hands the write to the OS before resolving: it survives kill -9
     // of the broker (not a power cut; that would need sync: true and costs a disk flush each).
-    await batch.write()
+    await this.gate.run(() => batch.write())
   }
 
   async payloads (topics: string[]): Promise<Array<Buffer | undefined>> {
@@ -147,11 +167,25 @@ export class LevelBackend extends GroupCommitBackend {
   }
 
   async markImported (): Promise<void> {
-    await this.db.put(IMPORTED, Buffer.from('1'))
+    await this.gate.run(() => this.db.put(IMPORTED, Buffer.from('1')))
   }
 
   protected async shut (): Promise<void> {
-    await this.db.close()
+    this.gate.close()
+    const counts = this.gate.open ? { 'retained messages': await this.countMessages() } : false
+    await closeGuarded(this.db, this.store, counts, () => this.db.close())
+  }
+
+  /** For the clean-stop marker: the metadata keys, one per retained message. */
+  private async countMessages (): Promise<number> {
+    let n = 0
+    const it = this.db.keys({ gte: META, lt: 'n' })
+    try {
+      for (let keys = await it.nextv(10_000); keys.length > 0; keys = await it.nextv(10_000)) n += keys.length
+    } finally {
+      await it.close()
+    }
+    return n
   }
 }
 

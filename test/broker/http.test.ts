@@ -15,7 +15,7 @@ test('GET /healthz reports status, uptime, storage state and listener addresses'
   const body = await res.json() as Record<string, any>
   assert.equal(body.status, 'ok')
   assert.equal(typeof body.uptimeSeconds, 'number')
-  assert.deepEqual(body.storage, { kind: 'embedded', state: 'ok' })
+  assert.deepEqual(body.storage, { kind: 'embedded', state: 'ok', failingWrites: [] })
   assert.equal(body.listeners.mqtt, broker.mqttUrl)
   assert.equal(body.listeners.ws, broker.wsUrl)
   assert.equal(body.listeners.http, broker.httpUrl)

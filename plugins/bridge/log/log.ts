@@ -7,6 +7,7 @@ import { mkdir, open, readFile, rm, type FileHandle } from 'node:fs/promises'
 import { encodeFrame, sealFrame, frameTime, type RecordInput } from './record.js'
 import { listSegments, scanSegment, segmentPath } from './segment.js'
 import { SparseIndex, INDEX_INTERVAL, INDEX_ENTRY } from './sparse-index.js'
+import { DamageLog } from './damage.js'
 import { GroupCommit, type Done } from './group-commit.js'
 
 export interface LogOptions {
@@ -59,9 +60,13 @@ export class Log {
   private retention: Promise<void> = Promise.resolve()
   /** Records dropped because the async buffer was full or a write failed. */
   dropped = 0
+  /** Damaged ranges in the segments (found at open, by verification or by readers). */
+  readonly damage: DamageLog
+  private verification: Promise<void> = Promise.resolve()
   onError: ((err: Error) => void) | null = null
 
   private constructor (readonly dir: string, readonly name: string, private readonly opts: LogOptions, private readonly events: LogEvents) {
+    this.damage = new DamageLog(dir, name, events)
     this.commit = new GroupCommit({
       write: (frames, sync) => this.write(frames, sync),
       failed: (err, lost) => {
@@ -83,7 +88,16 @@ export class Log {
     }, 30_000)
     log.retentionTimer.unref()
     await log.enforceRetention()
+    // Closed segments are immutable: their CRCs are checked once per start, in the background.
+    log.verification = log.damage.verify(log.closed.map(c => c.base), base => log.baseAfter(base))
+      .catch(err => events.error({ err, stream: name }, 'log verification failed'))
     return log
+  }
+
+  /** The base of the segment after the closed segment `base`; undefined once it is deleted. */
+  private baseAfter (base: number): number | undefined {
+    const i = this.closed.findIndex(c => c.base === base)
+    return i === -1 ? undefined : (this.closed[i + 1] ?? this.active).base
   }
 
   /** Offset of the oldest record kept. */
@@ -126,6 +140,8 @@ export class Log {
   async close (): Promise<void> {
     if (this.syncTimer) clearInterval(this.syncTimer)
     if (this.retentionTimer) clearInterval(this.retentionTimer)
+    this.damage.stop()
+    await this.verification
     this.commit.requestSync()
     await this.commit.drain()
     await this.persistIndex(this.active)
@@ -140,18 +156,21 @@ export class Log {
     await mkdir(this.dir, { recursive: true })
     const bases = await listSegments(this.dir)
     if (bases.length === 0) bases.push(0)
-    for (let i = 0; i < bases.length - 1; i++) this.closed.push(await this.checkClosed(bases[i]))
+    for (let i = 0; i < bases.length - 1; i++) this.closed.push(await this.checkClosed(bases[i], bases[i + 1]))
     const base = bases[bases.length - 1]
     const fh = await open(segmentPath(this.dir, base, 'log'), RW_CREATE)
     const index = new SparseIndex(base)
     let sinceIndex = 0
+    // Damage followed by good records is kept and skipped (readers do the same); only a bad
+    // tail, which no good record follows, is cut.
     const scan = await scanSegment(fh, 0, base, (offset, position, time, size) => {
       if (position === 0 || sinceIndex >= INDEX_INTERVAL) {
         index.add(offset, position, time)
         sinceIndex = 0
       }
       sinceIndex += size
-    })
+    }, Infinity)
+    for (const range of scan.damage) this.damage.report(base, range)
     if (scan.badBytes > 0) {
       await fh.truncate(scan.end)
       await fh.sync()
@@ -167,7 +186,7 @@ export class Log {
   }
 
   /** A closed segment: its size and newest time; its index is rebuilt when missing or stale. */
-  private async checkClosed (base: number): Promise<ClosedSegment> {
+  private async checkClosed (base: number, nextBase: number): Promise<ClosedSegment> {
     const fh = await open(segmentPath(this.dir, base, 'log'), 'r')
     try {
       const size = (await fh.stat()).size
@@ -185,16 +204,14 @@ export class Log {
       const scan = await scanSegment(fh, 0, base, (offset, position, time, recordSize) => {
         if (position === 0 || sinceIndex >= INDEX_INTERVAL) { rebuilt.add(offset, position, time); sinceIndex = 0 }
         sinceIndex += recordSize
-      })
+      }, nextBase)
       const idx = await open(segmentPath(this.dir, base, 'idx'), 'w')
       const buf = rebuilt.takeUnpersisted()
       if (buf) await idx.write(buf, 0, buf.length, 0)
       await idx.sync()
       await idx.close()
+      // Damage in it is reported by the verification that follows the open.
       this.events.info({ stream: this.name, base, entries: rebuilt.length }, `log ${this.name}: rebuilt the index of segment ${base}`)
-      if (scan.badBytes > 0) {
-        this.events.warn({ stream: this.name, base, bytes: scan.badBytes }, `log ${this.name}: segment ${base} has ${scan.badBytes} unreadable bytes at its end (kept; readers skip to the next segment)`)
-      }
       return { base, size, maxTime: scan.maxTime }
     } finally {
       await fh.close()
@@ -304,6 +321,7 @@ export class Log {
       const tooOld = oldest.maxTime < cutoff
       if (!tooBig && !tooOld) break
       this.closed.shift()
+      this.damage.forget(oldest.base)
       total -= oldest.size
       await rm(segmentPath(this.dir, oldest.base, 'log'), { force: true })
       await rm(segmentPath(this.dir, oldest.base, 'idx'), { force: true })

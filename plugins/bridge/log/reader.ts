@@ -4,7 +4,8 @@
 // the next call.
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises'
 import { checkFrame, decodeFrame, FRAME_HEADER, MAX_BODY, type LogRecord } from './record.js'
-import { listSegments, scanSegment, segmentPath } from './segment.js'
+import { findNextFrame } from './resync.js'
+import { listSegments, scanSegment, segmentPath, type DamagedRange } from './segment.js'
 import { SparseIndex, type IndexEntry } from './sparse-index.js'
 
 const CHUNK = 1024 * 1024
@@ -47,7 +48,7 @@ export class LogReader {
     for (const base of bases) bytes += await stat(segmentPath(this.dir, base, 'log')).then(s => s.size, () => 0)
     const last = bases[bases.length - 1]
     const entry = (await loadIndex(this.dir, last))?.last() ?? { offset: last, position: 0 }
-    const next = await withSegment(this.dir, last, async fh => (await scanSegment(fh, entry.position, entry.offset)).next)
+    const next = await withSegment(this.dir, last, async fh => (await scanSegment(fh, entry.position, entry.offset, undefined, Infinity)).next)
     return { first: bases[0], next: next ?? last, bytes }
   }
 
@@ -59,19 +60,26 @@ export class LogReader {
       let found = -1
       await withSegment(this.dir, base, fh => scanSegment(fh, entry.position, entry.offset, (offset, _p, time) => {
         if (time >= ms) { found = offset; return false }
-      }))
+      }, bases.find(b => b > base) ?? Infinity))
       if (found !== -1) return found
     }
     return (await this.bounds()).next
   }
 
   /** A cursor reading forward from `offset` (clamped to the oldest record kept). */
-  cursor (offset: number): LogCursor {
-    return new LogCursor(this.dir, offset)
+  cursor (offset: number, onDamage?: OnDamage): LogCursor {
+    return new LogCursor(this.dir, offset, onDamage)
   }
 }
 
-/** Reads records in order; remembers its place, so sequential reads never search again. */
+/** Told once per cursor about each damaged range it skips (segment base, range). */
+export type OnDamage = (base: number, range: DamagedRange) => void
+
+/**
+ * Reads records in order; remembers its place, so sequential reads never search again.
+ * Unreadable bytes inside a segment are skipped to the next good record (the offsets in
+ * between are gone) and reported to `onDamage`.
+ */
 export class LogCursor {
   private fh: FileHandle | null = null
   private base = -1
@@ -79,7 +87,7 @@ export class LogCursor {
   private buf = Buffer.allocUnsafe(CHUNK)
   private retryOffset = -1
 
-  constructor (readonly dir: string, private offset: number) {}
+  constructor (readonly dir: string, private offset: number, private readonly onDamage?: OnDamage) {}
 
   /** Offset of the next record this cursor returns. */
   get nextOffset (): number { return this.offset }
@@ -97,6 +105,7 @@ export class LogCursor {
       const { bytesRead } = await fh.read(this.buf, 0, this.buf.length, this.position)
       let at = 0
       let stuck = false
+      let corrupt = false
       while (at < bytesRead && out.length < max) {
         const check = checkFrame(this.buf, at, bytesRead)
         if (!check.ok) {
@@ -105,6 +114,7 @@ export class LogCursor {
             this.buf = Buffer.allocUnsafe(Math.max(needed, this.buf.length * 2))
           } else if (at === 0) {
             stuck = true
+            corrupt = check.reason === 'corrupt'
           }
           break
         }
@@ -116,12 +126,24 @@ export class LogCursor {
         at += check.size
       }
       this.position += at
+      if (corrupt && await this.skipDamage(fh)) continue
       if (stuck || (at === 0 && bytesRead < this.buf.length)) {
         // End of what is written in this segment: move on if a later segment starts here.
         if (!await this.nextSegment()) break
       }
     }
     return out
+  }
+
+  /** Moves past unreadable bytes at the cursor's position to the next good record of this segment. */
+  private async skipDamage (fh: FileHandle): Promise<boolean> {
+    const later = (await listSegments(this.dir)).find(b => b > this.base) ?? Infinity
+    const found = await findNextFrame(fh, this.position + 1, (await fh.stat()).size, this.offset - 1, later)
+    if (found === null) return false
+    this.onDamage?.(this.base, { from: this.position, to: found.position, firstOffset: this.offset, endOffset: found.offset })
+    this.position = found.position
+    this.offset = found.offset
+    return true
   }
 
   async close (): Promise<void> {
@@ -162,7 +184,11 @@ export class LogCursor {
       this.retryOffset = this.offset
       return true
     }
-    if (this.offset < later[0]) this.offset = later[0]
+    if (this.offset < later[0]) {
+      const size = (await this.fh?.stat())?.size ?? this.position
+      this.onDamage?.(this.base, { from: this.position, to: size, firstOffset: this.offset, endOffset: later[0] })
+      this.offset = later[0]
+    }
     if (bases[0] > this.offset) this.offset = bases[0]
     await this.close()
     return await this.seek()

@@ -3,6 +3,7 @@
 import { readdir, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { checkFrame, FRAME_HEADER, MAX_BODY } from './record.js'
+import { findNextFrame } from './resync.js'
 
 const CHUNK = 1024 * 1024
 
@@ -27,6 +28,16 @@ export async function listSegments (dir: string): Promise<number[]> {
   return bases.sort((a, b) => a - b)
 }
 
+/** Unreadable bytes inside a segment, and the records lost with them. */
+export interface DamagedRange {
+  /** Position of the first unreadable byte, and the position after the last one. */
+  from: number
+  to: number
+  /** Offsets lost: firstOffset up to endOffset (exclusive). */
+  firstOffset: number
+  endOffset: number
+}
+
 export interface ScanResult {
   /** File position after the last good record. */
   end: number
@@ -36,6 +47,8 @@ export interface ScanResult {
   maxTime: number
   /** Bytes after `end` that are not a good record (torn or corrupt tail). */
   badBytes: number
+  /** With `resyncBelow`: damage followed by good records, in file order. */
+  damage: DamagedRange[]
 }
 
 /** Return false to stop the scan before this record. */
@@ -43,17 +56,20 @@ export type OnRecord = (offset: number, position: number, time: number, size: nu
 
 /**
  * Walks the records from `position` (where the record `offset` starts) to the end of the
- * file, checking length, CRC and offset continuity; stops at the first bad record.
+ * file, checking length, CRC and offset continuity. Without `resyncBelow` it stops at the
+ * first bad record; with it, it skips damage to the next good record whose offset is below
+ * `resyncBelow` (resync.ts), and stops only at a bad tail.
  */
-export async function scanSegment (fh: FileHandle, position: number, offset: number, onRecord?: OnRecord): Promise<ScanResult> {
+export async function scanSegment (fh: FileHandle, position: number, offset: number, onRecord?: OnRecord, resyncBelow?: number): Promise<ScanResult> {
   const fileSize = (await fh.stat()).size
+  const damage: DamagedRange[] = []
   let pos = position
   let next = offset
   let maxTime = 0
   let buf = Buffer.allocUnsafe(CHUNK)
   let bad = false
   let stopped = false
-  while (pos < fileSize && !bad && !stopped) {
+  while (pos < fileSize && !stopped) {
     const want = Math.min(buf.length, fileSize - pos)
     const { bytesRead } = await fh.read(buf, 0, want, pos)
     let at = 0
@@ -76,7 +92,16 @@ export async function scanSegment (fh: FileHandle, position: number, offset: num
       at += check.size
     }
     pos += at
-    if (bytesRead === 0) break
+    if (bad) {
+      const found = resyncBelow === undefined ? null : await findNextFrame(fh, pos + 1, fileSize, next - 1, resyncBelow)
+      if (found === null) break
+      damage.push({ from: pos, to: found.position, firstOffset: next, endOffset: found.offset })
+      pos = found.position
+      next = found.offset
+      bad = false
+    } else if (bytesRead === 0) {
+      break
+    }
   }
-  return { end: pos, next, maxTime, badBytes: stopped ? 0 : fileSize - pos }
+  return { end: pos, next, maxTime, badBytes: stopped ? 0 : fileSize - pos, damage }
 }

@@ -1,6 +1,7 @@
 // A durable rule on a full disk: the publish that cannot be stored gets no PUBACK (the
 // connection closes), every PUBACKed message is in the log, and the device's retry lands
-// once space is back. The stream directory lives on a 1 MiB tmpfs (needs mount: root).
+// once space is back; /healthz says degraded meanwhile. The stream directory lives on a 1 MiB
+// tmpfs (needs mount: root).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -40,11 +41,16 @@ test('on a full disk a durable publish is not acknowledged; the retry lands when
     assert.ok(acked.length >= 1 && refused > 0, `acked ${acked.length}, refused at ${refused}`)
     client.end(true)
     await waitFor(() => broker.logs.some(l => String(l.msg).includes('log write failed')), 5000, 'the failed write in the log')
+    const degraded = await fetch(`${broker.httpUrl}/healthz`)
+    assert.equal(degraded.status, 503, '/healthz degraded while the stream cannot be written')
+    const body = await degraded.json() as { storage: { failingWrites: Array<{ store: string }> } }
+    assert.deepEqual(body.storage.failingWrites.map(f => f.store), ['log bridge stream telemetry'])
 
     rmSync(join(small.path, 'filler'))
     client = await connect(broker.mqttUrl, { clientId: 'dev-full' })
     await client.publishAsync('sensors/big', payload(refused), { qos: 1 })
     await client.endAsync()
+    assert.equal((await fetch(`${broker.httpUrl}/healthz`)).status, 200, '/healthz ok once the write succeeded')
 
     const log = openLog(data.path)
     const stored: number[] = []
