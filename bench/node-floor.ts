@@ -14,6 +14,11 @@ import { readFileSync } from 'node:fs'
 import mqttPacket from 'mqtt-packet'
 
 const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00])
+/** MQTT 5: reason code 0 and an empty properties block (the harness's --protocol 5). */
+const CONNACK_V5 = Buffer.from([0x20, 0x03, 0x00, 0x00, 0x00])
+/** Each socket's protocol level, from its CONNECT: packets to it are encoded for it. */
+const versionOf = new WeakMap<Socket, 4 | 5>()
+const generate = (socket: Socket, packet: mqttPacket.Packet): Buffer => mqttPacket.generate(packet, { protocolVersion: versionOf.get(socket) ?? 4 })
 const PINGRESP = Buffer.from([0xd0, 0x00])
 const subscribers = new Map<string, Socket[]>() // exact topic -> sockets (granted QoS 1)
 let nextMessageId = 1
@@ -26,7 +31,7 @@ function subscribe (socket: Socket, packet: mqttPacket.ISubscribePacket): void {
     socket.once('close', () => { list.splice(list.indexOf(socket), 1) })
   }
   const granted = packet.subscriptions.map(s => Math.min(s.qos, 1))
-  socket.write(mqttPacket.generate({ cmd: 'suback', messageId: packet.messageId, granted }))
+  socket.write(generate(socket, { cmd: 'suback', messageId: packet.messageId, granted }))
 }
 
 function forward (socket: Socket, packet: mqttPacket.IPublishPacket): void {
@@ -35,7 +40,7 @@ function forward (socket: Socket, packet: mqttPacket.IPublishPacket): void {
   const qos = Math.min(packet.qos, 1) as 0 | 1
   for (const subscriber of subscribers.get(packet.topic) ?? []) {
     nextMessageId = nextMessageId === 65535 ? 1 : nextMessageId + 1
-    subscriber.write(mqttPacket.generate({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos, dup: false, retain: false, messageId: nextMessageId }))
+    subscriber.write(generate(subscriber, { cmd: 'publish', topic: packet.topic, payload: packet.payload, qos, dup: false, retain: false, messageId: nextMessageId }))
   }
 }
 const port = Number(process.argv[2] ?? 18830)
@@ -53,7 +58,10 @@ const server = createServer(socket => {
   open++
   const parser = mqttPacket.parser()
   parser.on('packet', packet => {
-    if (packet.cmd === 'connect') socket.write(CONNACK)
+    if (packet.cmd === 'connect') {
+      versionOf.set(socket, packet.protocolVersion === 5 ? 5 : 4)
+      socket.write(packet.protocolVersion === 5 ? CONNACK_V5 : CONNACK)
+    }
     else if (packet.cmd === 'pingreq') socket.write(PINGRESP)
     else if (packet.cmd === 'subscribe') subscribe(socket, packet)
     else if (packet.cmd === 'publish') forward(socket, packet)

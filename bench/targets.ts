@@ -89,7 +89,7 @@ export const BUILTIN_TARGETS: TargetSpec[] = [
   { id: BASELINE, label: 'Mosquitto max_queued_messages 0', kind: 'mosquitto', unlimitedQueue: true },
   // Not a broker: what any MQTT server written in Node pays per connection and per forwarded
   // message (bench/node-floor.ts).
-  { id: 'node-floor', label: 'Node floor (no broker)', kind: 'node-floor', only: ['idle-10k', 'idle-max', 'storm-10k', 'latency-1k', 'latency-10k'] }
+  { id: 'node-floor', label: 'Node floor (no broker)', kind: 'node-floor', only: ['idle-10k', 'idle-max', 'storm-10k', 'latency-1k', 'latency-5k', 'latency-10k'] }
 ]
 
 export function externalTarget (url: string): TargetSpec {
