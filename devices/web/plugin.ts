@@ -4,6 +4,7 @@
 import { access } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import { join } from 'node:path'
+import { TLSSocket } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { sendJson } from '../../src/listeners/http.js'
 import type { Plugin } from '../../src/plugin.js'
@@ -21,6 +22,12 @@ export interface WebClientConfig {
   wsPort: number | null
   wsPath: string
   devicePrefix: string
+  /**
+   * This page's origin, and whether --ws-origins lets it open the WebSocket: a browser
+   * reports a refused handshake like an unreachable broker, so the page is told up front.
+   */
+  pageOrigin: string
+  pageOriginAllowed: boolean
 }
 
 /** This file compiles to dist/devices/web/plugin.js; build.js writes the bundle to dist/web/. */
@@ -42,7 +49,7 @@ export function createWebPlugin (bundleDir: string = DEFAULT_BUNDLE_DIR): Plugin
       if (!await exists(index)) {
         log.warn({ bundleDir }, `browser client not built: / answers 503 until you run "${BUILD_COMMAND}"`)
       }
-      const pageConfig: WebClientConfig = {
+      const pageConfig = {
         wsPort: config.wsPort,
         wsPath: config.wsPath,
         devicePrefix: settings.devicePrefix ?? 'devices'
@@ -59,9 +66,12 @@ export function createWebPlugin (bundleDir: string = DEFAULT_BUNDLE_DIR): Plugin
         }
       })
       // Public: the page reads it before the user has any token.
-      http.add('GET', '/api/web/config', (_req, res) => {
+      http.add('GET', '/api/web/config', (req, res) => {
         res.setHeader('cache-control', 'no-store')
-        sendJson(res, 200, pageConfig)
+        // The origin the page was loaded from, as the browser will send it in the WebSocket handshake.
+        const pageOrigin = `${req.socket instanceof TLSSocket ? 'https' : 'http'}://${req.headers.host ?? ''}`
+        const answer: WebClientConfig = { ...pageConfig, pageOrigin, pageOriginAllowed: config.wsOrigins.length === 0 || config.wsOrigins.includes(pageOrigin) }
+        sendJson(res, 200, answer)
       }, { public: true })
     }
   }

@@ -9,7 +9,7 @@ import type { Browser } from 'playwright-core'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { launchBrowser, needChromium, openPage } from '../helpers/browser.js'
 import { connect, type MqttClient } from '../helpers/mqtt.js'
-import { needBinary, run, tempDir } from '../helpers/system.js'
+import { freePort, needBinary, run, tempDir } from '../helpers/system.js'
 
 const skip = needChromium() || needBinary('mosquitto_passwd', 'mosquitto')
 const dir = tempDir()
@@ -114,4 +114,28 @@ test('a device-status filter the ACL refuses is said in the device list', { skip
   await page.locator('#devices-summary.error', { hasText: 'The broker refused devices/+/status, which the device list needs: not authorized' }).waitFor()
   assert.deepEqual(errors, [])
   await page.close()
+})
+
+test('a page whose origin --ws-origins does not list says so instead of failing like an unreachable broker; a listed one connects', { skip, timeout: 30_000 }, async () => {
+  const refusing = await startBroker({ storage: 'memory', args: ['--ws-origins', 'http://app.example.com'] })
+  try {
+    const { page, errors } = await openPage(browser, `${refusing.httpUrl}/`)
+    const origin = new URL(refusing.httpUrl).origin
+    await page.locator('#connect-message.error', { hasText: `This page's origin ${origin} is not in the broker's --ws-origins` }).waitFor()
+    assert.notEqual(await page.evaluate(() => document.body.dataset.mqtt), 'connected')
+    assert.deepEqual(errors, [])
+    await page.close()
+  } finally {
+    await refusing.stop()
+  }
+  const port = await freePort()
+  const listing = await startBroker({ storage: 'memory', args: ['--http-port', String(port), '--ws-origins', `http://app.example.com,http://127.0.0.1:${port}`] })
+  try {
+    const { page, errors } = await openPage(browser, `http://127.0.0.1:${port}/`)
+    await page.waitForSelector('body[data-mqtt="connected"]', { timeout: 10_000 })
+    assert.deepEqual(errors, [])
+    await page.close()
+  } finally {
+    await listing.stop()
+  }
 })

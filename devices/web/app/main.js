@@ -163,6 +163,12 @@ async function start () {
   const url = brokerUrl(config, window.location)
   ownBroker = url
   connectForm.elements.url.value = url ?? ''
+  if (config.pageOriginAllowed === false) {
+    // The handshake would fail as if the broker were down: say why instead of trying.
+    say(`This page's origin ${config.pageOrigin} is not in the broker's --ws-origins, so its WebSocket refuses this page. Add it (--ws-origins ${config.pageOrigin},...), or enter another broker's ws:// URL.`, true)
+    startOverview($('#overview'))
+    return
+  }
   startOverview($('#overview'))
   connectForm.elements.username.value = recall('username') ?? ''
   connectForm.elements.prefix.value = recall('prefix') ?? config.devicePrefix
