@@ -72,11 +72,11 @@ test('assets are sent gzipped to browsers that accept it', async () => {
   assert.match(gunzipSync(raw.body).toString('utf8'), /mqtt/i)
 })
 
-test('/api/web/config tells the page the WebSocket port and path and the device prefix', async () => {
+test('/api/web/config tells the page the WebSocket port and path, the device prefix, and whether --ws-origins accepts its origin', async () => {
   const res = await fetch(`${broker.httpUrl}/api/web/config`)
   assert.equal(res.status, 200)
   assert.equal(res.headers.get('cache-control'), 'no-store')
-  assert.deepEqual(await res.json(), { wsPort, wsPath: '/mqtt', devicePrefix: 'devices' })
+  assert.deepEqual(await res.json(), { wsPort, wsPath: '/mqtt', devicePrefix: 'devices', pageOrigin: new URL(broker.httpUrl).origin, pageOriginAllowed: true })
 })
 
 test('asset names that are not plain file names are refused, and unknown assets are 404', async () => {
