@@ -10,7 +10,7 @@ import type { Listener } from './listeners/listen.js'
 import { loadTlsOptions, tlsReloader, tlsSettings } from './tls-files.js'
 import { logReload, type ReloadPart } from './reload-summary.js'
 import type { Logger } from './logger.js'
-import { createMetrics } from './metrics.js'
+import { createMetrics, sharedGroupGauges } from './metrics.js'
 import { observeBroker } from './observe.js'
 import type { Plugin, PluginHandle } from './plugin.js'
 import { openStorage, type StorageHandles } from './storage.js'
@@ -97,6 +97,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     })
     // Before the listeners open: a message published before the first member is back waits for it.
     if (core.limits.sharedSubscriptions) await core.shared.restore()
+    sharedGroupGauges(metrics.registry, () => core.shared.sizes())
     const stopSweeps = sweepExpiredSessions(core, config.storage === 'redis' ? config.sessionSweepInterval : null)
     const traffic = new Traffic()
     const onConnection = createConnectionHandler(core, traffic)

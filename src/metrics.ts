@@ -74,3 +74,30 @@ export function createMetrics (): CoreMetrics {
     storageUp: new Gauge({ name: 'swallow_storage_up', help: '1 when session storage is healthy, 0 when degraded', registers: [registry] })
   }
 }
+
+/** Per shared-subscription group (src/protocol/shared-groups.ts), read when /metrics is scraped. */
+export function sharedGroupGauges (registry: Registry, sizes: () => Array<{ key: string, members: number, offline: number, backlog: number }>): void {
+  new Gauge({
+    name: 'swallow_shared_group_members',
+    help: 'Members of each shared-subscription group ($share/GROUP/FILTER), connected or offline (persistent sessions)',
+    labelNames: ['group', 'state'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const g of sizes()) {
+        this.set({ group: g.key, state: 'connected' }, g.members)
+        this.set({ group: g.key, state: 'offline' }, g.offline)
+      }
+    }
+  })
+  new Gauge({
+    name: 'swallow_shared_group_backlog',
+    help: 'QoS 1/2 messages waiting in each shared group\'s backlog while none of its members is connected',
+    labelNames: ['group'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const g of sizes()) this.set({ group: g.key }, g.backlog)
+    }
+  })
+}

@@ -164,12 +164,15 @@ describe('a shared group whose members are all offline (embedded storage)', () =
     }
   })
 
-  test('--shared-backlog bounds it: the rest is dropped and counted', async () => {
+  test('--shared-backlog bounds it: the rest is dropped and counted; /metrics shows the backlog and the offline member', async () => {
     const broker = await startBroker({ storage: 'memory', args: ['--shared-backlog', '5'] })
     try {
       await leaveGroup(broker.mqttUrl, '$share/small/q/#')
       const pub = await connect(broker.mqttUrl)
       for (let i = 0; i < 8; i++) await pub.publishAsync('q/x', `q${i}`, { qos: 1 })
+      const before = await (await fetch(`${broker.httpUrl}/metrics`)).text()
+      assert.match(before, /swallow_shared_group_backlog\{group="\$share\/small\/q\/#"\} 5/)
+      assert.match(before, /swallow_shared_group_members\{group="\$share\/small\/q\/#",state="offline"\} 1/)
       const { client, got } = await connectCollecting(broker.mqttUrl, member)
       await waitFor(() => got.length === 5, 5000, 'the five kept')
       await pub.publishAsync('q/x', 'sentinel', { qos: 1 })
