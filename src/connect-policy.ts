@@ -3,7 +3,7 @@
 //  - a client id longer than --max-client-id-length: 0x02 (Aedes checks MQTT 3.1 only); the
 //    id the broker generates for an empty one is not checked;
 //  - a zero-byte client id with clean session 0: 0x02 (MQTT-3.1.3-8; Aedes accepts it);
-//  - --max-connections reached: 0x03 (server unavailable).
+//  - --max-connections reached: 0x03 (server unavailable; MQTT 5: 0x97 quota exceeded).
 import type { AuthenticateError, Client, ConnectPacket } from 'aedes'
 import { connectionInfo } from './connection.js'
 import type { AuthenticateHandler, PreConnectHandler } from './hooks.js'
@@ -42,7 +42,8 @@ export function createConnectPolicy (opts: ConnectPolicyOptions): { preConnect: 
         return done(refusal(`client id longer than ${opts.maxClientIdLength} characters (--max-client-id-length)`, 2), false)
       }
       if (opts.connectedClients() >= opts.maxConnections) {
-        return done(refusal(`connection limit ${opts.maxConnections} reached (--max-connections)`, 3), false)
+        // MQTT 5: 0x97 quota exceeded (an administrative limit), 3.1.1: server unavailable.
+        return done(refusal(`connection limit ${opts.maxConnections} reached (--max-connections)`, 3, 0x97), false)
       }
       done(null, true)
     }

@@ -6,6 +6,7 @@ import { connect as tcpConnect, type Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { collect, connect } from '../helpers/mqtt.js'
+import { raw5, reasonOf } from '../helpers/raw5.js'
 import { waitFor } from '../helpers/system.js'
 
 let broker: BrokerProcess
@@ -91,11 +92,13 @@ test('garbage bytes close that connection while a QoS 1 stream on another carrie
   }
 })
 
-test('--max-connections: the next client gets CONNACK 0x03', async () => {
+test('--max-connections: the next client gets CONNACK 0x03 (MQTT 5: 0x97 quota exceeded)', async () => {
   const clients = []
   try {
     for (let i = 0; i < 5; i++) clients.push(await connect(broker.mqttUrl, { clientId: `full-${i}` }))
     assert.equal(await connack({ clientId: 'one-too-many' }), 3)
+    const v5 = await raw5(broker.mqttPort, { clientId: 'one-too-many-v5' })
+    assert.equal(reasonOf(v5.received[0]), 0x97)
   } finally {
     await Promise.all(clients.map(c => c.endAsync()))
   }
