@@ -11,6 +11,7 @@ import { rmSync, statfsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { connect, connectCollecting, type MqttClient } from '../helpers/mqtt.js'
+import { raw5, rawMqtt, reasonOf } from '../helpers/raw5.js'
 import { tempDir, waitFor } from '../helpers/system.js'
 
 const disk = tempDir('swallow-full-')
@@ -68,6 +69,11 @@ test('a full disk: /healthz degraded naming the sessions store, no PUBACK for wh
     const during = await publishUntilRefused(client, before.refused, 1)
     assert.deepEqual(during.acked, [], 'no PUBACK while writes are refused')
     assert.equal((await health(broker)).status, 503)
+    // A new persistent session cannot be stored: CONNACK server unavailable, in both protocols.
+    const v5 = await raw5(broker.mqttPort, { clientId: 'new-persistent-5', properties: { sessionExpiryInterval: 60 } })
+    assert.equal(reasonOf(v5.received[0]), 0x88)
+    const v3 = await rawMqtt(broker.mqttPort, 4, { clientId: 'new-persistent-3', clean: false })
+    assert.equal((v3.received[0] as { returnCode?: number }).returnCode, 3)
 
     rmSync(join(disk.path, 'filler'))
     await waitFor(async () => (await health(b)).status === 200, 10_000, '/healthz ok again once space is back')

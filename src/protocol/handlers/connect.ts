@@ -57,7 +57,12 @@ function authenticate (conn: Connection, packet: IConnectPacket, assignedId: str
     if (keepaliveRefused(conn, packet)) {
       return refuse(conn, Object.assign(new Error(`keep alive ${packet.keepalive} s is longer than --max-keepalive ${conn.core.limits.maxKeepalive} s`), { returnCode: 2 }) as never, done)
     }
-    openSession(conn, packet, assignedId, authData).then(() => done(), done)
+    openSession(conn, packet, assignedId, authData).then(() => done(), (err: Error) => {
+      // Storage could not open the session (a full disk, Redis down for good): the client is
+      // told to come back later, as for any unavailable server, and nothing was acknowledged.
+      if (conn.connected) return done(err)
+      refuse(conn, Object.assign(new Error(`the session could not be opened: ${err.message}`), { returnCode: 3 }) as never, done)
+    })
   })
 }
 
