@@ -83,7 +83,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     }
 
     hooks.install(aedes)
-    observeBroker(aedes, metrics, log.child({ module: 'clients' }))
+    observeBroker(aedes, metrics, log.child({ module: 'clients' }), { limit: config.logRepeatLimit, windowMs: config.logRepeatWindow })
 
     const core = createCore({
       broker: aedes,

@@ -45,6 +45,8 @@ export interface Config {
   maxKeepalive: number | null
   responseInformation: string | null
   sharedStrategy: SharedStrategy
+  logRepeatLimit: number
+  logRepeatWindow: number
   sharedBacklog: number
   slowClientTimeout: number
   shutdownTimeout: number
@@ -76,6 +78,8 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'redisRouteMaxlen', type: 'int', min: 1000, default: 100_000, help: 'with --storage redis: QoS 1/2 messages kept (approximately) in the cross-node route stream, for nodes whose connection to Redis drops for a moment' },
   { key: 'logLevel', type: 'enum', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', help: 'log level; payloads are logged only at trace' },
   { key: 'logFormat', type: 'enum', choices: ['auto', 'json', 'pretty'], default: 'auto', help: 'auto = one line per event on a terminal (pretty), JSON lines otherwise' },
+  { key: 'logRepeatLimit', type: 'int', min: 1, default: 10, help: 'per-connection warnings (connection refused, closed on error, slow client) logged per --log-repeat-window for each kind; beyond it one summary line says how many more' },
+  { key: 'logRepeatWindow', type: 'duration', min: 1000, default: 60_000, help: 'the window of --log-repeat-limit' },
   { key: 'maxClientIdLength', type: 'int', min: 1, default: 128, help: 'longest client id accepted (longer ids get CONNACK 0x02)' },
   { key: 'maxPacketSize', type: 'size', min: 64, default: 1024 * 1024, help: 'largest MQTT packet accepted; a bigger one closes that connection' },
   { key: 'connectTimeout', type: 'duration', min: 100, default: 10_000, help: 'a connection that sends no CONNECT within this time is closed' },

@@ -5,6 +5,7 @@ import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import { connectionInfo } from './connection.js'
 import type { Logger } from './logger.js'
 import type { CoreMetrics } from './metrics.js'
+import { RepeatLimiter, type RepeatLimits } from './repeat-limiter.js'
 
 const CONNACK_REASONS: Record<number, string> = {
   1: 'unacceptable_protocol', 2: 'identifier_rejected', 3: 'server_unavailable', 4: 'bad_credentials', 5: 'not_authorized', 6: 'keepalive_limit'
@@ -28,8 +29,9 @@ export function errorReason (err: Error & { errorCode?: number, code?: string, p
   return 'error'
 }
 
-export function observeBroker (broker: Aedes, metrics: CoreMetrics, log: Logger): void {
+export function observeBroker (broker: Aedes, metrics: CoreMetrics, log: Logger, repeats: RepeatLimits): void {
   const reasons = new WeakMap<Client, string>()
+  const warnings = new RepeatLimiter(log, repeats)
 
   broker.on('clientReady', client => {
     const { transport, remoteAddress, username } = connectionInfo(client)
@@ -54,15 +56,15 @@ export function observeBroker (broker: Aedes, metrics: CoreMetrics, log: Logger)
     const fields = { clientId: client.id ?? undefined, remote: remoteAddress, reason, error: err.message }
     if (err.errorCode) {
       metrics.protocolErrors.inc({ reason })
-      log.warn(fields, 'connection refused')
+      warnings.warn(fields, 'connection refused')
     } else if (reason === 'slow_client') {
-      log.warn(fields, 'slow client disconnected')
+      warnings.warn(fields, 'slow client disconnected')
     } else if (reason === 'connection_reset' || reason === 'keepalive_timeout' || reason === 'connect_timeout') {
       log.info(fields, 'connection closed')
       if (reason !== 'connection_reset') metrics.protocolErrors.inc({ reason })
     } else {
       metrics.protocolErrors.inc({ reason })
-      log.warn(fields, 'connection closed on error')
+      warnings.warn(fields, 'connection closed on error')
     }
   }
   broker.on('clientError', onError)
