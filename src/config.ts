@@ -46,6 +46,8 @@ export interface Config {
   responseInformation: string | null
   sharedStrategy: SharedStrategy
   logRepeatLimit: number
+  maxBufferedBytes: number
+  partialPacketTimeout: number
   logRepeatWindow: number
   sharedBacklog: number
   slowClientTimeout: number
@@ -86,6 +88,8 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'maxConnections', type: 'int', min: 1, default: 10_000, help: 'connected clients allowed; more get CONNACK 0x03 (server unavailable)' },
   { key: 'maxInflight', type: 'int', min: 1, default: 100, help: 'QoS 1/2 messages sent to one client and not yet acknowledged' },
   { key: 'maxQueued', type: 'int', min: 0, default: 1000, help: 'QoS 1/2 messages waiting behind the in-flight window per client; when full, deliveries to it (and the publishers\' PUBACKs) wait' },
+  { key: 'maxBufferedBytes', type: 'size', min: 1024, default: 128 * 1024 * 1024, help: 'bytes of unfinished packets all clients together may hold; the client whose packet crosses it is disconnected (counted)' },
+  { key: 'partialPacketTimeout', type: 'duration', min: 100, default: 30_000, help: 'longest one packet may stay unfinished; then the client is disconnected (counted)' },
   { key: 'maxQueuedBytes', type: 'size', min: 0, default: 8 * 1024 * 1024, help: 'unsent bytes per client socket beyond which QoS 0 deliveries to it wait (1 s at most), then are dropped (counted)' },
   { key: 'maxSubscriptionsPerClient', type: 'int', min: 1, default: 1000, help: 'topic filters one session may hold; further filters get SUBACK 0x80 (counted)' },
   { key: 'sharedStrategy', type: 'enum', choices: SHARED_STRATEGIES, default: 'round_robin', help: 'how a shared subscription ($share/GROUP/FILTER) picks the member for each message: round_robin, random, sticky (the same member until it leaves), hash_clientid (by publisher), hash_topic, least_inflight' },

@@ -18,6 +18,8 @@ export function errorReason (err: Error & { errorCode?: number, code?: string, p
   if (m.startsWith('connect did not arrive')) return 'connect_timeout'
   if (m.startsWith('keep alive timeout')) return 'keepalive_timeout'
   if (m.startsWith('packet too large')) return 'packet_too_large'
+  if (m.startsWith('unfinished packets of all clients')) return 'buffered_bytes_limit'
+  if (m.startsWith('partial packet')) return 'partial_packet_timeout'
   if (m.startsWith('slow client')) return 'slow_client'
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return 'connection_reset'
   // The protocol core's ProtocolError (src/protocol/connection.ts): the parser's and the handlers' checks.

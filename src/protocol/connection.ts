@@ -98,6 +98,10 @@ export class Connection implements RegisteredClient, InboxHost {
   private readonly sizeGuard: PacketSizeGuard
   private readonly inbox = new Inbox(this)
   private flushScheduled = false
+  /** Bytes of the unfinished packet this connection holds (partial-packets.ts), and its timer. */
+  private partialHeld = 0
+  private partialPacket = 0
+  private partialTimer: NodeJS.Timeout | null = null
   private connectTimer: NodeJS.Timeout | null
   /** Warnings already logged for this connection (warnOnce). */
   private warned: Set<string> | null = null
@@ -136,11 +140,37 @@ export class Connection implements RegisteredClient, InboxHost {
     if (this.closed) return
     this.lastPacketAt = Date.now()
     const tooLarge = this.sizeGuard.check(chunk)
+    if (tooLarge === null) this.trackPartial()
+    if (this.closed) return
     if (tooLarge !== null) {
       if (!this.connecting && !this.connected && connectLevel(chunk) === 5) this.writeBytes(CONNECT_TOO_LARGE_CONNACK)
       return this.fail(new ProtocolError(`packet too large: ${tooLarge} bytes (limit --max-packet-size ${this.core.limits.maxPacketSize})`, ReasonCode.packetTooLarge))
     }
     this.parser.parse(chunk)
+  }
+
+  /** The bytes of an unfinished packet this connection holds, against the broker-wide limit and the timeout. */
+  private trackPartial (): void {
+    const held = this.sizeGuard.partialBytes
+    const partials = this.core.partials
+    const withinLimit = partials.update(this.partialHeld, held)
+    this.partialHeld = held
+    if (held === 0) return this.stopPartialTimer()
+    if (!withinLimit) {
+      return this.fail(new ProtocolError(`unfinished packets of all clients exceed --max-buffered-bytes (${partials.limits.maxBufferedBytes} bytes); this client's ${held}-byte packet was not finished`, ReasonCode.quotaExceeded))
+    }
+    if (this.partialTimer !== null && this.partialPacket === this.sizeGuard.packetNumber) return
+    this.stopPartialTimer()
+    this.partialPacket = this.sizeGuard.packetNumber
+    this.partialTimer = setTimeout(() => {
+      this.fail(new ProtocolError(`partial packet: ${this.partialHeld} bytes of a packet stayed unfinished for --partial-packet-timeout (${partials.limits.partialPacketTimeout} ms)`))
+    }, partials.limits.partialPacketTimeout)
+    this.partialTimer.unref()
+  }
+
+  private stopPartialTimer (): void {
+    if (this.partialTimer !== null) clearTimeout(this.partialTimer)
+    this.partialTimer = null
   }
 
   private parseFailed (err: Error): void {
@@ -338,6 +368,9 @@ export class Connection implements RegisteredClient, InboxHost {
     this.connected = false
     this.connecting = false
     if (this.connectTimer !== null) clearTimeout(this.connectTimer)
+    this.core.partials.update(this.partialHeld, 0)
+    this.partialHeld = 0
+    this.stopPartialTimer()
     endExchange(this, true)
     // A persistent session that outlives this connection stays a member of its shared groups.
     const sessionStays = !this.clean && this.sessionExpiry > 0 && !this.takenOver

@@ -9,6 +9,7 @@ import type { StoredSessions } from '../session-index.js'
 import { hookSlots } from '../aedes-seam.js'
 import { KeepaliveWheel } from './keepalive.js'
 import { SharedQoS0Bytes } from './publish-bytes.js'
+import { PartialPackets } from './partial-packets.js'
 import { SharedGroups } from './shared-groups.js'
 import type { Persistence, RoutedPacket, Subscription } from './types.js'
 
@@ -62,6 +63,8 @@ export interface Core {
   sharedQoS0: SharedQoS0Bytes
   /** This node's deletion timers of sessions that ended with a finite expiry, by client id. */
   expiringSessions: Map<string, NodeJS.Timeout>
+  /** Bytes of unfinished packets over all connections (--max-buffered-bytes). */
+  partials: PartialPackets
   /** The shared-subscription groups of this node's connections (limits.sharedSubscriptions says whether they are offered). */
   shared: SharedGroups
 }
@@ -106,6 +109,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     delayedWills: new Map(),
     sharedQoS0: new SharedQoS0Bytes(),
     expiringSessions: new Map(),
+    partials: new PartialPackets({ maxBufferedBytes: config.maxBufferedBytes, partialPacketTimeout: config.partialPacketTimeout }),
     shared: new SharedGroups(broker, persistence as Persistence, metrics, log, { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog })
   }
 }

@@ -5,6 +5,10 @@
 export class PacketSizeGuard {
   /** Body bytes of the current packet not yet seen. */
   private remaining = 0
+  /** The current packet's size, once its fixed header is complete. */
+  private total = 0
+  /** Packets whose fixed header was read: tells one unfinished packet from the next. */
+  packetNumber = 0
   /** Bytes of the current fixed header read so far (type byte + Remaining Length bytes). */
   private headerBytes = 0
   /** The Remaining Length decoded so far, and the weight of its next byte. */
@@ -31,12 +35,19 @@ export class PacketSizeGuard {
       this.weight *= 128
       if ((byte & 0x80) !== 0 && this.headerBytes < 5) continue
       const total = this.headerBytes + this.length
+      this.total = total
+      this.packetNumber++
       this.remaining = this.length
       this.headerBytes = this.length = 0
       this.weight = 1
       if (total > this.max) return total
     }
     return null
+  }
+
+  /** Bytes of an unfinished packet seen so far (the parser holds them until it is complete). */
+  get partialBytes (): number {
+    return this.remaining > 0 ? this.total - this.remaining : this.headerBytes
   }
 }
 
