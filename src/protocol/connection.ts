@@ -155,14 +155,19 @@ export class Connection implements RegisteredClient, InboxHost {
     const partials = this.core.partials
     const withinLimit = partials.update(this.partialHeld, held)
     this.partialHeld = held
-    if (held === 0) return this.stopPartialTimer()
+    if (held === 0) return // an armed timer finds nothing held and does nothing
     if (!withinLimit) {
       return this.fail(new ProtocolError(`unfinished packets of all clients exceed --max-buffered-bytes (${partials.limits.maxBufferedBytes} bytes); this client's ${held}-byte packet was not finished`, ReasonCode.quotaExceeded))
     }
     if (this.partialTimer !== null && this.partialPacket === this.sizeGuard.packetNumber) return
-    this.stopPartialTimer()
     this.partialPacket = this.sizeGuard.packetNumber
+    // A busy connection often ends a read inside a packet: one timer, re-armed, not one per packet.
+    if (this.partialTimer !== null) {
+      this.partialTimer.refresh()
+      return
+    }
     this.partialTimer = setTimeout(() => {
+      if (this.partialHeld === 0) return
       this.fail(new ProtocolError(`partial packet: ${this.partialHeld} bytes of a packet stayed unfinished for --partial-packet-timeout (${partials.limits.partialPacketTimeout} ms)`))
     }, partials.limits.partialPacketTimeout)
     this.partialTimer.unref()
