@@ -84,3 +84,46 @@ export class BruteForceGuard {
     return this.table.size
   }
 }
+
+/**
+ * Guesses at one username spread over many addresses (issue #20: 100 guesses from 100
+ * addresses were never throttled): after `maxFailures` failures for the username from any
+ * addresses within the window, it is locked out everywhere except from the addresses it
+ * logged in from successfully before (its own devices keep working; an attacker cannot lock
+ * a fleet out by guessing). A success does not clear the count: the attacker's guesses go on
+ * counting while the owner's devices log in.
+ */
+export class UsernameGuard {
+  private readonly guard: BruteForceGuard
+  /** Addresses each username logged in from (a few per username, a bounded number of usernames). */
+  private readonly known = new Map<string, Set<string>>()
+
+  constructor (opts: GuardOptions, now?: () => number, private readonly maxKnown = 100_000) {
+    this.guard = new BruteForceGuard(opts, now)
+  }
+
+  get enabled (): boolean {
+    return this.guard.enabled
+  }
+
+  /** Milliseconds the username stays locked out from this address, or 0. */
+  lockedFor (username: string | undefined, address: string): number {
+    if (username === undefined || this.known.get(username)?.has(address) === true) return 0
+    return this.guard.lockedFor(username)
+  }
+
+  /** Records a failed CONNECT; true when it starts the username's lockout. */
+  failed (username: string | undefined): boolean {
+    return username !== undefined && this.guard.failed(username)
+  }
+
+  succeeded (username: string | undefined, address: string): void {
+    if (username === undefined) return
+    let addresses = this.known.get(username)
+    if (addresses === undefined) {
+      if (this.known.size >= this.maxKnown) this.known.clear()
+      this.known.set(username, addresses = new Set())
+    }
+    if (addresses.size < 16) addresses.add(address)
+  }
+}

@@ -13,7 +13,7 @@ import type { Plugin, PluginContext, PluginHandle } from '../../src/plugin.js'
 import { pluginSettings } from '../../src/plugin.js'
 import { parseAclFile, type AclFile } from './acl-file.js'
 import { jwtMethod, scramMethod } from './auth-methods.js'
-import { BruteForceGuard, guardKey } from './brute-force.js'
+import { BruteForceGuard, guardKey, UsernameGuard } from './brute-force.js'
 import { clientTlsSocket } from './cert-identity.js'
 import { IdentityResolver, type IdentityResult, type IdentitySource } from './identity.js'
 import { JwtVerifier, parseJwtKey, type JwtKey } from './jwt.js'
@@ -87,6 +87,7 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
     log.warn('ACL file without an identity source: usernames are not verified, so every client gets the anonymous (topic) rules and patterns without %u')
   }
   const guard = new BruteForceGuard({ maxFailures: settings.maxFailures, windowMs: settings.failureWindow, lockoutMs: settings.lockout })
+  const userGuard = new UsernameGuard({ maxFailures: settings.maxFailuresPerUser, windowMs: settings.failureWindow, lockoutMs: settings.lockout })
   const m = createAuthMetrics(metrics)
   const clients = new WeakMap<Client, ClientAuth>()
   let version = 0
@@ -102,10 +103,14 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
   }
 
   const lockedOut = (client: Client, username: string | undefined): AuthenticateError | null => {
-    if (!guard.enabled || guard.lockedFor(guardKey(connectionInfo(client).remoteAddress, username)) <= 0) return null
+    const address = connectionInfo(client).remoteAddress
+    const here = guard.enabled && guard.lockedFor(guardKey(address, username)) > 0
+    if (!here && !(userGuard.enabled && userGuard.lockedFor(username, address) > 0)) return null
     m.connects.inc({ result: 'locked_out' })
     // MQTT 5: 0x8A (banned) tells the device it is locked out, not that its credentials are wrong.
-    return refusal('too many failed logins for this username from this address; try again later', 5, LOCKED_OUT)
+    return refusal(here
+      ? 'too many failed logins for this username from this address; try again later'
+      : 'too many failed logins for this username from many addresses; try again later (addresses it logged in from before are not locked out)', 5, LOCKED_OUT)
   }
 
   const authenticate: AuthenticateHandler = (client, username, password, done) => {
@@ -134,10 +139,16 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
         log.warn({ remote: address, username: printable(username), lockoutMs: settings.lockout },
           'too many failed logins: this username is refused from this address until the lockout ends (other users are not affected); fix the device\'s credentials, or raise --auth-max-failures')
       }
+      if (result.guess && userGuard.failed(username)) {
+        m.lockouts.inc()
+        log.warn({ username: printable(username), lockoutMs: settings.lockout, maxFailures: settings.maxFailuresPerUser },
+          'too many failed logins for this username from many addresses: it is refused everywhere except from the addresses it logged in from before, until the lockout ends; someone may be guessing its password')
+      }
       log.debug({ clientId: client.id, remote: address, reason: result.reason }, 'connection refused')
       return refusal(result.reason, result.code)
     }
     guard.succeeded(key)
+    userGuard.succeeded(username, address)
     // A re-authentication replaces the identity, and the expiry of the token it had.
     const previous = clients.get(client)
     if (previous?.expiry) clearTimeout(previous.expiry)

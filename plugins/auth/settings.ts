@@ -17,6 +17,7 @@ export interface AuthSettings {
   cacheTtl: number
   /** 0 disables the brute-force guard. */
   maxFailures: number
+  maxFailuresPerUser: number
   failureWindow: number
   lockout: number
   /** Reload files when they change on disk (SIGHUP always reloads). */
@@ -35,6 +36,7 @@ export const authOptions: readonly OptionSpec[] = [
   { key: 'auth.certIdentity', flag: '--auth-cert-identity', type: 'enum', choices: ['none', 'cn'], default: 'none', help: 'cn: a verified TLS client certificate\'s Common Name is the username (no password needed)' },
   { key: 'auth.cacheTtl', flag: '--auth-cache-ttl', type: 'duration', default: 120_000, help: 'how long a successful password check is remembered (0 disables); wrong passwords are never cached' },
   { key: 'auth.maxFailures', flag: '--auth-max-failures', type: 'int', min: 0, default: 10, help: 'failed CONNECTs for one username from one address (within --auth-failure-window) before that username is locked out there; 0 disables' },
+  { key: 'auth.maxFailuresPerUser', flag: '--auth-max-failures-per-user', type: 'int', min: 0, default: 100, help: 'failed CONNECTs for one username from all addresses together (within --auth-failure-window) before that username is locked out everywhere except the addresses it logged in from before; 0 disables' },
   { key: 'auth.failureWindow', flag: '--auth-failure-window', type: 'duration', min: 1, default: 60_000, help: 'window in which failed CONNECTs are counted' },
   { key: 'auth.lockout', flag: '--auth-lockout', type: 'duration', min: 1, default: 300_000, help: 'how long a locked-out username gets CONNACK 5 (MQTT 5: 0x8A) from that address without a password check' },
   { key: 'auth.watch', flag: '--auth-watch', type: 'bool', default: true, help: 'reload the password, ACL and JWT key files when they change on disk (SIGHUP always reloads them)' }

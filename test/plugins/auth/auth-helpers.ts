@@ -7,16 +7,17 @@ import mqttPacket from 'mqtt-packet'
 import type { MqttClient } from 'mqtt'
 import { tempDir } from '../../helpers/system.js'
 
-function rawSocket (port: number): Promise<Socket> {
+/** `localAddress`: another loopback address (127.0.0.2, ...), to look like another machine. */
+function rawSocket (port: number, localAddress?: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = tcpConnect(port, '127.0.0.1', () => resolve(s))
+    const s = tcpConnect({ port, host: '127.0.0.1', localAddress }, () => resolve(s))
     s.once('error', reject)
   })
 }
 
 /** Writes raw bytes as a connection's first packet; resolves the CONNACK code or 'closed'. */
-export async function connackForBytes (port: number, bytes: Buffer, timeoutMs = 10_000, protocolVersion: 4 | 5 = 4): Promise<number | 'closed'> {
-  const socket = await rawSocket(port)
+export async function connackForBytes (port: number, bytes: Buffer, timeoutMs = 10_000, protocolVersion: 4 | 5 = 4, localAddress?: string): Promise<number | 'closed'> {
+  const socket = await rawSocket(port, localAddress)
   const parser = mqttPacket.parser({ protocolVersion })
   const result = new Promise<number | 'closed'>(resolve => {
     parser.on('packet', p => { if (p.cmd === 'connack') resolve(p.returnCode ?? p.reasonCode ?? -1) })
@@ -32,7 +33,7 @@ export async function connackForBytes (port: number, bytes: Buffer, timeoutMs = 
   return code
 }
 
-export interface Credentials { username?: string, password?: string | Buffer, clientId?: string, protocolVersion?: 4 | 5 }
+export interface Credentials { username?: string, password?: string | Buffer, clientId?: string, protocolVersion?: 4 | 5, localAddress?: string }
 
 /** CONNECT with these credentials; resolves the CONNACK return code (MQTT 5: reason code) or 'closed'. */
 export async function connack (port: number, creds: Credentials, timeoutMs = 10_000): Promise<number | 'closed'> {
@@ -42,7 +43,7 @@ export async function connack (port: number, creds: Credentials, timeoutMs = 10_
     username: creds.username,
     password: typeof creds.password === 'string' ? Buffer.from(creds.password) : creds.password
   } as mqttPacket.IConnectPacket
-  return await connackForBytes(port, mqttPacket.generate(packet, { protocolVersion: packet.protocolVersion }), timeoutMs, creds.protocolVersion)
+  return await connackForBytes(port, mqttPacket.generate(packet, { protocolVersion: packet.protocolVersion }), timeoutMs, creds.protocolVersion, creds.localAddress)
 }
 
 /** A CONNECT with a raw (possibly invalid UTF-8) username and a password, built by hand. */

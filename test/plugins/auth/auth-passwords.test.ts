@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startBroker, type BrokerProcess } from '../../helpers/broker.js'
 import { connect, run } from '../../helpers/mqtt.js'
-import { needBinary, sleep } from '../../helpers/system.js'
+import { needBinary, sleep, waitFor } from '../../helpers/system.js'
 import { connack, connackForBytes, files, metric, rawConnect } from './auth-helpers.js'
 
 const skip = needBinary('mosquitto_passwd', 'mosquitto')
@@ -108,5 +108,28 @@ describe('the brute-force guard', { skip }, () => {
     assert.equal(await connack(broker.mqttPort, { username: 'alice', password: 'secret' }), 0)
     const client = await connect(broker.mqttUrl, { username: 'bob', password: 'hunter2' })
     client.end(true)
+  })
+})
+
+describe('the brute-force guard per username, across addresses', { skip }, () => {
+  let broker: BrokerProcess
+  before(async () => {
+    broker = await startBroker({
+      storage: 'memory',
+      args: ['--password-file', await mosquittoFile(), '--auth-max-failures', '0', '--auth-max-failures-per-user', '3', '--auth-failure-window', '10s', '--auth-lockout', '60s']
+    })
+  })
+  after(async () => { await broker.stop() })
+
+  test('guesses at one username from many addresses lock it out everywhere except where it logged in before; other users are not affected', async () => {
+    const from = (n: number): string => `127.0.0.${n}`
+    assert.equal(await connack(broker.mqttPort, { username: 'alice', password: 'secret', localAddress: from(2) }), 0, 'alice\'s own device')
+    for (const n of [3, 4, 5]) assert.equal(await connack(broker.mqttPort, { username: 'alice', password: 'guess', localAddress: from(n) }), 4)
+    assert.equal(await connack(broker.mqttPort, { username: 'alice', password: 'secret', localAddress: from(6) }), 5, 'locked out from a new address, even with the right password')
+    assert.equal(await connack(broker.mqttPort, { username: 'alice', password: 'secret', localAddress: from(6), protocolVersion: 5 }), 0x8a)
+    assert.equal(await connack(broker.mqttPort, { username: 'alice', password: 'secret', localAddress: from(2) }), 0, 'her own device still gets in')
+    assert.equal(await connack(broker.mqttPort, { username: 'bob', password: 'hunter2', localAddress: from(6) }), 0, 'bob is not affected')
+    const warning = await waitFor(() => broker.logs.find(l => l.level === 40 && /from many addresses/.test(String(l.msg))), 5000, 'the lockout warning')
+    assert.equal(warning.username, 'alice')
   })
 })

@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseAclFile } from '../../../plugins/auth/acl-file.js'
-import { BruteForceGuard, guardKey } from '../../../plugins/auth/brute-force.js'
+import { BruteForceGuard, guardKey, UsernameGuard } from '../../../plugins/auth/brute-force.js'
 import { FileProblem } from '../../../plugins/auth/file-problem.js'
 import { parsePasswordFile } from '../../../plugins/auth/password-file.js'
 import { hashPassword, parseHash, verifyPassword } from '../../../plugins/auth/password-hash.js'
@@ -268,4 +268,20 @@ test('an unknown user costs the same PBKDF2 as a known one (no username enumerat
   const unknown = await time('nobody')
   assert.equal(verifier.stats.computed, 3)
   assert.ok(unknown > known / 3, `unknown ${unknown} ms vs known ${known} ms`)
+})
+
+test('the per-username guard: failures from any addresses add up; known addresses stay open; a success does not reset the count; the lockout ends', () => {
+  let now = 1_000_000
+  const guard = new UsernameGuard({ maxFailures: 3, windowMs: 10_000, lockoutMs: 60_000 }, () => now)
+  guard.succeeded('alice', '10.0.0.1')
+  assert.equal(guard.failed('alice'), false)
+  guard.succeeded('alice', '10.0.0.1') // the owner's device logging in meanwhile
+  assert.equal(guard.failed('alice'), false)
+  assert.equal(guard.failed('alice'), true, 'the third failure, whatever the addresses')
+  assert.equal(guard.lockedFor('alice', '10.9.9.9'), 60_000)
+  assert.equal(guard.lockedFor('alice', '10.0.0.1'), 0, 'an address alice logged in from')
+  assert.equal(guard.lockedFor('bob', '10.9.9.9'), 0)
+  assert.equal(guard.lockedFor(undefined, '10.9.9.9'), 0, 'anonymous attempts have no username to lock')
+  now += 60_001
+  assert.equal(guard.lockedFor('alice', '10.9.9.9'), 0)
 })
