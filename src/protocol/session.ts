@@ -10,6 +10,7 @@ import { expiryMarker, isReservedTopic, isSessionMarker, markedDeadline, SESSION
 import type { Connection, WillMessage } from './connection.js'
 import { bestMatch, outgoingPublish } from './deliver.js'
 import type { Core } from './core.js'
+import { deleteStoredQueue } from './stored-queue.js'
 import { isSharedFilter } from './topic-rules.js'
 import type { OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.js'
 
@@ -78,14 +79,7 @@ export async function deleteStoredSession (core: Core, client: { id: string }): 
   if (core.storedSessions !== null && !core.storedSessions.hasState(client.id)) return
   await core.persistence.cleanSubscriptions(client)
   await core.persistence.cleanIncoming?.(client)
-  let nextId = 1
-  for await (const stored of core.persistence.outgoingStream(client)) {
-    const sentAs = typeof stored.messageId === 'number' ? stored.messageId : undefined
-    const messageId = sentAs ?? nextId++
-    // A queued message has no packet id yet: give it one, then delete it by that id.
-    if (sentAs === undefined) await core.persistence.outgoingUpdate(client, { ...stored, messageId })
-    await core.persistence.outgoingClearMessageId(client, { messageId })
-  }
+  await deleteStoredQueue(core.persistence, client)
 }
 
 /**

@@ -8,6 +8,7 @@
 // member acknowledges it (a member that leaves first gives it back: it is sent again).
 import type { Logger } from '../logger.js'
 import type { CoreMetrics } from '../metrics.js'
+import { deleteStoredQueue } from './stored-queue.js'
 import type { Persistence, RoutedPacket } from './types.js'
 
 export const BACKLOG_CLIENT_PREFIX = '$swallow/share/'
@@ -108,12 +109,7 @@ export class SharedBacklog {
 
   /** The group is gone (no member left at all): nobody will take its messages. */
   async clear (): Promise<void> {
-    let nextId = 1
-    for await (const stored of this.persistence.outgoingStream(this.client)) {
-      const id = typeof stored.messageId === 'number' ? stored.messageId : nextId++
-      if (typeof stored.messageId !== 'number') await this.persistence.outgoingUpdate(this.client, { ...stored, messageId: id })
-      await this.persistence.outgoingClearMessageId(this.client, { messageId: id })
-    }
+    await deleteStoredQueue(this.persistence, this.client)
     this.size = 0
     this.usedIds.clear()
   }
