@@ -12,6 +12,7 @@ import type { Core } from './core.js'
 import { Inbox, type HandlerDone, type InboxHost } from './inbox.js'
 import { Outbound } from './outbound.js'
 import { connectLevel, PacketSizeGuard } from './packet-size.js'
+import { PartialPacketWatch } from './partial-packets.js'
 import { packetViolation } from './packet-rules.js'
 import { ACK_TYPES, encodeAck, encodePublish } from './publish-bytes.js'
 import { ReasonCode } from './reason-codes.js'
@@ -98,10 +99,8 @@ export class Connection implements RegisteredClient, InboxHost {
   private readonly sizeGuard: PacketSizeGuard
   private readonly inbox = new Inbox(this)
   private flushScheduled = false
-  /** Bytes of the unfinished packet this connection holds (partial-packets.ts), and its timer. */
-  private partialHeld = 0
-  private partialPacket = 0
-  private partialTimer: NodeJS.Timeout | null = null
+  /** The unfinished packet this connection holds (partial-packets.ts). */
+  private readonly partial: PartialPacketWatch
   private connectTimer: NodeJS.Timeout | null
   /** Warnings already logged for this connection (warnOnce). */
   private warned: Set<string> | null = null
@@ -112,6 +111,9 @@ export class Connection implements RegisteredClient, InboxHost {
   constructor (readonly core: Core, readonly conn: Duplex, readonly req: IncomingMessage | undefined, readonly transport: Transport, readonly remoteAddress: string) {
     this.persistence = core.persistence
     this.sizeGuard = new PacketSizeGuard(core.limits.maxPacketSize)
+    this.partial = new PartialPacketWatch(core.partials, held => {
+      this.fail(new ProtocolError(`partial packet: ${held} bytes of a packet stayed unfinished for --partial-packet-timeout (${core.partials.limits.partialPacketTimeout} ms)`))
+    })
     this.outbound = new Outbound(this, core.limits, core.limits.maxInflight)
     checkParsedStrings(this.parser)
     lightenParser(this.parser)
@@ -149,33 +151,11 @@ export class Connection implements RegisteredClient, InboxHost {
     this.parser.parse(chunk)
   }
 
-  /** The bytes of an unfinished packet this connection holds, against the broker-wide limit and the timeout. */
+  /** The bytes of an unfinished packet this connection holds, against the broker-wide limit (partial-packets.ts). */
   private trackPartial (): void {
     const held = this.sizeGuard.partialBytes
-    const partials = this.core.partials
-    const withinLimit = partials.update(this.partialHeld, held)
-    this.partialHeld = held
-    if (held === 0) return // an armed timer finds nothing held and does nothing
-    if (!withinLimit) {
-      return this.fail(new ProtocolError(`unfinished packets of all clients exceed --max-buffered-bytes (${partials.limits.maxBufferedBytes} bytes); this client's ${held}-byte packet was not finished`, ReasonCode.quotaExceeded))
-    }
-    if (this.partialTimer !== null && this.partialPacket === this.sizeGuard.packetNumber) return
-    this.partialPacket = this.sizeGuard.packetNumber
-    // A busy connection often ends a read inside a packet: one timer, re-armed, not one per packet.
-    if (this.partialTimer !== null) {
-      this.partialTimer.refresh()
-      return
-    }
-    this.partialTimer = setTimeout(() => {
-      if (this.partialHeld === 0) return
-      this.fail(new ProtocolError(`partial packet: ${this.partialHeld} bytes of a packet stayed unfinished for --partial-packet-timeout (${partials.limits.partialPacketTimeout} ms)`))
-    }, partials.limits.partialPacketTimeout)
-    this.partialTimer.unref()
-  }
-
-  private stopPartialTimer (): void {
-    if (this.partialTimer !== null) clearTimeout(this.partialTimer)
-    this.partialTimer = null
+    if (this.partial.update(held, this.sizeGuard.packetNumber)) return
+    this.fail(new ProtocolError(`unfinished packets of all clients exceed --max-buffered-bytes (${this.core.partials.limits.maxBufferedBytes} bytes); this client's ${held}-byte packet was not finished`, ReasonCode.quotaExceeded))
   }
 
   private parseFailed (err: Error): void {
@@ -373,9 +353,7 @@ export class Connection implements RegisteredClient, InboxHost {
     this.connected = false
     this.connecting = false
     if (this.connectTimer !== null) clearTimeout(this.connectTimer)
-    this.core.partials.update(this.partialHeld, 0)
-    this.partialHeld = 0
-    this.stopPartialTimer()
+    this.partial.end()
     endExchange(this, true)
     // A persistent session that outlives this connection stays a member of its shared groups.
     const sessionStays = !this.clean && this.sessionExpiry > 0 && !this.takenOver
