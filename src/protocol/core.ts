@@ -81,13 +81,14 @@ export interface CoreParts {
 }
 
 export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped, authMethod }: CoreParts): Core {
+  const stored = persistence as Persistence
   return {
     broker,
     isDropped,
     authMethod,
     // The composed hooks live in the broker's slots (src/hooks.ts install()); read at call time.
     hooks: hookSlots<BrokerHooks>(broker),
-    persistence: persistence as Persistence,
+    persistence: stored,
     limits: {
       maxPacketSize: config.maxPacketSize,
       connectTimeout: config.connectTimeout,
@@ -110,6 +111,6 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     sharedQoS0: new SharedQoS0Bytes(),
     expiringSessions: new Map(),
     partials: new PartialPackets({ maxBufferedBytes: config.maxBufferedBytes, partialPacketTimeout: config.partialPacketTimeout }),
-    shared: new SharedGroups(broker, persistence as Persistence, metrics, log, { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog })
+    shared: new SharedGroups(broker, stored, metrics, log, { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog })
   }
 }
