@@ -12,8 +12,11 @@
 //  2. broker.clients[id] is that registry (a plain object);
 //  3. a registered client has a `duplicates` object: Aedes's $SYS/<id>/birth handler deletes
 //     entries of it when another node starts;
-//  4. broker.publish(packet, client, done): the three-argument form Aedes's own handlers use,
-//     so that the 'publish' event and the published hook name the publisher;
+//  4. the publish route (src/protocol/route.ts) takes from Aedes what its broker.publish
+//     uses: `broker.mq`, the router (mqemitter or src/cluster-emitter.ts), whose emit(packet,
+//     cb) calls back once every listener has; `broker.published`, the published hook slot;
+//     and aedes-packet's Packet(original, broker), which stamps broker.id and ++broker.counter
+//     (one counter with Aedes's own publishes: the pair names a message in offline queues);
 //  5. mqtt-packet's parser keeps the CONNECT packet it parsed as its `settings` for the life
 //     of the connection (credentials included) and reads only protocolVersion from it;
 //  6. aedes-packet keeps `properties` and `messageExpiry` on the packet it routes and stores,
@@ -25,7 +28,8 @@
 //     U+FFFD where the bytes were not UTF-8, indistinguishable from a real U+FFFD);
 //  8. the parser keeps unparsed bytes in `_list`, a `bl` BufferListStream (a whole Duplex
 //     stream per connection) of which it uses only the BufferList methods: a plain
-//     BufferList of the same `bl` saves ~0.5-0.9 KiB per connection (lightenParser).
+//     BufferList of the same `bl` saves ~0.5-0.9 KiB per connection (lightenParser); it reads
+//     numbers from its first buffer (`getBuffers()[0]`) without slicing.
 import { isUtf8 } from 'node:buffer'
 import { createRequire } from 'node:module'
 import type { Aedes, Client } from 'aedes'
@@ -88,9 +92,28 @@ export function hookSlots<T> (broker: Aedes): T {
   return broker as unknown as T
 }
 
-/** Publishes a client's message: retained store, offline queues, router, then the published hook. */
-export function publishFrom (broker: Aedes, packet: object, client: object | null, done: (err?: Error) => void): void {
-  (broker as unknown as { publish: (p: object, c: object | null, d: (err?: Error) => void) => void }).publish(packet, client, done)
+interface PublishInternals {
+  mq: { emit: (packet: object, done: () => void) => void }
+  published: (packet: object, client: Client | null, done: (err?: Error | null) => void) => void
+}
+
+const ownRequire = createRequire(import.meta.url)
+/** The aedes-packet Aedes itself resolves (package.json's overrides keep one version for all). */
+const AedesPacket = createRequire(ownRequire.resolve('aedes'))('aedes-packet') as new (original: object, broker: unknown) => object
+
+/** The message as Aedes routes and stores it: a copy with brokerId and brokerCounter. */
+export function stampedPacket<T extends object> (broker: Aedes, message: T): T {
+  return new AedesPacket(message, broker) as T
+}
+
+/** The broker's router: emit(packet, cb) hands the packet to every matching listener, here and on other nodes. */
+export function routerOf (broker: Aedes): PublishInternals['mq'] {
+  return (broker as unknown as PublishInternals).mq
+}
+
+/** The published hook as src/hooks.ts composed it into the broker's slot. */
+export function publishedHook (broker: Aedes): PublishInternals['published'] {
+  return (broker as unknown as PublishInternals).published
 }
 
 /** After CONNECT: the parser keeps a shared two-field object instead of the CONNECT packet. */
@@ -133,13 +156,41 @@ export function checkParsedStrings (parser: object): void {
 }
 
 // The `bl` that mqtt-packet's parser was written against.
-const BufferList = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))('bl/BufferList.js') as { new (): unknown, prototype: Record<string, unknown> }
-const LIST_METHODS = ['append', 'consume', 'readUInt8', 'readUInt16BE', 'readUInt32BE', 'slice', 'toString']
-const plainListUsable = LIST_METHODS.every(method => typeof BufferList.prototype[method] === 'function')
+declare class PlainBufferList {
+  getBuffers (): Buffer[]
+  readUInt8 (offset?: number): number
+  readUInt16BE (offset?: number): number
+  readUInt32BE (offset?: number): number
+}
+const BufferList = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))('bl/BufferList.js') as typeof PlainBufferList
+const LIST_METHODS = ['append', 'consume', 'getBuffers', 'readUInt8', 'readUInt16BE', 'readUInt32BE', 'slice', 'toString']
+const plainListUsable = LIST_METHODS.every(method => typeof (BufferList.prototype as unknown as Record<string, unknown>)[method] === 'function')
+
+/**
+ * bl reads a number by slicing a new Buffer for it (~3% of the broker's busy time in a
+ * fan-in profile, with its garbage); mqtt-packet reads the fixed header and every length
+ * that way. Read straight from the first buffer when the number lies in it.
+ */
+class ParserBufferList extends BufferList {
+  override readUInt8 (offset = 0): number {
+    const first = this.getBuffers()[0]
+    return first !== undefined && offset < first.length ? first[offset] : super.readUInt8(offset)
+  }
+
+  override readUInt16BE (offset = 0): number {
+    const first = this.getBuffers()[0]
+    return first !== undefined && offset + 2 <= first.length ? first.readUInt16BE(offset) : super.readUInt16BE(offset)
+  }
+
+  override readUInt32BE (offset = 0): number {
+    const first = this.getBuffers()[0]
+    return first !== undefined && offset + 4 <= first.length ? first.readUInt32BE(offset) : super.readUInt32BE(offset)
+  }
+}
 
 /** Before the first byte is parsed: the parser buffers in a plain BufferList (item 8). */
 export function lightenParser (parser: object): void {
-  if (plainListUsable) (parser as { _list: unknown })._list = new BufferList()
+  if (plainListUsable) (parser as { _list: unknown })._list = new ParserBufferList()
 }
 
 const parserSettings: Record<number, object> = {
@@ -158,6 +209,7 @@ export function checkAedesSeam (broker: Aedes): void {
   if (typeof internals.registerClient !== 'function') problems.push('broker.registerClient is missing')
   if (typeof internals.unregisterClient !== 'function') problems.push('broker.unregisterClient is missing')
   if (typeof internals.clients !== 'object' || internals.clients === null) problems.push('broker.clients is not an object')
+  if (typeof routerOf(broker)?.emit !== 'function') problems.push('broker.mq has no emit')
   const probeParser = Object.getPrototypeOf(mqttPacket.parser({})) as Partial<ParserStrings>
   if (typeof probeParser._parseString !== 'function' || typeof probeParser._emitError !== 'function') problems.push('mqtt-packet\'s parser has no _parseString/_emitError')
   // Aedes and each persistence wrap packets in the aedes-packet they resolve (package.json's
@@ -174,4 +226,3 @@ export function checkAedesSeam (broker: Aedes): void {
   }
 }
 
-const ownRequire = createRequire(import.meta.url)

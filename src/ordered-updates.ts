@@ -2,15 +2,12 @@
 // resolve in call order. The writes still run concurrently (LevelDB and Redis may finish
 // them in any order); only their results are handed back in order.
 //
-//  - outgoingUpdate, per client: Aedes writes a persistent session's PUBREL (and each message
+//  - outgoingUpdate, per client: the protocol core writes a persistent session's PUBREL (and each message
 //    of a reconnecting session's queue) when it resolves. Out of order, PUBRELs left in another
 //    order than their PUBRECs came (MQTT-4.6.0-3), and MQTT.js, which hands a QoS 2 message to
 //    the application at PUBREL, reordered messages (test/broker/persistence.test.ts).
-//  - outgoingEnqueueCombi / outgoingEnqueue, for the whole broker: Aedes routes a QoS 1/2
-//    message to the live subscribers only after it is stored in the queues of the matching
-//    persistent sessions. Out of order, an online persistent subscriber got a publisher's
-//    pipelined messages reordered (MQTT-4.6.0-6, Ordered Topic; ~40-140 of 300 out of place
-//    in test/broker/messaging.test.ts before this).
+// (A message's storage in the offline queues and its routing keep their order in the
+// protocol core's publish route, src/protocol/route.ts.)
 import { wrapOperation, type Implementations } from './storage-operations.js'
 
 const noop = (): void => {}
@@ -36,6 +33,4 @@ function ordered (impl: Implementations, op: string, keyOf: (...args: any[]) => 
 
 export function orderStorageCompletions (impl: Implementations): void {
   ordered(impl, 'outgoingUpdate', (client: { id: string }) => client.id)
-  ordered(impl, 'outgoingEnqueueCombi', () => '')
-  ordered(impl, 'outgoingEnqueue', () => '')
 }

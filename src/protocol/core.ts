@@ -10,6 +10,7 @@ import { hookSlots } from '../aedes-seam.js'
 import { KeepaliveWheel } from './keepalive.js'
 import { SharedQoS0Bytes } from './publish-bytes.js'
 import { PartialPackets } from './partial-packets.js'
+import { MessageRoute } from './route.js'
 import { SharedGroups } from './shared-groups.js'
 import type { Persistence, RoutedPacket, Subscription } from './types.js'
 
@@ -67,6 +68,8 @@ export interface Core {
   partials: PartialPackets
   /** The shared-subscription groups of this node's connections (limits.sharedSubscriptions says whether they are offered). */
   shared: SharedGroups
+  /** Where an authorized message goes: retained store, offline queues, router, published hooks (route.ts). */
+  route: MessageRoute
 }
 
 export interface CoreParts {
@@ -111,6 +114,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     sharedQoS0: new SharedQoS0Bytes(),
     expiringSessions: new Map(),
     partials: new PartialPackets({ maxBufferedBytes: config.maxBufferedBytes, partialPacketTimeout: config.partialPacketTimeout }),
-    shared: new SharedGroups(broker, stored, metrics, log, { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog })
+    shared: new SharedGroups(broker, stored, metrics, log, { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog }),
+    route: new MessageRoute(broker, stored)
   }
 }

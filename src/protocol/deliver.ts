@@ -76,7 +76,7 @@ function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: 
   const out = outgoingPublish(conn, packet, qos, retain, match.identifiers)
   if (qos === 0) return conn.outbound.sendQoS0(out, cb)
   if (origin !== undefined) out.shared = origin
-  // A persistent session's live QoS 1/2 message is in its stored queue already (broker.publish).
+  // A persistent session's live QoS 1/2 message is in its stored queue already (route.ts).
   conn.outbound.sendQoS12(out, live && !conn.clean && packet.brokerId !== undefined, cb)
 }
 

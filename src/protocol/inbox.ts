@@ -3,9 +3,9 @@
 //    its hooks and storage. Handled one by one, each PUBLISH of a publisher with a window of
 //    10 waited for the previous one's storage round trip, and every PUBACK left in a write
 //    system call of its own (fan-in 200->1 cost 2.2x the CPU per message of the old path).
-//    They start in arrival order (broker.publish's storage completions resolve in call
-//    order, src/ordered-updates.ts, so routing keeps that order), and their replies are
-//    written in arrival order too (MQTT-4.6.0-2), whatever order they finish in.
+//    They start in arrival order (the publish route hands them to the router in the order
+//    their storage began, src/protocol/route.ts, so routing keeps that order), and their
+//    replies are written in arrival order too (MQTT-4.6.0-2), whatever order they finish in.
 //  - Every other packet (a QoS 2 PUBLISH, SUBSCRIBE, DISCONNECT, ...) waits until the
 //    pipelined ones are done, and runs alone: what it changes never races a PUBLISH.
 //  - The socket is paused only while INBOX_LIMIT packets wait (each pause and resume of a

@@ -9,7 +9,7 @@
 //  - QoS 0: while more than --max-queued-bytes wait in the socket, deliveries wait for it to
 //    drain, one second at most; then QoS 0 messages to it are dropped (counted) until it
 //    catches up.
-// For a persistent session the messages are already in its stored queue (broker.publish
+// For a persistent session the messages are already in its stored queue (the publish route
 // stores them before routing); sending one records its packet id there, an acknowledgement
 // deletes it.
 import { Fifo } from './fifo.js'

@@ -3,9 +3,9 @@
 //
 // A session is stored ("persistent") when it outlives the connection: MQTT 3.1.1
 // CleanSession=0, MQTT 5 Session Expiry Interval > 0. Its subscriptions are stored at
-// SUBSCRIBE, and broker.publish stores each QoS 1/2 message for it before routing, so what
+// SUBSCRIBE, and the publish route (route.ts) stores each QoS 1/2 message for it before routing, so what
 // was acknowledged to a publisher is in its queue even if the broker dies before delivery.
-import { publishFrom, registeredClient } from '../aedes-seam.js'
+import { registeredClient } from '../aedes-seam.js'
 import { expiryMarker, isReservedTopic, isSessionMarker, markedDeadline, SESSION_MARKER, SESSION_MARKER_TOPIC } from '../session-marker.js'
 import type { Connection, WillMessage } from './connection.js'
 import { bestMatch, outgoingPublish } from './deliver.js'
@@ -244,11 +244,11 @@ function publishWill (core: Core, conn: Connection, will: WillMessage): void {
   core.hooks.authorizePublish(conn.asClient, packet, err => {
     if (err || core.isDropped(packet)) return done()
     const seconds = Math.min(delay, conn.sessionExpiry)
-    if (seconds <= 0) return publishFrom(core.broker, packet, conn.asClient, done)
+    if (seconds <= 0) return core.route.publish(packet, conn.asClient, done)
     endDelayedWill(core, clientId, false)
     const publish = (): void => {
       core.delayedWills.delete(clientId)
-      publishFrom(core.broker, packet, null, done)
+      core.route.publish(packet, null, done)
     }
     const timer = setTimeout(publish, seconds * 1000)
     timer.unref()

@@ -58,6 +58,9 @@ export interface Subscription {
 
 export interface StoredSubscription extends Subscription { clientId?: string }
 
+/** A stored subscription found by topic: it names its session. */
+export interface TopicSubscription extends Subscription { clientId: string }
+
 export interface SessionClient { id: string }
 
 /** The persistence operations the protocol core calls (aedes-persistence 11 async API). */
@@ -67,7 +70,7 @@ export interface Persistence {
   subscriptionsByClient: (client: SessionClient) => Promise<StoredSubscription[]>
   cleanSubscriptions: (client: SessionClient) => Promise<void>
   /** Every stored subscription matching a topic, of every client (the persistence's subscription index). */
-  subscriptionsByTopic: (topic: string) => Promise<StoredSubscription[]>
+  subscriptionsByTopic: (topic: string) => Promise<TopicSubscription[]>
   /** The stored queue: messages (with a packet id once sent) and PUBRELs waiting for PUBCOMP. */
   outgoingStream: (client: SessionClient) => AsyncIterable<Omit<RoutedPacket, 'cmd'> & { cmd: 'publish' | 'pubrel' }>
   /** Stores a message in each named client's queue (the shared groups' backlogs use it). */
@@ -82,4 +85,6 @@ export interface Persistence {
   putWill: (client: SessionClient, will: object) => Promise<unknown>
   delWill: (client: SessionClient) => Promise<unknown>
   createRetainedStreamCombi: (filters: string[]) => AsyncIterable<RoutedPacket>
+  /** Stores (or, with an empty payload, deletes) the topic's retained message (the retained plugin replaces it). */
+  storeRetained: (packet: RoutedPacket) => Promise<void>
 }

@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { collect, connect, sentinel } from '../helpers/mqtt.js'
+import { collect, connect, connectCollecting, sentinel } from '../helpers/mqtt.js'
 import { waitFor } from '../helpers/system.js'
 
 let broker: BrokerProcess
@@ -140,6 +140,27 @@ test('QoS 1/2 deliveries to clean and persistent sessions: each message once, in
     await pub.endAsync()
     await sub.endAsync()
   }
+})
+
+test('a live subscriber gets pipelined messages in order when only some of them are stored for a persistent session (publish route)', async () => {
+  // mixed/stored/<i> has a persistent session's subscription (stored before routing), mixed/live/<i>
+  // none (routed without storage): the route must not let the unstored ones overtake.
+  const keeper = await connect(broker.mqttUrl, { clientId: 'mixed-keeper', clean: false })
+  await keeper.subscribeAsync('mixed/stored/#', { qos: 1 })
+  await keeper.endAsync()
+  const sub = await connect(broker.mqttUrl, { clientId: 'mixed-live' })
+  const got = collect(sub)
+  await sub.subscribeAsync('mixed/#', { qos: 1 })
+  const pub = await connect(broker.mqttUrl)
+  for (let i = 0; i < 400; i++) pub.publish(i % 3 === 0 ? `mixed/stored/${i}` : `mixed/live/${i}`, String(i), { qos: 1 })
+  await waitFor(() => got.length === 400, 10_000, '400 deliveries')
+  assert.deepEqual(got.map(m => Number(m.payload)), Array.from({ length: 400 }, (_, i) => i), 'in the order sent')
+  await pub.endAsync()
+  await sub.endAsync()
+  const { client: back, got: kept } = await connectCollecting(broker.mqttUrl, { clientId: 'mixed-keeper', clean: false })
+  await waitFor(() => kept.length === 134, 10_000, 'the 134 stored ones')
+  assert.ok(kept.every(m => m.topic.startsWith('mixed/stored/')))
+  await back.endAsync()
 })
 
 test('a delivery has the QoS of the best matching subscription, never above the published QoS (MQTT-3.8.4-6, MQTT-3.3.5-1)', async () => {

@@ -1,14 +1,13 @@
 // PUBLISH from a client, top to bottom:
 //   resolve the topic alias -> validate -> QoS 2: answer a retransmission at once ->
-//   authorize (hooks: ACL, log bridge) -> store durably and route (broker.publish: retained
-//   store, offline queues of persistent sessions, then the router) -> remember a QoS 2
-//   packet id -> acknowledge (PUBACK / PUBREC).
+//   authorize (hooks: ACL, log bridge) -> store durably and route (route.ts: retained store,
+//   offline queues of persistent sessions, the router, the published hooks) -> remember a
+//   QoS 2 packet id -> acknowledge (PUBACK / PUBREC).
 // Nothing is acknowledged before it is stored wherever it must survive a crash. A PUBLISH
 // the ACL refuses is acknowledged and dropped on MQTT 3.1.1 (the protocol has no refusal),
 // and answered with reason code 0x87 on MQTT 5; the connection stays up either way.
 import { isUtf8 } from 'node:buffer'
 import type { IPublishPacket } from 'mqtt-packet'
-import { publishFrom } from '../../aedes-seam.js'
 import { ProtocolError, type Connection } from '../connection.js'
 import type { HandlerDone } from '../inbox.js'
 import { ReasonCode } from '../reason-codes.js'
@@ -40,7 +39,7 @@ function authorizeAndPublish (conn: Connection, packet: IPublishPacket, message:
   conn.core.hooks.authorizePublish(conn.asClient, message, err => {
     if (err) return done(err)
     if (conn.core.isDropped(message)) return acknowledge(conn, packet, conn.version === 5 ? ReasonCode.notAuthorized : ReasonCode.success, done)
-    publishFrom(conn.core.broker, message, conn.asClient, (err?: Error) => {
+    conn.core.route.publish(message, conn.asClient, err => {
       if (err) return done(err)
       if (packet.qos !== 2) return acknowledge(conn, packet, ReasonCode.success, done)
       rememberQoS2(conn, message, packet.messageId as number).then(() => acknowledge(conn, packet, ReasonCode.success, done), done)
