@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './errors.js'
 import { envName, flagName, parseOptionValue, type OptionSpec } from './options.js'
+import { QUEUE_FULL_POLICIES, type QueueFullPolicy } from './protocol/outbound.js'
 import { SHARED_STRATEGIES, type SharedStrategy } from './protocol/shared-groups.js'
 
 export type StorageKind = 'embedded' | 'memory' | 'redis'
@@ -36,6 +37,7 @@ export interface Config {
   maxConnections: number
   maxInflight: number
   maxQueued: number
+  queueFullPolicy: QueueFullPolicy
   maxQueuedBytes: number
   maxSubscriptionsPerClient: number
   /** Milliseconds; null: as long as the client asks (MQTT 3.1.1 persistent sessions: forever). */
@@ -87,7 +89,8 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'connectTimeout', type: 'duration', min: 100, default: 10_000, help: 'a connection that sends no CONNECT within this time is closed' },
   { key: 'maxConnections', type: 'int', min: 1, default: 10_000, help: 'connected clients allowed; more get CONNACK 0x03 (server unavailable)' },
   { key: 'maxInflight', type: 'int', min: 1, default: 100, help: 'QoS 1/2 messages sent to one client and not yet acknowledged' },
-  { key: 'maxQueued', type: 'int', min: 0, default: 1000, help: 'QoS 1/2 messages waiting behind the in-flight window per client; when full, deliveries to it (and the publishers\' PUBACKs) wait' },
+  { key: 'maxQueued', type: 'int', min: 0, default: 1000, help: 'QoS 1/2 messages waiting in memory behind the in-flight window per client; what happens beyond it: --queue-full-policy' },
+  { key: 'queueFullPolicy', type: 'enum', choices: QUEUE_FULL_POLICIES, default: 'isolate', help: 'a client whose queue is full: isolate (a persistent session\'s further messages stay in its stored queue and are sent from there; a clean session\'s wait while it acknowledges and are dropped, counted, after 1 s without; publishers go on) or wait (deliveries to it and the publishers\' PUBACKs wait)' },
   { key: 'maxBufferedBytes', type: 'size', min: 1024, default: 128 * 1024 * 1024, help: 'bytes of unfinished packets all clients together may hold; the client whose packet crosses it is disconnected (counted)' },
   { key: 'partialPacketTimeout', type: 'duration', min: 100, default: 30_000, help: 'longest one packet may stay unfinished; then the client is disconnected (counted)' },
   { key: 'maxQueuedBytes', type: 'size', min: 0, default: 8 * 1024 * 1024, help: 'unsent bytes per client socket beyond which QoS 0 deliveries to it wait (1 s at most), then are dropped (counted)' },

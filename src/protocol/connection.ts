@@ -10,7 +10,7 @@ import type { Client } from 'aedes'
 import { asAedesClient, checkParsedStrings, forgetConnectPacket, lightenParser, registerClient, unregisterClient, type RegisteredClient } from '../aedes-seam.js'
 import type { Core } from './core.js'
 import { Inbox, type HandlerDone, type InboxHost } from './inbox.js'
-import { Outbound } from './outbound.js'
+import { Outbound, type Overflow } from './outbound.js'
 import { connectLevel, PacketSizeGuard } from './packet-size.js'
 import { PartialPacketWatch } from './partial-packets.js'
 import { packetViolation } from './packet-rules.js'
@@ -19,9 +19,15 @@ import { ReasonCode } from './reason-codes.js'
 import type { OutboundAliases } from './topic-aliases.js'
 import { deliverRouted } from './deliver.js'
 import { handlePacket } from './handlers/index.js'
-import { endSession, unrouteFrom } from './session.js'
+import { endSession, readUnsent, unrouteFrom } from './session.js'
 import { endExchange, type PendingExchange } from './extended-auth.js'
-import type { RoutedPacket, Subscription } from './types.js'
+import type { OutgoingPublish, RoutedPacket, Subscription } from './types.js'
+
+const QUEUE_FULL_LINES: Record<Overflow, string> = {
+  wait: 'client queue full (--max-queued): publishers to its topics wait until it catches up',
+  spill: 'client queue full (--max-queued): its further messages stay in its stored queue and are sent from there as it catches up',
+  drop: 'client queue full (--max-queued): its further QoS 1/2 messages are dropped (clean session) until it catches up'
+}
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss'
 
@@ -291,15 +297,21 @@ export class Connection implements RegisteredClient, InboxHost {
     this.fail(new ProtocolError(`slow client: its queue was full and it acknowledged nothing for --slow-client-timeout (${this.core.limits.slowClientTimeout} ms)`, ReasonCode.quotaExceeded))
   }
 
-  queueFull (firstOfEpisode: boolean, inflight: number, queued: number): void {
-    this.core.metrics.queueFull.inc()
+  readUnsent (limit: number, skip: ReadonlySet<string>, spareId: () => number): Promise<OutgoingPublish[]> {
+    return readUnsent(this, limit, skip, spareId)
+  }
+
+  queueFull (firstOfEpisode: boolean, inflight: number, queued: number, overflow: Overflow): void {
+    if (overflow === 'wait') this.core.metrics.queueFull.inc()
+    else if (overflow === 'spill') this.core.metrics.queueSpilled.inc()
+    else this.core.metrics.dropped.inc({ reason: 'queue_full' })
     // A big backlog (a # subscription to many retained messages) fills and drains the queue
     // thousands of times: the metric counts every time, the log says it once a minute.
     const now = Date.now()
     if (!firstOfEpisode || now - this.queueFullWarnedAt < 60_000) return
     this.queueFullWarnedAt = now
     this.queueFullWarned = true
-    this.core.log.warn({ clientId: this.id, inflight, queued }, 'client queue full (--max-queued): publishers to its topics wait until it catches up')
+    this.core.log.warn({ clientId: this.id, inflight, queued }, QUEUE_FULL_LINES[overflow])
   }
 
   caughtUp (): void {

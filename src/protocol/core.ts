@@ -10,6 +10,7 @@ import { hookSlots } from '../aedes-seam.js'
 import { KeepaliveWheel } from './keepalive.js'
 import { SharedQoS0Bytes } from './publish-bytes.js'
 import { PartialPackets } from './partial-packets.js'
+import type { QueueFullPolicy } from './outbound.js'
 import { MessageRoute } from './route.js'
 import { SharedGroups } from './shared-groups.js'
 import type { Persistence, RoutedPacket, Subscription } from './types.js'
@@ -19,6 +20,7 @@ export interface CoreLimits {
   connectTimeout: number
   maxInflight: number
   maxQueued: number
+  queueFullPolicy: QueueFullPolicy
   maxQueuedBytes: number
   slowClientTimeout: number
   /** Topic aliases a client may set on its PUBLISHes (MQTT 5 Topic Alias Maximum). */
@@ -97,6 +99,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
       connectTimeout: config.connectTimeout,
       maxInflight: config.maxInflight,
       maxQueued: config.maxQueued,
+      queueFullPolicy: config.queueFullPolicy,
       maxQueuedBytes: config.maxQueuedBytes,
       slowClientTimeout: config.slowClientTimeout,
       topicAliasMaximum: 10,

@@ -77,7 +77,7 @@ function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: 
   if (qos === 0) return conn.outbound.sendQoS0(out, cb)
   if (origin !== undefined) out.shared = origin
   // A persistent session's live QoS 1/2 message is in its stored queue already (route.ts).
-  conn.outbound.sendQoS12(out, live && !conn.clean && packet.brokerId !== undefined, cb)
+  conn.outbound.sendQoS12(out, !live || origin !== undefined ? 'paced' : !conn.clean && packet.brokerId !== undefined ? 'stored' : 'live', cb)
 }
 
 /**

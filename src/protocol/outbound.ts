@@ -2,10 +2,17 @@
 // ids, and back-pressure on the publishers.
 //  - At most `window` QoS 1/2 messages are unacknowledged (--max-inflight, and never more
 //    than the client's MQTT 5 Receive Maximum, MQTT-3.3.4-9).
-//  - Behind them up to --max-queued wait in memory; when that queue is full too, the
-//    router's callback is held, so the publishers' PUBACKs wait rather than messages being
-//    dropped; a client that acknowledges nothing for --slow-client-timeout meanwhile is
-//    disconnected (a persistent session keeps its messages in storage).
+//  - Behind them up to --max-queued wait in memory. When that queue is full too
+//    (--queue-full-policy):
+//      isolate (default): a persistent session's further live messages stay only in its
+//        stored queue ("spilled") and are read back from there, in order, as it catches
+//        up; a clean session's wait while it acknowledges (see watchStall) and are dropped
+//        and counted after STALL_MS without. One frozen subscriber does not hold up the
+//        publishers and the others on its topics (a clean one: once, for STALL_MS).
+//      wait: the router's callback is held, so the publishers' PUBACKs wait.
+//    Deliveries whose sender waits for room (retained, shared groups) always wait. A
+//    client that acknowledges nothing for --slow-client-timeout while full is disconnected
+//    (a persistent session keeps its messages in storage).
 //  - QoS 0: while more than --max-queued-bytes wait in the socket, deliveries wait for it to
 //    drain, one second at most; then QoS 0 messages to it are dropped (counted) until it
 //    catches up.
@@ -15,9 +22,22 @@
 import { Fifo } from './fifo.js'
 import type { OutgoingPublish, Persistence } from './types.js'
 
+export type QueueFullPolicy = 'isolate' | 'wait'
+export const QUEUE_FULL_POLICIES: readonly QueueFullPolicy[] = ['isolate', 'wait']
+
+/**
+ * How a QoS 1/2 delivery reaches the outbound side:
+ *  - stored: a live message of a persistent session, already in its stored queue;
+ *  - live: a live message of a clean session (in memory only);
+ *  - paced: its sender waits for room (retained messages for a new subscription, a shared
+ *    group's choice, a restored session's stored queue): never dropped nor spilled.
+ */
+export type DeliveryKind = 'stored' | 'live' | 'paced'
+
 export interface OutboundLimits {
   maxInflight: number
   maxQueued: number
+  queueFullPolicy: QueueFullPolicy
   maxQueuedBytes: number
   slowClientTimeout: number
 }
@@ -36,12 +56,25 @@ export interface OutboundHost {
   persistence: Persistence
   /** The client acknowledged nothing for --slow-client-timeout with its queue full. */
   tooSlow: () => void
-  /** The queue is full: a router callback is held (`firstOfEpisode`: it was not full before). */
-  queueFull: (firstOfEpisode: boolean, inflight: number, queued: number) => void
+  /** The queue is full: a router callback is held, or the message spilled or dropped (`firstOfEpisode`: it was not full before). */
+  queueFull: (firstOfEpisode: boolean, inflight: number, queued: number, overflow: Overflow) => void
   /** The held router callbacks were all released: the queue has room again. */
   caughtUp: () => void
   /** One QoS 0 message was dropped because the client does not read (`firstOfEpisode`: the first since it last caught up). */
   droppedQoS0: (firstOfEpisode: boolean) => void
+  /**
+   * Up to `limit` messages of the stored queue that were never sent, in order, except those
+   * `skip` names (brokerId:brokerCounter, see messageKey): the next part of a spilled queue.
+   */
+  readUnsent: (limit: number, skip: ReadonlySet<string>, spareId: () => number) => Promise<OutgoingPublish[]>
+}
+
+/** What the queue-full log line and metrics say happened to the message that did not fit. */
+export type Overflow = 'wait' | 'spill' | 'drop'
+
+/** A message's identity in a stored queue. */
+export function messageKey (packet: { brokerId?: string, brokerCounter?: number }): string {
+  return `${packet.brokerId ?? ''}:${packet.brokerCounter ?? 0}`
 }
 
 interface Inflight {
@@ -52,7 +85,12 @@ interface Inflight {
 
 interface Pending { packet: OutgoingPublish, stored: boolean }
 
+/** A delivery held while the queue is full; `live`: a clean session's live message (isolate may drop it). */
+interface Held { item: Pending, cb: () => void, live: boolean }
+
 const QOS0_WAIT_MS = 1000
+/** How long a clean session's full queue may hold the publishers without an acknowledgement (isolate). */
+const STALL_MS = 1000
 
 const NO_INFLIGHT: ReadonlyMap<number, Inflight> = new Map()
 
@@ -62,12 +100,24 @@ export class Outbound {
   private nextId = 1
   /** Created when first needed, as the in-flight map is: an idle connection holds no queues. */
   private queued: Fifo<Pending> | null = null
-  private blockedCallbacks: Fifo<{ item: Pending, cb: () => void }> | null = null
+  private blockedCallbacks: Fifo<Held> | null = null
+  private stallTimer: NodeJS.Timeout | null = null
   private slowTimer: NodeJS.Timeout | null = null
   private lastAckAt = 0
   private qos0Held: Array<{ packet: OutgoingPublish | Buffer, cb: () => void }> | null = null
   private qos0Timer: NodeJS.Timeout | null = null
   private droppingQoS0 = false
+  /** Live messages of this persistent session are in its stored queue only: later ones follow them there. */
+  private spilling = false
+  private refilling = false
+  /** A restored session's in-flight messages are being sent again: no refill before they are. */
+  private resending = false
+  /** A message spilled while a refill read the stored queue: the refill may not have seen it. */
+  private spilledDuringRefill = false
+  /** What the last refill read: a live copy of one of them arriving late is not sent twice. */
+  private refilled: Set<string> | null = null
+  /** A clean session's live message was dropped since the queue last had room. */
+  private dropping = false
 
   constructor (private readonly host: OutboundHost, private readonly limits: OutboundLimits, public window: number) {}
 
@@ -75,7 +125,7 @@ export class Outbound {
     return (this.queued ??= new Fifo())
   }
 
-  private get blocked (): Fifo<{ item: Pending, cb: () => void }> {
+  private get blocked (): Fifo<Held> {
     return (this.blockedCallbacks ??= new Fifo())
   }
 
@@ -135,8 +185,16 @@ export class Outbound {
    * QoS 1/2. `stored`: the message is in the session's stored queue (sending it records its
    * packet id there). `cb` is the router's callback: called at once unless the queue is full.
    */
-  sendQoS12 (packet: OutgoingPublish, stored: boolean, cb: () => void): void {
-    const item = { packet, stored }
+  sendQoS12 (packet: OutgoingPublish, kind: DeliveryKind, cb: () => void): void {
+    const item = { packet, stored: kind === 'stored' }
+    if (kind === 'stored') {
+      if (this.refilled?.has(messageKey(packet)) === true) return cb() // read back already
+      // While messages before it are in the stored queue only, it waits there too: it is read back in order.
+      if (this.spilling) {
+        if (this.refilling) this.spilledDuringRefill = true
+        return cb()
+      }
+    }
     if (this.inflight.size < this.window && this.queue.length === 0) {
       this.transmit(item)
       return cb()
@@ -145,9 +203,89 @@ export class Outbound {
       this.queue.push(item)
       return cb()
     }
-    this.host.queueFull(this.blocked.length === 0, this.inflight.size, this.queue.length)
-    this.blocked.push({ item, cb })
+    const isolate = this.limits.queueFullPolicy === 'isolate'
+    const first = this.blocked.length === 0 && !this.spilling && !this.dropping
+    if (isolate && kind === 'stored') {
+      this.host.queueFull(first, this.inflight.size, this.queue.length, 'spill')
+      this.spilling = true
+      this.watchSlowClient()
+      return cb()
+    }
+    if (isolate && kind === 'live' && this.dropping) {
+      this.host.queueFull(false, this.inflight.size, this.queue.length, 'drop')
+      return cb()
+    }
+    this.host.queueFull(first, this.inflight.size, this.queue.length, 'wait')
+    this.blocked.push({ item, cb, live: kind === 'live' })
+    if (isolate && kind === 'live') this.watchStall()
     this.watchSlowClient()
+  }
+
+  /**
+   * A clean session's full queue holds the publishers back only while the client makes
+   * progress: after STALL_MS without an acknowledgement its waiting live messages are
+   * dropped (counted), and further ones until it has room again. A slow subscriber under a
+   * burst (a fan-in) slows the publishers and loses nothing; a frozen one holds them once.
+   */
+  private watchStall (): void {
+    if (this.stallTimer !== null) return
+    const check = (): void => {
+      this.stallTimer = null
+      if (this.host.closed || this.blocked.length === 0) return
+      const quiet = Date.now() - this.lastAckAt
+      if (quiet < STALL_MS) {
+        this.stallTimer = setTimeout(check, STALL_MS - quiet)
+        return
+      }
+      this.dropping = true
+      for (const waiting of this.blocked.drain()) {
+        if (!waiting.live) {
+          this.blocked.push(waiting)
+          continue
+        }
+        this.host.queueFull(false, this.inflight.size, this.queue.length, 'drop')
+        waiting.cb()
+      }
+    }
+    this.stallTimer = setTimeout(check, STALL_MS)
+  }
+
+  /**
+   * A restored session: its stored queue is sent from storage (refills), after the messages
+   * it had in flight are sent again (storedQueueResent). Live messages arriving meanwhile
+   * are in the stored queue too, and are read back in their place.
+   */
+  followStoredQueue (): void {
+    this.spilling = true
+    this.resending = true
+  }
+
+  storedQueueResent (): void {
+    this.resending = false
+    this.pump()
+  }
+
+  /** Reads the next part of a spilled queue once the memory queue is empty. */
+  private refill (): void {
+    this.refilling = true
+    this.spilledDuringRefill = false
+    const skip = new Set<string>()
+    for (const { packet } of this.inflight.values()) skip.add(messageKey(packet))
+    const room = Math.max(1, this.limits.maxQueued - this.queue.length)
+    this.host.readUnsent(room, skip, () => this.allocateId()).then(packets => {
+      this.refilling = false
+      if (this.host.closed) return
+      this.refilled = new Set(packets.map(messageKey))
+      for (const packet of packets) this.queue.push({ packet, stored: true })
+      // Fewer than asked for and nothing spilled meanwhile: the stored queue has nothing more.
+      if (packets.length < room && !this.spilledDuringRefill) {
+        this.spilling = false
+        if (this.blocked.length === 0) this.host.caughtUp()
+      }
+      this.pump()
+    }, () => {
+      this.refilling = false // a storage error: the next acknowledgement tries again
+    })
   }
 
   /** A resent message of a restored session: it keeps its packet id (MQTT-4.4.0-1). */
@@ -221,6 +359,11 @@ export class Outbound {
       if (next === undefined) break
       this.transmit(next)
     }
+    if (this.spilling && !this.refilling && !this.resending && this.queue.length === 0 && !this.host.closed) return this.refill()
+    if (this.dropping && this.queue.length < this.limits.maxQueued) {
+      this.dropping = false
+      if (this.blocked.length === 0) this.host.caughtUp()
+    }
     let released = false
     while (this.queue.length < this.limits.maxQueued) {
       const waiting = this.blocked.shift()
@@ -233,7 +376,11 @@ export class Outbound {
       clearTimeout(this.slowTimer)
       this.slowTimer = null
     }
-    if (released && this.blocked.length === 0) this.host.caughtUp()
+    if (this.blocked.length === 0 && this.stallTimer !== null) {
+      clearTimeout(this.stallTimer)
+      this.stallTimer = null
+    }
+    if (released && this.blocked.length === 0 && !this.spilling) this.host.caughtUp()
   }
 
   private watchSlowClient (): void {
@@ -241,7 +388,7 @@ export class Outbound {
     this.lastAckAt = Date.now()
     const check = (): void => {
       this.slowTimer = null
-      if (this.host.closed || this.blocked.length === 0) return
+      if (this.host.closed || (this.blocked.length === 0 && !this.spilling && !this.dropping)) return
       const quiet = Date.now() - this.lastAckAt
       if (quiet >= this.limits.slowClientTimeout) return this.host.tooSlow()
       this.slowTimer = setTimeout(check, this.limits.slowClientTimeout - quiet)
@@ -257,7 +404,8 @@ export class Outbound {
   close (): Array<{ packet: OutgoingPublish, cb: () => void }> {
     if (this.slowTimer !== null) clearTimeout(this.slowTimer)
     if (this.qos0Timer !== null) clearTimeout(this.qos0Timer)
-    this.slowTimer = this.qos0Timer = null
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer)
+    this.slowTimer = this.qos0Timer = this.stallTimer = null
     for (const { cb } of this.qos0Held?.splice(0) ?? []) cb()
     const unacknowledged: Array<{ packet: OutgoingPublish, cb: () => void }> = []
     for (const { packet, released } of this.inflight.values()) if (packet.shared !== undefined && !released) unacknowledged.push({ packet, cb: noop })

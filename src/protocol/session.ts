@@ -9,6 +9,7 @@ import { registeredClient } from '../aedes-seam.js'
 import { expiryMarker, isReservedTopic, isSessionMarker, markedDeadline, SESSION_MARKER, SESSION_MARKER_TOPIC } from '../session-marker.js'
 import type { Connection, WillMessage } from './connection.js'
 import { bestMatch, outgoingPublish } from './deliver.js'
+import { messageKey } from './outbound.js'
 import type { Core } from './core.js'
 import { deleteStoredQueue } from './stored-queue.js'
 import { isSharedFilter } from './topic-rules.js'
@@ -33,6 +34,8 @@ export async function restoreSession (conn: Connection): Promise<boolean> {
     return false
   }
   if (deadline !== null) await conn.persistence.removeSubscriptions(conn, stored.filter(sub => markedDeadline(sub) !== null).map(sub => sub.topic))
+  // Before its subscriptions route again: live messages then wait in the stored queue behind the older ones.
+  if (stored.length > 0) conn.outbound.followStoredQueue()
   let marked = false
   const live: Array<Promise<void>> = []
   for (const sub of stored) {
@@ -84,14 +87,12 @@ export async function deleteStoredSession (core: Core, client: { id: string }): 
 
 /**
  * Sends a restored session's stored queue: first what was in flight, again, with the same
- * packet ids and DUP set (MQTT-4.4.0-1), PUBRELs as PUBRELs; then the queued messages, as
- * the window allows, except those whose Message Expiry Interval passed (MQTT-3.3.2-5).
- * Live messages that arrive meanwhile are in the stored queue too; a message is sent once,
- * whichever way reaches the connection first.
+ * packet ids and DUP set (MQTT-4.4.0-1), PUBRELs as PUBRELs; then the outbound side reads
+ * the queued messages from storage as the window allows (readUnsent), with the live ones
+ * that arrived meanwhile in their place, except those whose Message Expiry Interval passed
+ * (MQTT-3.3.2-5).
  */
 export async function replayStoredQueue (conn: Connection): Promise<void> {
-  const now = Date.now()
-  let nextFree = 1
   for await (const stored of conn.persistence.outgoingStream(conn)) {
     if (conn.closed) return
     // Stored packets come back through msgpack: a field that was undefined reads as null.
@@ -104,17 +105,37 @@ export async function replayStoredQueue (conn: Connection): Promise<void> {
     if (sentAs !== undefined) {
       // Its delivery started: sent again even if it expired since (MQTT-4.3.3-7).
       conn.outbound.resend({ ...publishOf(conn, stored), dup: true, messageId: sentAs }, false)
-      continue
     }
-    if (typeof stored.messageExpiry === 'number' && stored.messageExpiry <= now) {
-      const messageId = 65535 - (nextFree++ % 1000)
-      await conn.persistence.outgoingUpdate(conn, { ...stored, messageId })
-      await conn.persistence.outgoingClearMessageId(conn, { messageId })
-      conn.core.metrics.dropped.inc({ reason: 'expired' })
-      continue
-    }
-    await new Promise<void>(resolve => conn.outbound.sendQoS12(publishOf(conn, stored), true, resolve))
   }
+  conn.outbound.storedQueueResent()
+}
+
+/**
+ * The next part of a spilled stored queue (outbound.ts, --queue-full-policy isolate): up to
+ * `limit` messages never sent, oldest first, except those `skip` names (in flight).
+ */
+export async function readUnsent (conn: Connection, limit: number, skip: ReadonlySet<string>, spareId: () => number): Promise<OutgoingPublish[]> {
+  const found: OutgoingPublish[] = []
+  const now = Date.now()
+  for await (const stored of conn.persistence.outgoingStream(conn)) {
+    if (stored.cmd !== 'publish' || typeof stored.messageId === 'number' || skip.has(messageKey(stored))) continue
+    if (isExpired(stored, now)) {
+      await discardExpired(conn, stored, spareId())
+      continue
+    }
+    found.push(publishOf(conn, stored))
+    if (found.length === limit) break
+  }
+  return found
+}
+
+const isExpired = (stored: StoredMessage, now: number): boolean => typeof stored.messageExpiry === 'number' && stored.messageExpiry <= now
+
+/** Deletes a stored message whose Message Expiry Interval passed before it was sent (MQTT-3.3.2-5): it gets a spare packet id, then loses it. */
+async function discardExpired (conn: Connection, stored: StoredMessage, spareId: number): Promise<void> {
+  await conn.persistence.outgoingUpdate(conn, { ...stored, messageId: spareId })
+  await conn.persistence.outgoingClearMessageId(conn, { messageId: spareId })
+  conn.core.metrics.dropped.inc({ reason: 'expired' })
 }
 
 /** A stored message as this connection gets it now: its best matching subscription's QoS (at least 1: it was queued as QoS 1/2) and identifiers. */

@@ -1,5 +1,6 @@
-// Per-client flow control: the in-flight window, the queue behind it, blocking instead
-// of dropping QoS 1/2, the slow-client timeout, and counted QoS 0 drops.
+// Per-client flow control: the in-flight window, the queue behind it, --queue-full-policy
+// wait (blocking instead of dropping QoS 1/2), the slow-client timeout, and counted QoS 0
+// drops. The default policy, isolate, is tested in frozen-subscriber.test.ts.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect as tcpConnect, type Socket } from 'node:net'
@@ -10,7 +11,7 @@ import { sleep, waitFor } from '../helpers/system.js'
 
 let broker: BrokerProcess
 before(async () => {
-  broker = await startBroker({ storage: 'memory', args: ['--max-inflight', '5', '--max-queued', '10', '--slow-client-timeout', '1s', '--max-queued-bytes', '256KiB'] })
+  broker = await startBroker({ storage: 'memory', args: ['--max-inflight', '5', '--max-queued', '10', '--queue-full-policy', 'wait', '--slow-client-timeout', '1s', '--max-queued-bytes', '256KiB'] })
 })
 after(async () => { await broker.stop() })
 
@@ -42,7 +43,7 @@ async function metric (name: string): Promise<number> {
   return line ? Number(line.split(' ').pop()) : 0
 }
 
-test('a client that does not acknowledge gets at most --max-inflight messages; publishers wait, then it is disconnected', async () => {
+test('--queue-full-policy wait: a client that does not acknowledge gets at most --max-inflight messages; publishers wait, then it is disconnected', async () => {
   const slow = await silentSubscriber('slow-1', 'flow/slow')
   const pub = await connect(broker.mqttUrl)
   try {
