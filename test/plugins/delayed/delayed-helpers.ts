@@ -16,3 +16,11 @@ export async function api (url: string, token?: string, method = 'GET'): Promise
   const res = await fetch(url, { method, headers: token !== undefined ? { authorization: `Bearer ${token}` } : {} })
   return { status: res.status, body: await res.json() }
 }
+
+/** The bucket bound (seconds) under which fraction `q` of swallow_delayed_lateness_seconds lies. */
+export async function latenessQuantile (httpUrl: string, q: number): Promise<number> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text()
+  const buckets = [...text.matchAll(/^swallow_delayed_lateness_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map(m => ({ le: Number(m[1]), n: Number(m[2]) }))
+  const total = buckets[buckets.length - 1]?.n ?? 0
+  return buckets.find(b => b.n >= q * total)?.le ?? NaN
+}
