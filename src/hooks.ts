@@ -120,6 +120,9 @@ export class Hooks {
   continuePublish (handler: AuthorizePublishHandler, client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
     const at = this.handlers.authorizePublish.indexOf(handler)
     if (at === -1) throw new Error('hooks.continuePublish: the handler was never added to authorizePublish')
+    // Published now: no longer deferred, nor a `$delayed/` message.
+    delete (packet as Outcome).deferred
+    delete (packet as Outcome).delayed
     composeAuthorizePublish(this.handlers.authorizePublish.slice(at + 1), this.dropped)(client, packet, done)
   }
 

@@ -70,17 +70,23 @@ async function setupDelayed ({ storage, hooks, broker, http, metrics, log }: Plu
     hooks.dropPublish(packet as unknown as PublishPacket, REFUSAL_CODE[reason])
   }
 
+  const releasedNotRemoved = new Set<string>()
   const scheduler = new Scheduler(backend, {
     pollMs: backend instanceof RedisBackend ? CLUSTER_POLL_MS : null,
     log,
     release: async record => {
-      const outcome = await release(record)
+      // A record whose removal failed (disk full) is not published again when it is retried.
+      if (!releasedNotRemoved.has(record.id)) {
+        const outcome = await release(record)
+        releasedNotRemoved.add(record.id)
+        if (outcome === 'published') {
+          published.inc()
+          lateness.observe(Math.max(0, Date.now() - record.dueAt) / 1000)
+        } else if (outcome === 'expired') expired.inc()
+      }
       // A cancellation may have removed it meanwhile: it was published all the same.
       await backend.remove(record.id)
-      if (outcome === 'published') {
-        published.inc()
-        lateness.observe(Math.max(0, Date.now() - record.dueAt) / 1000)
-      } else if (outcome === 'expired') expired.inc()
+      releasedNotRemoved.delete(record.id)
     }
   })
 
@@ -124,10 +130,11 @@ async function setupDelayed ({ storage, hooks, broker, http, metrics, log }: Plu
   const release = releaser(broker, hooks, delayedStore)
 
   registerDelayedApi(http, backend, () => cancelled.inc())
-  scheduler.start()
   log.debug({ store: backend.name, maxMs: settings.max, maxPending: settings.maxPending }, 'delayed publish ready')
 
   return {
+    // Not in setup: what is overdue after a restart must meet the retained store and the log bridge.
+    start: () => scheduler.start(),
     // Releases in progress finish (their records are removed) before the clients go.
     drain: async () => await scheduler.stop(),
     async close () {

@@ -65,7 +65,13 @@ export class LevelBackend implements DelayedBackend {
   }
 
   async claimDue (now: number, limit: number): Promise<DelayedRecord[]> {
-    return await this.read({ gte: RECORD, lte: RECORD + idBound(now), limit })
+    const { records, unreadable } = await this.read({ gte: RECORD, lte: RECORD + idBound(now), limit })
+    // Nothing can publish them, and left in place they would be due forever.
+    for (const id of unreadable) {
+      this.log.error({ id }, 'delayed-publish store: a record that cannot be read is deleted')
+      await this.remove(id)
+    }
+    return records
   }
 
   async nextDue (): Promise<number | null> {
@@ -80,7 +86,7 @@ export class LevelBackend implements DelayedBackend {
   }
 
   async page (after: string | null, limit: number): Promise<DelayedRecord[]> {
-    return await this.read(after === null ? { gte: RECORD, lt: AFTER_RECORDS, limit } : { gt: RECORD + after, lt: AFTER_RECORDS, limit })
+    return (await this.read(after === null ? { gte: RECORD, lt: AFTER_RECORDS, limit } : { gt: RECORD + after, lt: AFTER_RECORDS, limit })).records
   }
 
   async pending (): Promise<number> {
@@ -92,15 +98,16 @@ export class LevelBackend implements DelayedBackend {
     await closeGuarded(this.db, this.store, this.gate.open ? { [COUNT_LABEL]: this.ids.size } : false, () => this.db.close())
   }
 
-  private async read (range: { gte?: string, gt?: string, lte?: string, lt?: string, limit: number }): Promise<DelayedRecord[]> {
+  private async read (range: { gte?: string, gt?: string, lte?: string, lt?: string, limit: number }): Promise<{ records: DelayedRecord[], unreadable: string[] }> {
     const entries = await this.db.iterator<string, Uint8Array>({ ...range, valueEncoding: 'view' }).all()
-    const out: DelayedRecord[] = []
+    const records: DelayedRecord[] = []
+    const unreadable: string[] = []
     for (const [key, value] of entries) {
       const record = decodeRecord(key.slice(1), value)
-      if (record !== undefined) out.push(record)
-      else this.log.error({ key }, 'delayed-publish store: an unreadable record is skipped')
+      if (record !== undefined) records.push(record)
+      else unreadable.push(key.slice(1))
     }
-    return out
+    return { records, unreadable }
   }
 }
 

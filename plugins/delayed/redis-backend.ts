@@ -70,7 +70,13 @@ export class RedisBackend implements DelayedBackend {
 
   async claimDue (now: number, limit: number): Promise<DelayedRecord[]> {
     const ids = await this.redis.delayedClaim(this.keys.due, now, now + this.leaseMs, limit)
-    return await this.records(ids)
+    const { records, unreadable } = await this.records(ids)
+    // Nothing can publish them, and left in place they would be claimed again every lease.
+    for (const id of unreadable) {
+      this.log.error({ id }, 'delayed publish: a record in Redis that cannot be read is deleted')
+      await this.remove(id)
+    }
+    return records
   }
 
   async nextDue (): Promise<number | null> {
@@ -89,7 +95,7 @@ export class RedisBackend implements DelayedBackend {
 
   async page (after: string | null, limit: number): Promise<DelayedRecord[]> {
     const ids = await this.redis.zrangebylex(this.keys.ids, after === null ? '-' : `(${after}`, '+', 'LIMIT', 0, limit)
-    return await this.records(ids)
+    return (await this.records(ids)).records
   }
 
   async pending (): Promise<number> {
@@ -100,17 +106,19 @@ export class RedisBackend implements DelayedBackend {
     await this.redis.quit().catch(() => {})
   }
 
-  private async records (ids: string[]): Promise<DelayedRecord[]> {
-    if (ids.length === 0) return []
+  /** The records of `ids` (one cancelled between the two reads is left out); `unreadable`: bytes that are not a record. */
+  private async records (ids: string[]): Promise<{ records: DelayedRecord[], unreadable: string[] }> {
+    const records: DelayedRecord[] = []
+    const unreadable: string[] = []
+    if (ids.length === 0) return { records, unreadable }
     const values = await this.redis.hmgetBuffer(this.keys.records, ...ids)
-    const out: DelayedRecord[] = []
     for (let i = 0; i < ids.length; i++) {
       const bytes = values[i]
-      const record = bytes === null ? undefined : decodeRecord(ids[i], bytes)
-      if (record !== undefined) out.push(record)
-      // Cancelled between the two reads (nothing to do), or unreadable (logged once, left for an operator).
-      else if (bytes !== null) this.log.error({ id: ids[i] }, 'delayed publish: an unreadable record in Redis is skipped')
+      if (bytes === null) continue
+      const record = decodeRecord(ids[i], bytes)
+      if (record !== undefined) records.push(record)
+      else unreadable.push(ids[i])
     }
-    return out
+    return { records, unreadable }
   }
 }

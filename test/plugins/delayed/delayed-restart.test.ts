@@ -3,6 +3,9 @@
 // so one being released at the instant of the crash is published once more (at least once).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
+import { newId } from '../../../plugins/delayed/record.js'
 import { startBroker } from '../../helpers/broker.js'
 import { connect, connectCollecting, type MqttClient, type Received } from '../../helpers/mqtt.js'
 import { waitFor } from '../../helpers/system.js'
@@ -93,20 +96,52 @@ test('10,000 delayed messages (1-10 s), kill -9 while they are being released: e
   }
 })
 
-test('a graceful restart (SIGTERM) keeps the pending delayed messages; they are published when due', async () => {
+test('a graceful restart (SIGTERM) keeps the pending delayed messages; one overdue at the start meets the retained store and the log bridge', async () => {
+  const args = ['--sys-interval', 'off', '--bridge-rule', 'g/#=gstream:durable']
+  const first = await startBroker({ args })
+  let second: Awaited<ReturnType<typeof startBroker>> | null = null
+  try {
+    const pub = await connect(first.mqttUrl)
+    await pub.publishAsync('$delayed/1/g/overdue', 'retained, overdue', { qos: 1, retain: true })
+    await pub.publishAsync('$delayed/4/g/later', 'across a restart', { qos: 1 })
+    await pub.endAsync()
+    const overdueAt = Date.now() + 1000
+    assert.equal(await first.stop(), 0)
+    await waitFor(() => Date.now() > overdueAt, 5000, 'the first one is overdue')
+    second = await startBroker({ dataDir: first.dataDir, args })
+    const { client: sub, got } = await connectCollecting(second.mqttUrl)
+    await sub.subscribeAsync('g/#', { qos: 1 })
+    await waitFor(() => got.some(m => m.topic === 'g/later'), 10_000, 'the later message')
+    assert.deepEqual(got.find(m => m.topic === 'g/later'), { topic: 'g/later', payload: 'across a restart', qos: 1, retain: false })
+    const retained = await api(`${second.httpUrl}/api/retained/one?topic=g/overdue`)
+    assert.equal(retained.body.payloadText, 'retained, overdue')
+    const records = await (await fetch(`${second.httpUrl}/api/streams/gstream/records?from=earliest`)).text()
+    assert.deepEqual(records.trim().split('\n').map(l => JSON.parse(l).topic), ['g/overdue', 'g/later'])
+    await sub.endAsync()
+  } finally {
+    await second?.stop()
+  }
+})
+
+test('a stored record that cannot be read is deleted with one error line; the others are published', async () => {
   const first = await startBroker({ args: ['--sys-interval', 'off'] })
   let second: Awaited<ReturnType<typeof startBroker>> | null = null
   try {
     const pub = await connect(first.mqttUrl)
-    await pub.publishAsync('$delayed/3/g/x', 'across a restart', { qos: 1, retain: true })
+    await pub.publishAsync('$delayed/2/u/x', 'readable', { qos: 1 })
     await pub.endAsync()
-    assert.equal(await first.stop(), 0)
+    await first.crash()
+    const db = new ClassicLevel<string, Buffer>(join(first.dataDir, 'delayed'), { valueEncoding: 'buffer' })
+    await db.put('r' + newId(Date.now()), Buffer.from('not a record'))
+    await db.close()
     second = await startBroker({ dataDir: first.dataDir, args: ['--sys-interval', 'off'] })
-    assert.equal((await api(`${second.httpUrl}/api/delayed`)).body.pending, 1)
     const { client: sub, got } = await connectCollecting(second.mqttUrl)
-    await sub.subscribeAsync('g/#', { qos: 1 })
-    await waitFor(() => got.length === 1, 10_000, 'the delayed message')
-    assert.deepEqual(got[0], { topic: 'g/x', payload: 'across a restart', qos: 1, retain: false })
+    await sub.subscribeAsync('u/#', { qos: 1 })
+    await waitFor(() => got.length === 1, 10_000, 'the readable message')
+    assert.equal(got[0].payload, 'readable')
+    const lines = second.logs.filter(l => String(l.msg).includes('cannot be read is deleted'))
+    assert.equal(lines.length, 1)
+    assert.equal((await api(`${second.httpUrl}/api/delayed`)).body.pending, 0)
     await sub.endAsync()
   } finally {
     await second?.stop()
