@@ -60,3 +60,20 @@ test('MQTT 3.1.1: a malformed delay is acknowledged, not stored, counted, and lo
   }
 })
 
+
+test('QoS 2: a retransmission of a delayed PUBLISH before its PUBREL is answered and not stored again (published once)', async () => {
+  const broker = await startBroker({ storage: 'memory', args: ['--sys-interval', 'off'] })
+  try {
+    const c = await raw5(broker.mqttPort)
+    c.send(publish('$delayed/1/q2/x', 7, 'exactly once', 2))
+    await waitCount(c, 'pubrec', 1)
+    c.send(publish('$delayed/1/q2/x', 7, 'exactly once', 2, true))
+    await waitCount(c, 'pubrec', 2)
+    assert.equal((await api(`${broker.httpUrl}/api/delayed`)).body.pending, 1)
+    c.send({ cmd: 'pubrel', messageId: 7 })
+    await waitCount(c, 'pubcomp', 1)
+    c.socket.destroy()
+  } finally {
+    await broker.stop()
+  }
+})
