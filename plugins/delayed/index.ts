@@ -73,7 +73,7 @@ async function setupDelayed ({ storage, hooks, broker, http, metrics, log }: Plu
   const releasedNotRemoved = new Set<string>()
   const scheduler = new Scheduler(backend, {
     pollMs: backend instanceof RedisBackend ? CLUSTER_POLL_MS : null,
-    log,
+    warn: (fields, msg) => warnings.warn(fields, msg),
     release: async record => {
       // A record whose removal failed (disk full) is not published again when it is retried.
       if (!releasedNotRemoved.has(record.id)) {

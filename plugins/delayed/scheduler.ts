@@ -2,7 +2,6 @@
 // Redis, at most `pollMs` ahead, for records other nodes stored). Each wake-up claims due
 // records in batches and releases them: records of one topic one after another, in due
 // order (so they keep their publish order), different topics in parallel.
-import type { Logger } from '../../src/logger.js'
 import type { DelayedBackend } from './backend.js'
 import type { DelayedRecord } from './record.js'
 
@@ -16,7 +15,8 @@ const MAX_TIMER_MS = 3_600_000
 export interface SchedulerOptions {
   /** Look at the backend at least this often (null: only at the due times this node knows). */
   pollMs: number | null
-  log: Logger
+  /** Warnings (rate-limited by the caller: a Redis outage repeats them). */
+  warn: (fields: object, msg: string) => void
   /** Publishes one record and removes it; rejects to leave it for a retry. */
   release: (record: DelayedRecord) => Promise<void>
 }
@@ -74,16 +74,17 @@ export class Scheduler {
 
   private async releaseDue (): Promise<void> {
     try {
-      for (;;) {
+      // What is claimed is released, also when stop() came meanwhile (Redis would hold it for a lease).
+      while (!this.stopped) {
         const due = await this.backend.claimDue(Date.now(), BATCH)
-        if (due.length === 0 || this.stopped) break
+        if (due.length === 0) break
         if (!await this.releaseAll(due)) return this.arm(Date.now() + RETRY_MS)
       }
       const next = await this.backend.nextDue()
       const poll = this.opts.pollMs === null ? Infinity : Date.now() + this.opts.pollMs
       this.arm(Math.min(next ?? Infinity, poll))
     } catch (err) {
-      this.opts.log.warn({ err }, `delayed publish: reading the due messages failed; trying again in ${RETRY_MS / 1000} s`)
+      this.opts.warn({ err: (err as Error).message }, `delayed publish: reading the due messages failed; trying again in ${RETRY_MS / 1000} s`)
       this.arm(Date.now() + RETRY_MS)
     }
   }
@@ -105,7 +106,7 @@ export class Scheduler {
           try {
             await this.opts.release(record)
           } catch (err) {
-            if (!failed) this.opts.log.warn({ err, id: record.id, topic: record.topic }, `delayed publish: a release failed; it is tried again in ${RETRY_MS / 1000} s`)
+            if (!failed) this.opts.warn({ err: (err as Error).message, id: record.id, topic: record.topic }, `delayed publish: a release failed; it is tried again in ${RETRY_MS / 1000} s`)
             failed = true
             break
           }
