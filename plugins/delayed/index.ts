@@ -51,7 +51,13 @@ async function setupDelayed ({ storage, hooks, broker, http, metrics, log }: Plu
   await backend.open()
 
   const registers = [metrics]
-  new Gauge({ name: 'swallow_delayed_pending', help: 'Delayed messages waiting to be published (cluster-wide with Redis)', registers, async collect () { this.set(await backend.pending()) } })
+  // A scrape must not wait for Redis while it is away: the last count after 500 ms.
+  let lastPending = 0
+  const pendingForScrape = async (): Promise<number> => await Promise.race([
+    backend.pending().catch(() => lastPending),
+    new Promise<number>(resolve => setTimeout(() => resolve(lastPending), 500).unref())
+  ])
+  new Gauge({ name: 'swallow_delayed_pending', help: 'Delayed messages waiting to be published (cluster-wide with Redis)', registers, async collect () { this.set(lastPending = await pendingForScrape()) } })
   const published = new Counter({ name: 'swallow_delayed_published_total', help: 'Delayed messages published when due', registers })
   const refused = new Counter({ name: 'swallow_delayed_refused_total', help: 'Delayed PUBLISHes not stored, by reason (malformed, too_long, pending_full)', labelNames: ['reason'], registers })
   const expired = new Counter({ name: 'swallow_delayed_expired_total', help: 'Delayed messages not published: their Message Expiry Interval ended while they waited', registers })
