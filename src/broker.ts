@@ -103,6 +103,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     const onConnection = createConnectionHandler(core, traffic)
     addCoreRoutes(routes, { config, broker: aedes, storage, metrics, traffic, listeners, startedAt: Date.now(), version: VERSION })
 
+    for (const handle of handles) handle.start?.()
     const secureServers = await openListeners(config, tlsOptions, onConnection, routes, listeners, log)
 
     const reloadTls = tls && tlsOptions ? tlsReloader(tls, tlsOptions, secureServers) : null

@@ -1,9 +1,12 @@
 // The built-in plugins, in hook order: a plugin listed earlier runs its hooks first
-// (auth before retained before bridge: a message is authorized, then stored, then mirrored).
+// (auth before retained before bridge: a message is authorized, then stored, then mirrored;
+// delayed right after auth: a $delayed/ message is authorized on its inner topic, stored and
+// deferred there, and meets retained and bridge only when it is published).
 // The one file of src/ that imports plugins/.
 import type { Plugin } from './plugin.js'
 import type { OptionSpec } from './options.js'
 import { authPlugin } from '../plugins/auth/index.js'
+import { delayedPlugin } from '../plugins/delayed/index.js'
 import { retainedPlugin } from '../plugins/retained/index.js'
 import { bridgePlugin } from '../plugins/bridge/index.js'
 import { sysPlugin } from '../plugins/sys/index.js'
@@ -11,6 +14,7 @@ import { webPlugin } from '../devices/web/plugin.js'
 
 export const builtinPlugins: readonly Plugin[] = [
   authPlugin,
+  delayedPlugin,
   retainedPlugin,
   bridgePlugin,
   sysPlugin,
@@ -29,6 +33,7 @@ export interface ExternalCommand {
 export const builtinCommands: Record<string, ExternalCommand> = {
   passwd: { summary: 'manage a Mosquitto-compatible password file', load: () => import('../plugins/auth/passwd-cli.js') },
   log: { summary: 'read the log bridge streams', load: () => import('../plugins/bridge/cli.js') },
+  delayed: { summary: 'list or cancel the delayed messages ($delayed/...) of a running broker', load: () => import('../plugins/delayed/cli.js') },
   retained: { summary: 'list, show or clear the retained messages of a running broker', load: () => import('../plugins/retained/cli.js') },
   simulate: { summary: 'run a fleet of virtual devices against an MQTT broker', load: () => import('../devices/simulator/cli.js') },
 }

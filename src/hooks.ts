@@ -5,6 +5,10 @@
 import type { Aedes, AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import { hookSlots } from './aedes-seam.js'
 import { isReservedTopic } from './session-marker.js'
+import type { RoutedPacket } from './protocol/types.js'
+
+/** What the handlers decided about a PUBLISH besides "route it" (set on the message itself). */
+type Outcome = Pick<RoutedPacket, 'delayed' | 'deferred' | 'refusal'>
 
 export type PreConnectHandler = (client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) => void
 export type AuthenticateHandler = (client: Client, username: string | undefined, password: Buffer | undefined,
@@ -93,8 +97,33 @@ export class Hooks {
    * 0x87) without retaining, queueing, routing or mirroring it. (An authorizePublish error
    * closes the connection instead.)
    */
-  dropPublish (packet: PublishPacket): void {
+  dropPublish (packet: PublishPacket, reasonCode?: number): void {
     this.dropped.add(packet)
+    // MQTT 5 answers with this reason code instead of 0x87 (e.g. 0x97 Quota exceeded).
+    if (reasonCode !== undefined) (packet as Outcome).refusal = reasonCode
+  }
+
+  /**
+   * Marks a PUBLISH as "stored to be published later" (the delayed-publish plugin, after it
+   * stored the message durably): acknowledged with success, not routed now. The hooks after
+   * the deferring handler run at release instead (continuePublish).
+   */
+  deferPublish (packet: PublishPacket): void {
+    (packet as Outcome).deferred = true
+  }
+
+  /**
+   * Runs the authorizePublish handlers that come after `handler` in hook order: the ones a
+   * deferral skipped (the log bridge, for a delayed message released now). Its outcome is
+   * `done`'s error or isDropped(packet).
+   */
+  continuePublish (handler: AuthorizePublishHandler, client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
+    const at = this.handlers.authorizePublish.indexOf(handler)
+    if (at === -1) throw new Error('hooks.continuePublish: the handler was never added to authorizePublish')
+    // Published now: no longer deferred, nor a `$delayed/` message.
+    delete (packet as Outcome).deferred
+    delete (packet as Outcome).delayed
+    composeAuthorizePublish(this.handlers.authorizePublish.slice(at + 1), this.dropped)(client, packet, done)
   }
 
   /** True when a handler called dropPublish(packet). */
@@ -146,7 +175,15 @@ function composeAuthorizePublish (handlers: AuthorizePublishHandler[], dropped: 
   return function authorizePublish (client, packet, done) {
     let i = 0
     const step = (err?: Error | null): void => {
-      if (err || i === handlers.length || dropped.has(packet)) return done(err ?? null)
+      if (err || dropped.has(packet) || (packet as Outcome).deferred === true) return done(err ?? null)
+      if (i === handlers.length) {
+        // A `$delayed/` message no handler took must not be published now: refused (MQTT 5: 0x83).
+        if ((packet as Outcome).delayed !== undefined) {
+          (packet as Outcome).refusal = 0x83
+          dropped.add(packet)
+        }
+        return done(null)
+      }
       handlers[i++](client, packet, step)
     }
     step(null)

@@ -35,6 +35,12 @@ export interface PluginContext {
 
 export interface PluginHandle {
   /**
+   * Called once the broker is whole (every plugin's hooks installed, shared groups restored),
+   * just before the listeners open: start work that publishes on its own (setup() runs
+   * before the plugins after it have added their hooks).
+   */
+  start?: () => void
+  /**
    * Shutdown, first step: clients no longer send packets; finish what was accepted (e.g.
    * appends waiting for fsync) so their acknowledgements still go out. Bounded by
    * --shutdown-timeout together with the storage's own in-flight work.

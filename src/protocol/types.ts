@@ -32,6 +32,12 @@ export interface RoutedPacket {
   properties?: MessageProperties | null
   /** Date.now() after which the message expires (MQTT 5 Message Expiry Interval). */
   messageExpiry?: number | null
+  /** `$delayed/<seconds>/<topic>`: the <seconds> text the PUBLISH handler took off the topic, for the delayed-publish plugin. */
+  delayed?: string
+  /** An authorizePublish hook stored the message to publish later (src/hooks.ts deferPublish): acknowledged, not routed now. */
+  deferred?: true
+  /** The MQTT 5 reason code of a hooks.dropPublish that is not 0x87 (Not authorized). */
+  refusal?: number
 }
 
 export type OutgoingPublish = IPublishPacket & {

@@ -1,8 +1,9 @@
 // PUBLISH from a client, top to bottom:
 //   resolve the topic alias -> validate -> QoS 2: answer a retransmission at once ->
-//   authorize (hooks: ACL, log bridge) -> store durably and route (route.ts: retained store,
-//   offline queues of persistent sessions, the router, the published hooks) -> remember a
-//   QoS 2 packet id -> acknowledge (PUBACK / PUBREC).
+//   `$delayed/<s>/` prefix off -> authorize (hooks: ACL, delayed publish, log bridge) ->
+//   store durably and route (route.ts: retained store, offline queues of persistent
+//   sessions, the router, the published hooks; not for a message a hook deferred) ->
+//   remember a QoS 2 packet id -> acknowledge (PUBACK / PUBREC).
 // Nothing is acknowledged before it is stored wherever it must survive a crash. A PUBLISH
 // the ACL refuses is acknowledged and dropped on MQTT 3.1.1 (the protocol has no refusal),
 // and answered with reason code 0x87 on MQTT 5; the connection stays up either way.
@@ -21,6 +22,7 @@ export function handlePublish (conn: Connection, packet: IPublishPacket, done: D
   if (topic instanceof Error) return done(topic)
   if (!validTopicName(topic)) return done(new ProtocolError(`invalid topic name in PUBLISH: ${JSON.stringify(topic.slice(0, 100))}`, ReasonCode.topicNameInvalid))
   const message = routedMessage(packet, topic)
+  takeDelayPrefix(message)
   if (packet.properties?.payloadFormatIndicator === true && !isUtf8(message.payload)) {
     if (packet.qos === 0) return done(new ProtocolError('payload is not UTF-8 but its Payload Format Indicator says it is', ReasonCode.payloadFormatInvalid))
     return acknowledge(conn, packet, ReasonCode.payloadFormatInvalid, done)
@@ -38,13 +40,32 @@ export function handlePublish (conn: Connection, packet: IPublishPacket, done: D
 function authorizeAndPublish (conn: Connection, packet: IPublishPacket, message: RoutedPacket, done: Done): void {
   conn.core.hooks.authorizePublish(conn.asClient, message, err => {
     if (err) return done(err)
-    if (conn.core.isDropped(message)) return acknowledge(conn, packet, conn.version === 5 ? ReasonCode.notAuthorized : ReasonCode.success, done)
-    conn.core.route.publish(message, conn.asClient, err => {
+    if (conn.core.isDropped(message)) return acknowledge(conn, packet, conn.version === 5 ? message.refusal ?? ReasonCode.notAuthorized : ReasonCode.success, done)
+    routeUnlessDeferred(conn, message, err => {
       if (err) return done(err)
       if (packet.qos !== 2) return acknowledge(conn, packet, ReasonCode.success, done)
       rememberQoS2(conn, message, packet.messageId as number).then(() => acknowledge(conn, packet, ReasonCode.success, done), done)
     })
   })
+}
+
+/** A hook deferred the message (hooks.deferPublish): it is stored to be published later, nothing to route now. */
+function routeUnlessDeferred (conn: Connection, message: RoutedPacket, done: (err?: Error | null) => void): void {
+  if (message.deferred === true) return done()
+  conn.core.route.publish(message, conn.asClient, done)
+}
+
+/**
+ * `$delayed/<seconds>/<topic>` (EMQX's spelling): the hooks see the inner topic (the ACL
+ * checks what will be published) and the seconds in `delayed`; the delayed-publish plugin
+ * stores the message and defers it (plugins/delayed).
+ */
+function takeDelayPrefix (message: RoutedPacket): void {
+  const topic = message.topic
+  if (topic.charCodeAt(0) !== 36 || !topic.startsWith('$delayed/')) return
+  const slash = topic.indexOf('/', 9)
+  message.delayed = slash === -1 ? topic.slice(9) : topic.slice(9, slash)
+  message.topic = slash === -1 ? '' : topic.slice(slash + 1)
 }
 
 /** MQTT 5 Topic Alias: a PUBLISH may set one (topic + alias) or use one (empty topic + alias). */
