@@ -17,9 +17,6 @@
 //     cb) calls back once every listener has; `broker.published`, the published hook slot;
 //     and aedes-packet's Packet(original, broker), which stamps broker.id and ++broker.counter
 //     (one counter with Aedes's own publishes: the pair names a message in offline queues);
-//     broker.publish(packet, client, done), the three-argument form Aedes's own handlers use,
-//     for a plugin's publish on behalf of a client (plugins/delayed's releases): the
-//     'publish' event and the published hook name the publisher;
 //  5. mqtt-packet's parser keeps the CONNECT packet it parsed as its `settings` for the life
 //     of the connection (credentials included) and reads only protocolVersion from it;
 //  6. aedes-packet keeps `properties` and `messageExpiry` on the packet it routes and stores,
@@ -117,11 +114,6 @@ export function routerOf (broker: Aedes): PublishInternals['mq'] {
 /** The published hook as src/hooks.ts composed it into the broker's slot. */
 export function publishedHook (broker: Aedes): PublishInternals['published'] {
   return (broker as unknown as PublishInternals).published
-}
-
-/** A plugin publishes on behalf of `client` (item 4): retained store, offline queues, router, then the published hook. */
-export function publishFrom (broker: Aedes, packet: object, client: Client | null, done: (err?: Error) => void): void {
-  (broker as unknown as { publish: (p: object, c: Client | null, d: (err?: Error) => void) => void }).publish(packet, client, done)
 }
 
 /** After CONNECT: the parser keeps a shared two-field object instead of the CONNECT packet. */

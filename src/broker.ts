@@ -12,7 +12,7 @@ import { logReload, type ReloadPart } from './reload-summary.js'
 import type { Logger } from './logger.js'
 import { createMetrics, sharedGroupGauges } from './metrics.js'
 import { observeBroker } from './observe.js'
-import type { Plugin, PluginHandle } from './plugin.js'
+import type { Plugin, PluginContext, PluginHandle } from './plugin.js'
 import { openStorage, type StorageHandles } from './storage.js'
 import { addCoreRoutes } from './routes.js'
 import { dollarTopicsNeedExplicitFilter } from './topics.js'
@@ -21,7 +21,7 @@ import { Traffic } from './traffic.js'
 import { VERSION } from './version.js'
 import { checkAedesSeam, registeredClients } from './aedes-seam.js'
 import { Connection } from './protocol/connection.js'
-import { createCore } from './protocol/core.js'
+import { createCore, createRoute } from './protocol/core.js'
 import { sweepExpiredSessions } from './protocol/session.js'
 import { ReasonCode } from './protocol/reason-codes.js'
 
@@ -75,9 +75,11 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     hooks.add('authorizeForward', dollarTopicsNeedExplicitFilter)
 
     const routes = new HttpRoutes()
+    const route = createRoute(aedes, storage.persistence)
+    const publish: PluginContext['publish'] = (message, client, done) => route.publish(message, client, done)
     for (const plugin of plugins) {
       const handle = await plugin.setup({
-        config, broker: aedes, hooks, http: routes, metrics: metrics.registry, storage, log: log.child({ plugin: plugin.name })
+        config, broker: aedes, hooks, http: routes, metrics: metrics.registry, storage, publish, log: log.child({ plugin: plugin.name })
       })
       if (handle) handles.push(handle)
     }
@@ -93,7 +95,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       metrics,
       log: log.child({ module: 'protocol' }),
       isDropped: packet => hooks.isDropped(packet),
-      authMethod: name => hooks.authMethod(name)
+      authMethod: name => hooks.authMethod(name),
+      route
     })
     // Before the listeners open: a message published before the first member is back waits for it.
     if (core.limits.sharedSubscriptions) await core.shared.restore()

@@ -1,6 +1,7 @@
 // The Plugin contract: a plugin receives its context, registers what it needs, and
 // returns a handle to close. Nothing global, nothing patched from outside.
-import type { Aedes } from 'aedes'
+import type { Aedes, Client } from 'aedes'
+import type { RoutedPacket } from './protocol/types.js'
 import type { Config } from './config.js'
 import type { Hooks } from './hooks.js'
 import type { HttpRoutes } from './listeners/http.js'
@@ -31,6 +32,13 @@ export interface PluginContext {
   /** Child logger named after the plugin. */
   log: Logger
   storage: StorageHandles
+  /**
+   * Publishes an authorized message as a client's PUBLISH is, after its hooks: retained
+   * store, offline queues, router, published hooks (src/protocol/route.ts); `done` once it
+   * is stored wherever it must survive a crash. `client`: the publisher the hooks and No
+   * Local see (null: the broker). Use it once the broker is whole (PluginHandle.start).
+   */
+  publish: (message: RoutedPacket, client: Client | null, done: (err?: Error | null) => void) => void
 }
 
 export interface PluginHandle {

@@ -6,7 +6,7 @@
 // both saw the inner topic: the PUBLISH handler took the prefix off into `delayed`):
 //   checkDelay -> add to the backend (durable; --delayed-max-pending) -> deferPublish -> PUBACK
 // At release (scheduler.ts, release.ts): the hooks after this one (log bridge), then
-// broker.publish, then the record is removed.
+// the core's publish route (PluginContext.publish), then the record is removed.
 import { join } from 'node:path'
 import type { PublishPacket } from 'aedes'
 import { Counter, Gauge, Histogram } from 'prom-client'
@@ -44,7 +44,7 @@ export const delayedPlugin: Plugin = {
   }
 }
 
-async function setupDelayed ({ storage, hooks, broker, http, metrics, log }: PluginContext, settings: DelayedSettings): Promise<PluginHandle> {
+async function setupDelayed ({ storage, hooks, publish, http, metrics, log }: PluginContext, settings: DelayedSettings): Promise<PluginHandle> {
   const backend: DelayedBackend = storage.kind === 'redis' && storage.redisUrl !== null
     ? new RedisBackend(storage.redisUrl, log)
     : storage.kind === 'embedded' ? new LevelBackend(join(storage.dataDir, 'delayed'), storage.dataDir, log, storage.writes) : new MemoryBackend()
@@ -133,7 +133,7 @@ async function setupDelayed ({ storage, hooks, broker, http, metrics, log }: Plu
     })
   }
   hooks.add('authorizePublish', delayedStore)
-  const release = releaser(broker, hooks, delayedStore)
+  const release = releaser(publish, hooks, delayedStore)
 
   registerDelayedApi(http, backend, () => cancelled.inc())
   log.debug({ store: backend.name, maxMs: settings.max, maxPending: settings.maxPending }, 'delayed publish ready')

@@ -1,18 +1,18 @@
 // A due record becomes a PUBLISH on its topic, through the steps a client PUBLISH takes after
 // the delayed-publish hook: the authorizePublish handlers after it (the log bridge: durable
-// appends are on disk before it continues), then broker.publish (retained store, offline
-// queues of persistent sessions, router). The record is removed only after that resolved,
+// appends are on disk before it continues), then the core's publish route (retained store,
+// offline queues of persistent sessions, router, published hooks). The record is removed only after that resolved,
 // so a crash in between publishes it once more after the restart (at least once).
-import type { Aedes, Client, PublishPacket } from 'aedes'
-import { publishFrom } from '../../src/aedes-seam.js'
+import type { Client, PublishPacket } from 'aedes'
 import { connectionInfo } from '../../src/connection.js'
 import type { AuthorizePublishHandler, Hooks } from '../../src/hooks.js'
+import type { PluginContext } from '../../src/plugin.js'
 import type { RoutedPacket } from '../../src/protocol/types.js'
 import type { DelayedRecord } from './record.js'
 
 export type ReleaseOutcome = 'published' | 'expired' | 'dropped'
 
-export function releaser (broker: Aedes, hooks: Hooks, after: AuthorizePublishHandler): (record: DelayedRecord) => Promise<ReleaseOutcome> {
+export function releaser (publish: PluginContext['publish'], hooks: Hooks, after: AuthorizePublishHandler): (record: DelayedRecord) => Promise<ReleaseOutcome> {
   return async record => {
     // Message Expiry counts from the original PUBLISH: one that expired while waiting is not sent.
     if (record.messageExpiry != null && record.messageExpiry <= Date.now()) return 'expired'
@@ -22,7 +22,7 @@ export function releaser (broker: Aedes, hooks: Hooks, after: AuthorizePublishHa
       hooks.continuePublish(after, client, packet as unknown as PublishPacket, err => {
         if (err) return reject(err)
         if (hooks.isDropped(packet)) return resolve('dropped')
-        publishFrom(broker, packet, client, err => err ? reject(err) : resolve('published'))
+        publish(packet, client, err => err ? reject(err) : resolve('published'))
       })
     })
   }

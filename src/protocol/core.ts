@@ -83,10 +83,20 @@ export interface CoreParts {
   log: Logger
   isDropped: Core['isDropped']
   authMethod: Core['authMethod']
+  /** Made before the plugins (they publish through it too, src/plugin.ts). */
+  route: MessageRoute
 }
 
-export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped, authMethod }: CoreParts): Core {
-  const stored = persistence as Persistence
+/** Storage's persistence (wrapped aedes-persistence 11) offers the operations the core calls. */
+const asPersistence = (persistence: unknown): Persistence => persistence as Persistence
+
+/** The publish route, made before the plugins: they publish through it too (src/plugin.ts). */
+export function createRoute (broker: Aedes, persistence: unknown): MessageRoute {
+  return new MessageRoute(broker, asPersistence(persistence))
+}
+
+export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped, authMethod, route }: CoreParts): Core {
+  const stored = asPersistence(persistence)
   return {
     broker,
     isDropped,
@@ -118,6 +128,6 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     expiringSessions: new Map(),
     partials: new PartialPackets({ maxBufferedBytes: config.maxBufferedBytes, partialPacketTimeout: config.partialPacketTimeout }),
     shared: new SharedGroups(broker, stored, metrics, log, { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog }),
-    route: new MessageRoute(broker, stored)
+    route
   }
 }
