@@ -42,6 +42,7 @@ export interface Config {
   maxSubscriptionsPerClient: number
   /** Milliseconds; null: as long as the client asks (MQTT 3.1.1 persistent sessions: forever). */
   maxSessionExpiry: number | null
+  maxSessions: number
   sessionSweepInterval: number
   /** Milliseconds; null: any keep alive the client asks for. */
   maxKeepalive: number | null
@@ -100,6 +101,7 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'responseInformation', type: 'string', default: null, defaultText: '(none)', help: 'MQTT 5: what a client asking for Response Information gets in CONNACK, the base of its response topics; %c is replaced by its client id (e.g. reply/%c/)' },
   { key: 'maxKeepalive', type: 'duration', min: 1000, default: null, defaultText: '(none)', help: 'longest keep alive a client may use: MQTT 5 clients asking for more (or for none) get this as Server Keep Alive in CONNACK; MQTT 3.1.1 clients asking for more get CONNACK 0x02' },
   { key: 'sessionSweepInterval', type: 'duration', min: 1000, default: 60_000, help: 'Redis storage: how often each node looks for stored sessions that expired while no node watched them (the node they ended on stopped)' },
+  { key: 'maxSessions', type: 'int', min: 0, default: 100_000, help: 'stored (persistent) sessions kept, all cluster nodes together; a CONNECT that would store one more gets CONNACK 0x97 (MQTT 3.1.1: 3) and is counted (0: no limit)' },
   { key: 'maxSessionExpiry', type: 'duration', min: 1000, default: null, defaultText: '(none)', help: 'longest a stored session outlives its connection: caps an MQTT 5 Session Expiry Interval (CONNACK tells the client) and ends MQTT 3.1.1 persistent sessions too (none: they never expire)' },
   { key: 'slowClientTimeout', type: 'duration', min: 100, default: 30_000, help: 'a client whose queue is full and that acknowledges nothing for this long is disconnected' },
   { key: 'shutdownTimeout', type: 'duration', min: 0, default: 5000, help: 'on SIGINT/SIGTERM, how long to wait for in-flight acknowledgements' },

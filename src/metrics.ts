@@ -13,6 +13,7 @@ export interface CoreMetrics {
   protocolErrors: Counter<'reason'>
   queueFull: Counter
   queueSpilled: Counter
+  sessionsRefused: Counter
   subscriptionsRefused: Counter<'reason'>
   sessionsExpired: Counter
   sharedRedispatched: Counter
@@ -62,6 +63,7 @@ export function createMetrics (): CoreMetrics {
     dropped: new Counter({ name: 'swallow_dropped_messages_total', help: 'Messages not delivered to a client, by reason', labelNames: ['reason'], registers: [registry] }),
     protocolErrors: new Counter({ name: 'swallow_connection_errors_total', help: 'Connections closed because of an error, by reason', labelNames: ['reason'], registers: [registry] }),
     queueFull: new Counter({ name: 'swallow_queue_full_total', help: 'QoS 1/2 deliveries that waited because the receiving client\'s queue was full (--max-queued)', registers: [registry] }),
+    sessionsRefused: new Counter({ name: 'swallow_sessions_refused_total', help: 'CONNECTs refused because --max-sessions stored sessions exist', registers: [registry] }),
     queueSpilled: new Counter({ name: 'swallow_queue_spilled_total', help: 'QoS 1/2 messages of a persistent session left in its stored queue (sent from there later) because its memory queue was full', registers: [registry] }),
     sharedRedispatched: new Counter({ name: 'swallow_shared_redispatched_total', help: 'Shared-subscription messages given to another member because the first left before acknowledging them', registers: [registry] }),
     sessionsExpired: new Counter({ name: 'swallow_sessions_expired_total', help: 'Stored sessions deleted because their Session Expiry Interval (or --max-session-expiry) passed', registers: [registry] }),

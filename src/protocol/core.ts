@@ -12,6 +12,7 @@ import { SharedQoS0Bytes } from './publish-bytes.js'
 import { PartialPackets } from './partial-packets.js'
 import type { QueueFullPolicy } from './outbound.js'
 import { MessageRoute } from './route.js'
+import { SessionLimit } from './session-limit.js'
 import { SharedGroups } from './shared-groups.js'
 import type { Persistence, RoutedPacket, Subscription } from './types.js'
 
@@ -72,6 +73,8 @@ export interface Core {
   shared: SharedGroups
   /** Where an authorized message goes: retained store, offline queues, router, published hooks (route.ts). */
   route: MessageRoute
+  /** --max-sessions. */
+  sessionLimit: SessionLimit
 }
 
 export interface CoreParts {
@@ -128,6 +131,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     expiringSessions: new Map(),
     partials: new PartialPackets({ maxBufferedBytes: config.maxBufferedBytes, partialPacketTimeout: config.partialPacketTimeout }),
     shared: new SharedGroups(broker, stored, metrics, log, { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog }),
-    route
+    route,
+    sessionLimit: new SessionLimit(stored, config.maxSessions, metrics.sessionsRefused)
   }
 }

@@ -30,7 +30,6 @@ export async function restoreSession (conn: Connection): Promise<boolean> {
   if (deadline !== null && deadline <= Date.now()) {
     await deleteStoredSession(core, conn)
     core.metrics.sessionsExpired.inc()
-    if (!conn.clean) await markSession(conn)
     return false
   }
   if (deadline !== null) await conn.persistence.removeSubscriptions(conn, stored.filter(sub => markedDeadline(sub) !== null).map(sub => sub.topic))
@@ -46,7 +45,7 @@ export async function restoreSession (conn: Connection): Promise<boolean> {
     live.push(routeTo(conn, subscription))
   }
   await Promise.all(live)
-  if (!marked && !conn.clean) await markSession(conn)
+  if (!marked && !conn.clean && stored.length > 0) await markSession(conn)
   return stored.length > 0
 }
 

@@ -104,6 +104,35 @@ test('--max-connections: the next client gets CONNACK 0x03 (MQTT 5: 0x97 quota e
   }
 })
 
+test('--max-sessions: a CONNECT that would store one more session gets CONNACK 3 (MQTT 5: 0x97); stored sessions resume, clean ones connect, counted', async () => {
+  const limited = await startBroker({ args: ['--max-sessions', '3'] })
+  try {
+    for (let i = 0; i < 3; i++) await (await connect(limited.mqttUrl, { clientId: `kept-${i}`, clean: false })).endAsync()
+    const code = async (clientId: string, clean: boolean): Promise<number | 'closed'> => {
+      const socket = tcpConnect(limited.mqttPort, '127.0.0.1')
+      const parser = mqttPacket.parser()
+      const answer = new Promise<number | 'closed'>(resolve => {
+        parser.on('packet', p => { if (p.cmd === 'connack') resolve(p.returnCode ?? -1) })
+        socket.on('close', () => resolve('closed'))
+      })
+      socket.on('data', d => parser.parse(d))
+      socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean, keepalive: 30, clientId }))
+      const result = await answer
+      socket.destroy()
+      return result
+    }
+    assert.equal(await code('fourth', false), 3, 'a fourth stored session is refused')
+    const v5 = await raw5(limited.mqttPort, { clientId: 'fourth-v5', clean: false, properties: { sessionExpiryInterval: 60 } })
+    assert.equal(reasonOf(v5.received[0]), 0x97)
+    assert.equal(await code('kept-1', false), 0, 'a stored session resumes')
+    assert.equal(await code('clean-one', true), 0, 'a clean session connects')
+    const metrics = await (await fetch(`${limited.httpUrl}/metrics`)).text()
+    assert.match(metrics, /^swallow_sessions_refused_total 2$/m)
+  } finally {
+    await limited.stop()
+  }
+})
+
 test('--max-client-id-length below the generated id\'s length still accepts an empty client id (clean session)', async () => {
   const short = await startBroker({ storage: 'memory', args: ['--max-client-id-length', '8'] })
   try {

@@ -11,6 +11,7 @@ import { ProtocolError, type Connection } from '../connection.js'
 import { beginExchange, stepExchange } from '../extended-auth.js'
 import type { HandlerDone } from '../inbox.js'
 import { connackCode, ReasonCode, reasonFromReturnCode } from '../reason-codes.js'
+import { SessionLimitReached } from '../session-limit.js'
 import { cancelExpiry, deleteStoredSession, endDelayedWill, markSession, NEVER_EXPIRES, replayStoredQueue, restoreSession, storeWill } from '../session.js'
 import { OutboundAliases } from '../topic-aliases.js'
 import { validTopicName } from '../topic-rules.js'
@@ -61,6 +62,7 @@ function authenticate (conn: Connection, packet: IConnectPacket, assignedId: str
       // Storage could not open the session (a full disk, Redis down for good): the client is
       // told to come back later, as for any unavailable server, and nothing was acknowledged.
       if (conn.connected) return done(err)
+      if (err instanceof SessionLimitReached) return refuse(conn, err as never, done)
       refuse(conn, Object.assign(new Error(`the session could not be opened: ${err.message}`), { returnCode: 3 }) as never, done)
     })
   })
@@ -134,11 +136,14 @@ async function openSession (conn: Connection, packet: IConnectPacket, assignedId
   let present = false
   if (cleanStart) {
     await deleteStoredSession(core, conn)
-    if (!conn.clean) await markSession(conn)
   } else {
     present = await restoreSession(conn)
     // MQTT 5 Clean Start 0 with Session Expiry 0: a stored session is used and ends with this connection.
     if (present) conn.clean = false
+  }
+  if (!present && !conn.clean) {
+    if (!await core.sessionLimit.admit()) throw new SessionLimitReached(core.sessionLimit.max)
+    await markSession(conn)
   }
   await storeWill(core, conn)
   if (conn.closed) return
