@@ -1,15 +1,18 @@
 // The built-in plugins, in hook order: a plugin listed earlier runs its hooks first
 // (auth before retained before bridge: a message is authorized, then stored, then mirrored).
+// fleet comes first: a banned client is refused before its password is checked.
 // The one file of src/ that imports plugins/.
 import type { Plugin } from './plugin.js'
 import type { OptionSpec } from './options.js'
 import { authPlugin } from '../plugins/auth/index.js'
+import { fleetPlugin } from '../plugins/fleet/index.js'
 import { retainedPlugin } from '../plugins/retained/index.js'
 import { bridgePlugin } from '../plugins/bridge/index.js'
 import { sysPlugin } from '../plugins/sys/index.js'
 import { webPlugin } from '../devices/web/plugin.js'
 
 export const builtinPlugins: readonly Plugin[] = [
+  fleetPlugin,
   authPlugin,
   retainedPlugin,
   bridgePlugin,

@@ -31,6 +31,8 @@ export interface PluginContext {
   /** Child logger named after the plugin. */
   log: Logger
   storage: StorageHandles
+  /** What SIGHUP does (TLS certificates, every plugin's files), logged as one line; resolves the parts. */
+  reload: (trigger: string) => Promise<ReloadPart[]>
 }
 
 export interface PluginHandle {
