@@ -33,5 +33,6 @@ export const builtinCommands: Record<string, ExternalCommand> = {
   passwd: { summary: 'manage a Mosquitto-compatible password file', load: () => import('../plugins/auth/passwd-cli.js') },
   log: { summary: 'read the log bridge streams', load: () => import('../plugins/bridge/cli.js') },
   retained: { summary: 'list, show or clear the retained messages of a running broker', load: () => import('../plugins/retained/cli.js') },
+  ctl: { summary: 'operate a running broker or cluster: clients, sessions, subscriptions, bans, publish, reload', load: () => import('../plugins/fleet/ctl.js') },
   simulate: { summary: 'run a fleet of virtual devices against an MQTT broker', load: () => import('../devices/simulator/cli.js') },
 }
