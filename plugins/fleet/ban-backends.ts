@@ -21,6 +21,8 @@ export interface BanBackend {
   put: (ban: Ban) => Promise<void>
   /** False when it was not there. */
   remove: (kind: BanKind, value: string) => Promise<boolean>
+  /** Tells the other nodes the bans changed (Redis only); after the API closed the clients, so their kick is counted once. */
+  announce: () => Promise<void>
   /** Another node changed the bans (Redis only). */
   onChange: (listener: () => void) => void
   close: () => Promise<void>
@@ -40,6 +42,7 @@ function memoryBackend (): BanBackend {
     load: async () => [...bans.values()],
     put: async ban => { bans.set(id(ban.kind, ban.value), ban) },
     remove: async (kind, value) => bans.delete(id(kind, value)),
+    announce: async () => {},
     onChange: () => {},
     close: async () => {}
   }
@@ -68,6 +71,7 @@ async function levelBackend (dataDir: string, log: Logger): Promise<BanBackend> 
       if (had) await db.del(k, { sync: true })
       return had
     },
+    announce: async () => {},
     onChange: () => {},
     close: async () => {
       const count = (await load().catch(() => null))?.length
@@ -81,7 +85,7 @@ const CHANNEL = 'swallow:fleet:bans-changed'
 
 async function redisBackend (url: string, nodeId: string, log: Logger): Promise<BanBackend> {
   // Commands fail after a few retries instead of queueing forever: the API answers 503.
-  const redis = new Redis(url, { lazyConnect: true, connectionName: 'swallow-fleet-bans', maxRetriesPerRequest: 2 })
+  const redis = new Redis(url, { lazyConnect: true, connectionName: 'swallow-fleet-bans', maxRetriesPerRequest: 2, commandTimeout: 2000 })
   const sub = new Redis(url, { lazyConnect: true, connectionName: 'swallow-fleet-bans-sub' })
   redis.on('error', () => {})
   sub.on('error', () => {})
@@ -94,18 +98,12 @@ async function redisBackend (url: string, nodeId: string, log: Logger): Promise<
   })
   // Resubscribed after a reconnect by ioredis; what changed meanwhile is read once it is back.
   sub.on('ready', () => { for (const l of listeners) l() })
-  const announce = async (): Promise<void> => { await redis.publish(CHANNEL, nodeId) }
+  const announce = async (): Promise<void> => { await redis.publish(CHANNEL, nodeId).catch(err => log.warn({ err }, 'bans: could not tell the other nodes; they read the bans again when Redis is back')) }
   return {
     load: async () => Object.values(await redis.hgetall(HASH)).map(v => JSON.parse(v) as Ban),
-    put: async ban => {
-      await redis.hset(HASH, id(ban.kind, ban.value), JSON.stringify(ban))
-      await announce()
-    },
-    remove: async (kind, value) => {
-      const removed = await redis.hdel(HASH, id(kind, value)) > 0
-      await announce()
-      return removed
-    },
+    put: async ban => { await redis.hset(HASH, id(ban.kind, ban.value), JSON.stringify(ban)) },
+    remove: async (kind, value) => await redis.hdel(HASH, id(kind, value)) > 0,
+    announce,
     onChange: listener => { listeners.push(listener) },
     close: async () => {
       log.debug('bans: closing Redis connections')

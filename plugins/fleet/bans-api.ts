@@ -22,6 +22,8 @@ export function registerBansApi (routes: HttpRoutes, bans: BanList, { fleet, pre
     }
     const selector = ban.kind === 'clientId' ? { clientId: ban.value } : ban.kind === 'username' ? { username: ban.value } : { address: ban.value }
     const kicked = await fleet.kick(selector, false)
+    // The other nodes reload the bans now: a client that reconnected there meanwhile is closed then.
+    await bans.announce()
     audit(log, req, 'ban', { kind: ban.kind, value: ban.value, expiresAt: ban.expiresAt, kicked })
     presence.emit({ type: 'banned', ...describeBan(ban), kicked })
     sendJson(res, 201, { ...describeBan(ban), kicked })
@@ -40,6 +42,7 @@ export function registerBansApi (routes: HttpRoutes, bans: BanList, { fleet, pre
       throw new ApiError(503, 'storage_unavailable', `the ban could not be removed: ${(err as Error).message}; try again`)
     }
     if (!removed) throw new ApiError(404, 'unknown_ban', `no ${kind} ban on ${JSON.stringify(value)}`)
+    await bans.announce()
     audit(log, req, 'unban', { kind, value })
     presence.emit({ type: 'unbanned', kind, value, at: new Date().toISOString() })
     sendJson(res, 200, { removed: { kind, value } })

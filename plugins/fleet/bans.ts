@@ -69,6 +69,11 @@ export class BanList {
     this.bans.set(key(ban.kind, ban.value), stored)
   }
 
+  /** The other nodes read the bans again (call after acting on a change). */
+  async announce (): Promise<void> {
+    await this.backend.announce()
+  }
+
   /** False when there was no such ban. */
   async remove (kind: BanKind, value: string): Promise<boolean> {
     const k = key(kind, value)

@@ -27,8 +27,14 @@ export interface Fleet {
   subscriptions: () => Promise<LiveSubscription[]>
   /** Closes the matching clients (MQTT 5: DISCONNECT 0x98); `endSession`: their sessions are deleted too. Resolves how many. */
   kick: (selector: KickSelector, endSession: boolean) => Promise<number>
+  /** Presence of this node's clients for the other nodes ($SYS/broker/... is not routed between nodes). */
+  sharePresence: (message: PresenceMessage) => void
+  /** Presence of another node's clients. */
+  onPresence: (listener: (message: PresenceMessage) => void) => void
   close: () => Promise<void>
 }
+
+export interface PresenceMessage { clientId: string, what: 'connected' | 'disconnected', body: object }
 
 /** An IPv4 client on a dual-stack socket reads as ::ffff:1.2.3.4; bans and filters compare 1.2.3.4. */
 export function plainAddress (address: string): string {
@@ -92,6 +98,8 @@ export function localFleet (local: LocalClients): Fleet {
     client: async id => local.detail(id),
     subscriptions: async () => local.subscriptions(),
     kick: async (selector, endSession) => local.kick(selector, endSession),
+    sharePresence: () => {},
+    onPresence: () => {},
     close: async () => {}
   }
 }

@@ -2,6 +2,7 @@
 // The admin API under /api/clients, /api/sessions, /api/subscriptions, /api/topics,
 // /api/bans, /api/publish, /api/reload, /api/events and /api/openapi.json (README.md here),
 // bans checked at CONNECT, and presence messages on $SYS/broker/clients/<id>/...
+// With Redis storage, any node answers for the whole cluster (cluster.ts).
 import type { Client } from 'aedes'
 import type { AuthenticateHandler } from '../../src/hooks.js'
 import { connectionInfo } from '../../src/connection.js'
@@ -14,6 +15,7 @@ import { BanList, type Ban } from './bans.js'
 import { registerAdminApi } from './admin-api.js'
 import { registerBansApi } from './bans-api.js'
 import { registerClientsApi, type ApiParts } from './clients-api.js'
+import { clusterFleet } from './cluster.js'
 import { LocalClients, localFleet } from './fleet-view.js'
 import { Presence } from './presence.js'
 import { registerPublishApi } from './publish-api.js'
@@ -30,8 +32,8 @@ export const fleetPlugin: Plugin = {
     hooks.add('authenticate', refuseBanned(bans))
 
     const local = new LocalClients(broker, storage.nodeId)
-    const fleet = localFleet(local)
-    const presence = new Presence(broker, storage.nodeId)
+    const fleet = storage.redisUrl !== null ? await clusterFleet(storage.redisUrl, local, log) : localFleet(local)
+    const presence = new Presence(broker, storage.nodeId, fleet)
     const parts: ApiParts = { fleet, sessions: new Sessions(storage.persistence as unknown as Persistence), presence, log }
     registerClientsApi(http, parts)
     registerSessionsApi(http, parts)

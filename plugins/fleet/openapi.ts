@@ -58,6 +58,7 @@ export const OPENAPI = {
     },
     '/api/reload': { post: { summary: 'reload TLS certificates and auth files, as SIGHUP', responses: { 200: ok('{ summary, ok, parts }'), ...common } } },
     '/api/events': { get: { summary: 'Server-Sent Events: connected, disconnected, kicked, banned, unbanned, session-deleted, published, reloaded', responses: { 200: { description: 'text/event-stream' }, 401: error } } },
+    '/api/nodes': { get: { summary: 'the cluster nodes answering (this one first) with their connected clients', responses: { 200: ok('{ items: [{ id, self, clients }] }'), 401: error } } },
     '/api/openapi.json': { get: { summary: 'this document', responses: { 200: ok('OpenAPI 3.1') } } }
   }
 } as const

@@ -1,11 +1,14 @@
 // Presence for backends: every connect and disconnect is published, not retained, as JSON on
 // $SYS/broker/clients/<id>/connected and .../disconnected (a client id with + or # in it
-// cannot be a topic level: not published). The router carries these to every cluster node,
-// so each node's /api/events stream (Server-Sent Events) has the whole fleet's presence,
-// plus the admin actions taken on that node.
+// cannot be a topic level: not published). $SYS/broker/... is each node's own and is not
+// routed between cluster nodes, so a node hands its presence to the others (Fleet
+// sharePresence, through Redis) and publishes theirs on its own $SYS: a subscriber on any
+// node, and each node's /api/events stream (Server-Sent Events), has the whole fleet's
+// presence, plus the admin actions taken on that node.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Aedes, Client } from 'aedes'
 import { connectionInfo } from '../../src/connection.js'
+import type { Fleet, PresenceMessage } from './fleet-view.js'
 
 export interface FleetEvent { type: string, [field: string]: unknown }
 
@@ -21,7 +24,8 @@ export class Presence {
 
   private readonly keepalive: NodeJS.Timeout
 
-  constructor (private readonly broker: Aedes, private readonly nodeId: string) {
+  constructor (private readonly broker: Aedes, private readonly nodeId: string, private readonly fleet: Fleet) {
+    fleet.onPresence(m => this.publish(m))
     broker.on('clientReady', this.connected)
     broker.on('clientDisconnect', this.disconnected)
     broker.subscribe(TOPIC_PREFIX + '#', this.onPresence as never, () => {})
@@ -31,17 +35,22 @@ export class Presence {
 
   private readonly connected = (client: Client): void => {
     const info = connectionInfo(client)
-    this.publish(client.id, 'connected', {
+    this.announce({ clientId: client.id, what: 'connected', body: {
       clientId: client.id, username: info.username ?? null, remoteAddress: info.remoteAddress, transport: info.transport,
       protocolVersion: (client as { version?: number }).version ?? null, node: this.nodeId, at: new Date().toISOString()
-    })
+    } })
   }
 
   private readonly disconnected = (client: Client): void => {
-    this.publish(client.id, 'disconnected', { clientId: client.id, node: this.nodeId, at: new Date().toISOString() })
+    this.announce({ clientId: client.id, what: 'disconnected', body: { clientId: client.id, node: this.nodeId, at: new Date().toISOString() } })
   }
 
-  private publish (clientId: string, what: string, body: object): void {
+  private announce (m: PresenceMessage): void {
+    this.publish(m)
+    this.fleet.sharePresence(m)
+  }
+
+  private publish ({ clientId, what, body }: PresenceMessage): void {
     if (clientId.includes('+') || clientId.includes('#')) return
     this.broker.publish({ cmd: 'publish', topic: `${TOPIC_PREFIX}${clientId}/${what}`, payload: Buffer.from(JSON.stringify(body)), qos: 0, retain: false, dup: false }, () => {})
   }

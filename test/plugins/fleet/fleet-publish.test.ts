@@ -107,7 +107,7 @@ test('presence: /api/events streams connects, disconnects and admin actions; $SY
 test('GET /api/openapi.json describes every fleet route', async () => {
   const doc = (await call('/api/openapi.json')).body
   assert.equal(doc.openapi, '3.1.0')
-  for (const path of ['/api/clients', '/api/clients/{id}', '/api/sessions', '/api/sessions/{id}', '/api/subscriptions', '/api/topics', '/api/bans', '/api/bans/{kind}/{value}', '/api/publish', '/api/reload', '/api/events', '/api/openapi.json']) {
+  for (const path of ['/api/clients', '/api/clients/{id}', '/api/sessions', '/api/sessions/{id}', '/api/subscriptions', '/api/topics', '/api/bans', '/api/bans/{kind}/{value}', '/api/publish', '/api/reload', '/api/events', '/api/nodes', '/api/openapi.json']) {
     assert.ok(doc.paths[path], path)
   }
 })
