@@ -4,6 +4,7 @@
 // the auth plugin while ACL rules are in force, gets a 403), then broker.publish: the
 // retained store, the offline queues of persistent sessions and the router. The answer
 // (QoS 1/2) comes once it is stored wherever it must survive a crash, as a PUBACK would.
+import { isUtf8 } from 'node:buffer'
 import type { Aedes } from 'aedes'
 import { hookSlots, publishFrom } from '../../src/aedes-seam.js'
 import type { Hooks } from '../../src/hooks.js'
@@ -51,6 +52,7 @@ function parseMessage (body: Record<string, unknown>): RoutedPacket {
   }
   if (properties !== undefined) {
     const parsed = parseProperties(properties)
+    if (parsed.payloadFormatIndicator === true && !isUtf8(message.payload)) throw new ApiError(400, 'bad_payload', 'properties.payloadFormatIndicator says UTF-8, but the payload is not')
     if (parsed.messageExpiryInterval !== undefined) message.messageExpiry = Date.now() + parsed.messageExpiryInterval * 1000
     if (Object.keys(parsed).length > 0) message.properties = parsed
   }

@@ -102,3 +102,21 @@ test('the event stream of one node has the connects and disconnects of the other
   abort.abort()
   await reading
 })
+
+test('sessions are the cluster\'s: an offline one is listed on both nodes, a connected one on the other node is not deleted', { skip }, async () => {
+  const onB = apiOf(nodes.b.httpUrl, '')
+  const gone = await connect5(nodes.b.mqttUrl, { clientId: 'cl-offline', clean: false, properties: { sessionExpiryInterval: 600 } })
+  await gone.subscribeAsync('cl/offline', { qos: 1 })
+  await gone.endAsync()
+  const here = await connect5(nodes.b.mqttUrl, { clientId: 'cl-online', clean: false, properties: { sessionExpiryInterval: 600 } })
+  try {
+    await waitFor(async () => (await onA('/api/sessions?prefix=cl-')).body.items.map((s: { clientId: string }) => s.clientId).join() === 'cl-offline', 5000, 'the offline session on node a')
+    assert.deepEqual((await onB('/api/sessions/cl-offline')).body.subscriptionList, [{ filter: 'cl/offline', qos: 1 }])
+    const refused = await onA('/api/sessions/cl-online', 'DELETE')
+    assert.equal(refused.status, 409, 'connected on node b')
+    assert.equal((await onA('/api/sessions/cl-offline', 'DELETE')).status, 200)
+    assert.equal((await onB('/api/sessions/cl-offline')).status, 404)
+  } finally {
+    here.end(true)
+  }
+})

@@ -111,3 +111,26 @@ test('GET /api/openapi.json describes every fleet route', async () => {
     assert.ok(doc.paths[path], path)
   }
 })
+
+test('with ACL rules in force, a backend publish (no client to check) is refused with 403 and not delivered', async () => {
+  const aclDir = tempDir()
+  writeFileSync(`${aclDir.path}/acl`, 'topic readwrite open/#\n')
+  const guarded = await startBroker({ storage: 'memory', args: ['--sys-interval', 'off', '--admin-token', 'adm', '--acl-file', `${aclDir.path}/acl`] })
+  try {
+    const sub = await connect(guarded.mqttUrl, { clientId: 'acl-sub' })
+    const got: string[] = []
+    sub.on('message', (_t, p) => got.push(p.toString()))
+    await sub.subscribeAsync('open/#', { qos: 1 })
+    const res = await apiOf(guarded.httpUrl, 'adm')('/api/publish', 'POST', { topic: 'open/x', payload: 'refused', qos: 1 })
+    assert.equal(res.status, 403)
+    assert.equal(res.body.error, 'not_authorized')
+    // Sentinel: a client's own message on the same topic arrives, the backend's never did.
+    await sub.publishAsync('open/x', 'sentinel', { qos: 1 })
+    await waitFor(() => got.includes('sentinel'), 5000, 'the sentinel')
+    assert.deepEqual(got, ['sentinel'])
+    await sub.endAsync()
+  } finally {
+    await guarded.stop()
+    aclDir.remove()
+  }
+})
