@@ -154,6 +154,9 @@ function toConfig (values: Map<string, unknown>, specs: readonly OptionSpec[], h
   if (!wsPath.startsWith('/')) {
     throw new ConfigError(`--ws-path: invalid value ${JSON.stringify(wsPath)}; expected a path starting with /`)
   }
+  if (core.adminReadToken != null && (core.adminToken == null || core.adminReadToken === core.adminToken)) {
+    throw new ConfigError('--admin-read-token: needs an --admin-token that differs from it (the read-only token can change nothing, so a broker with only it could not be operated)')
+  }
   delete core.config
   return { ...(core as unknown as Omit<Config, 'hostExplicit' | 'configFile' | 'sections'>), hostExplicit, configFile, sections }
 }

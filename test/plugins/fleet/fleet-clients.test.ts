@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IDisconnectPacket } from 'mqtt-packet'
-import { startBroker, type BrokerProcess } from '../../helpers/broker.js'
+import { runCli, startBroker, type BrokerProcess } from '../../helpers/broker.js'
 import { connect, connect5, type MqttClient } from '../../helpers/mqtt.js'
 import { waitFor } from '../../helpers/system.js'
 import { api, apiOf } from './fleet-helpers.js'
@@ -170,4 +170,20 @@ test('every change is logged at info with the token that made it', async () => {
   const line = await waitFor(() => broker.logs.find(l => l.action === 'kick' && l.clientId === 'audited'), 5000, 'the audit line')
   assert.equal(line.level, 30)
   assert.equal(line.actor, 'admin-token')
+})
+
+test('--admin-read-token without a different --admin-token is a config error (exit 2, one line)', async () => {
+  for (const args of [['--admin-read-token', 'ro'], ['--admin-token', 'same', '--admin-read-token', 'same']]) {
+    const out = await runCli(['start', '--storage', 'memory', '--mqtt-port', '0', '--ws-port', 'off', '--http-port', '0', ...args])
+    assert.equal(out.code, 2)
+    assert.match(out.stderr, /^swallow: --admin-read-token: needs an --admin-token that differs from it/)
+    assert.equal(out.stderr.trim().split('\n').length, 1)
+  }
+})
+
+test('an unknown /api route and a wrong method answer { error, message } too', async () => {
+  assert.deepEqual((await call('/api/nope')).body, { error: 'no_route', message: 'no route /api/nope' })
+  const put = await call('/api/clients', 'PUT')
+  assert.equal(put.status, 405)
+  assert.equal(put.body.error, 'method_not_allowed')
 })
