@@ -69,7 +69,7 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'wsOrigins', type: 'list', default: [], defaultText: '(any origin)', help: 'allowed Origin headers for WebSocket clients, comma-separated' },
   { key: 'httpPort', type: 'port', allowOff: true, default: 8080, help: 'HTTP port for /healthz, /metrics and /api' },
   { key: 'adminToken', type: 'string', default: null, defaultText: '(none: /api only on a loopback-only listener)', help: 'bearer token the /api admin routes require (retained store, log streams)' },
-  { key: 'adminReadToken', type: 'string', default: null, defaultText: '(none)', help: 'second bearer token for /api that may only read (GET): for dashboards and monitoring' },
+  { key: 'adminReadToken', type: 'string', default: null, defaultText: '(none)', help: 'second bearer token for /api that may only read (GET): for dashboards and monitoring (needs --admin-token)' },
   { key: 'mqttsPort', type: 'port', allowOff: true, default: 8883, help: 'MQTT over TLS port (needs --tls-cert and --tls-key)' },
   { key: 'wssPort', type: 'port', allowOff: true, default: 8084, help: 'MQTT over secure WebSocket port (needs --tls-cert and --tls-key)' },
   { key: 'tlsCert', type: 'string', default: null, defaultText: '(none: TLS listeners off)', help: 'server certificate (PEM, may include the chain); reloaded on SIGHUP' },

@@ -55,15 +55,19 @@ export class Presence {
     this.broker.publish({ cmd: 'publish', topic: `${TOPIC_PREFIX}${clientId}/${what}`, payload: Buffer.from(JSON.stringify(body)), qos: 0, retain: false, dup: false }, () => {})
   }
 
-  /** A presence message from the router (any node): to the event streams. */
+  /** A presence message from the router (this node's, or another's republished here): to the event streams. */
   private relay (topic: string, payload: Buffer | string): void {
     if (this.streams.size === 0) return
-    const type = topic.endsWith('/connected') ? 'connected' : topic.endsWith('/disconnected') ? 'disconnected' : null
-    if (type === null) return
+    // $SYS/broker/clients/connected (the sys plugin's count) is not presence: an id level comes first.
+    const rest = topic.slice(TOPIC_PREFIX.length)
+    const slash = rest.lastIndexOf('/')
+    const type = rest.slice(slash + 1)
+    if (slash < 1 || (type !== 'connected' && type !== 'disconnected')) return
     try {
-      this.emit({ type, ...JSON.parse(payload.toString()) as object })
+      const body = JSON.parse(payload.toString()) as unknown
+      if (body !== null && typeof body === 'object' && 'clientId' in body) this.emit({ ...body, type })
     } catch {
-      // Not ours: $SYS is the broker's, but a malformed body must not end the stream.
+      // Not ours: a malformed body must not end the stream.
     }
   }
 

@@ -16,7 +16,8 @@ const dir = tempDir()
 
 before(async () => {
   writeFileSync(`${dir.path}/passwords`, '')
-  broker = await startBroker({ args: ['--sys-interval', 'off', '--admin-token', 'adm', '--password-file', `${dir.path}/passwords`, '--allow-anonymous', 'true'] })
+  // $SYS every 100 ms: its clients/connected count must not read as presence.
+  broker = await startBroker({ args: ['--sys-interval', '100ms', '--admin-token', 'adm', '--password-file', `${dir.path}/passwords`, '--allow-anonymous', 'true'] })
   call = apiOf(broker.httpUrl, 'adm')
 })
 
@@ -98,6 +99,8 @@ test('presence: /api/events streams connects, disconnects and admin actions; $SY
     return t.length >= 3 ? t : null
   }, 5000, 'three events')
   assert.deepEqual(types.sort(), ['connected', 'disconnected', 'kicked'])
+  const presenceEvents = events.map(e => JSON.parse(e) as { type: string, clientId?: string }).filter(e => e.type === 'connected' || e.type === 'disconnected')
+  assert.ok(presenceEvents.every(e => typeof e.clientId === 'string'), JSON.stringify(presenceEvents))
   d.end(true)
   abort.abort()
   await reading
