@@ -46,6 +46,12 @@ export class Sessions {
     }
   }
 
+  /** A stored session's subscriptions only (no queue count: the subscription listings read many sessions). */
+  async subscriptions (clientId: string): Promise<Array<{ filter: string, qos: number }>> {
+    const stored: StoredSubscription[] = await this.persistence.subscriptionsByClient({ id: clientId })
+    return stored.filter(s => !isReservedTopic(s.topic)).map(s => ({ filter: s.topic, qos: s.qos }))
+  }
+
   /** Deletes what is stored of an offline session: subscriptions (with the markers), QoS 2 state and queue. */
   async delete (clientId: string): Promise<void> {
     const client = { id: clientId }

@@ -34,7 +34,7 @@ export function registerSubscriptionsApi (routes: HttpRoutes, { fleet, sessions 
     const connected = new Set((await fleet.clients()).map(c => c.clientId))
     for (const id of await sessions.ids()) {
       if (connected.has(id) || (clientId !== null && id !== clientId)) continue
-      for (const s of (await sessions.get(id))?.subscriptions ?? []) out.push({ clientId: id, filter: s.filter, qos: s.qos, connected: false })
+      for (const s of await sessions.subscriptions(id)) out.push({ clientId: id, filter: s.filter, qos: s.qos, connected: false })
     }
     return out.filter(s => (clientId === null || s.clientId === clientId) &&
       (filter === null || within(s.filter, filter)) &&
