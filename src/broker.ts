@@ -77,9 +77,15 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     const routes = new HttpRoutes()
     const route = createRoute(aedes, storage.persistence)
     const publish: PluginContext['publish'] = (message, client, done) => route.publish(message, client, done)
+    // Plugins may trigger a reload (the admin API) once the broker runs; it is defined below.
+    let reloadParts: ((trigger: string) => Promise<ReloadPart[]>) | null = null
+    const reloadForPlugins = async (trigger: string): Promise<ReloadPart[]> => {
+      if (reloadParts === null) throw new Error('reload before the broker started')
+      return await reloadParts(trigger)
+    }
     for (const plugin of plugins) {
       const handle = await plugin.setup({
-        config, broker: aedes, hooks, http: routes, metrics: metrics.registry, storage, publish, log: log.child({ plugin: plugin.name })
+        config, broker: aedes, hooks, http: routes, metrics: metrics.registry, storage, publish, log: log.child({ plugin: plugin.name }), reload: reloadForPlugins
       })
       if (handle) handles.push(handle)
     }
@@ -111,11 +117,15 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
 
     const reloadTls = tls && tlsOptions ? tlsReloader(tls, tlsOptions, secureServers) : null
     const reloadLog = log.child({ module: 'reload' })
+    reloadParts = async (trigger: string): Promise<ReloadPart[]> => {
+      const parts: ReloadPart[] = reloadTls ? [reloadTls()] : []
+      for (const handle of handles) if (handle.reload) parts.push(...await handle.reload())
+      logReload(reloadLog, trigger, parts)
+      return parts
+    }
     const reload = async (trigger: string): Promise<void> => {
       try {
-        const parts: ReloadPart[] = reloadTls ? [reloadTls()] : []
-        for (const handle of handles) if (handle.reload) parts.push(...await handle.reload())
-        logReload(reloadLog, trigger, parts)
+        await reloadForPlugins(trigger)
       } catch (err) {
         reloadLog.error({ err, trigger }, 'reload failed')
       }

@@ -19,6 +19,7 @@ export interface Config {
   wsOrigins: string[]
   httpPort: number | null
   adminToken: string | null
+  adminReadToken: string | null
   mqttsPort: number | null
   wssPort: number | null
   tlsCert: string | null
@@ -71,6 +72,7 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'wsOrigins', type: 'list', default: [], defaultText: '(any origin)', help: 'allowed Origin headers for WebSocket clients, comma-separated' },
   { key: 'httpPort', type: 'port', allowOff: true, default: 8080, help: 'HTTP port for /healthz, /metrics and /api' },
   { key: 'adminToken', type: 'string', default: null, defaultText: '(none: /api only on a loopback-only listener)', help: 'bearer token the /api admin routes require (retained store, log streams)' },
+  { key: 'adminReadToken', type: 'string', default: null, defaultText: '(none)', help: 'second bearer token for /api that may only read (GET): for dashboards and monitoring (needs --admin-token)' },
   { key: 'mqttsPort', type: 'port', allowOff: true, default: 8883, help: 'MQTT over TLS port (needs --tls-cert and --tls-key)' },
   { key: 'wssPort', type: 'port', allowOff: true, default: 8084, help: 'MQTT over secure WebSocket port (needs --tls-cert and --tls-key)' },
   { key: 'tlsCert', type: 'string', default: null, defaultText: '(none: TLS listeners off)', help: 'server certificate (PEM, may include the chain); reloaded on SIGHUP' },
@@ -156,6 +158,9 @@ function toConfig (values: Map<string, unknown>, specs: readonly OptionSpec[], h
   const wsPath = core.wsPath as string
   if (!wsPath.startsWith('/')) {
     throw new ConfigError(`--ws-path: invalid value ${JSON.stringify(wsPath)}; expected a path starting with /`)
+  }
+  if (core.adminReadToken != null && (core.adminToken == null || core.adminReadToken === core.adminToken)) {
+    throw new ConfigError('--admin-read-token: needs an --admin-token that differs from it (the read-only token can change nothing, so a broker with only it could not be operated)')
   }
   delete core.config
   return { ...(core as unknown as Omit<Config, 'hostExplicit' | 'configFile' | 'sections'>), hostExplicit, configFile, sections }

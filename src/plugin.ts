@@ -39,6 +39,8 @@ export interface PluginContext {
    * Local see (null: the broker). Use it once the broker is whole (PluginHandle.start).
    */
   publish: (message: RoutedPacket, client: Client | null, done: (err?: Error | null) => void) => void
+  /** What SIGHUP does (TLS certificates, every plugin's files), logged as one line; resolves the parts. */
+  reload: (trigger: string) => Promise<ReloadPart[]>
 }
 
 export interface PluginHandle {

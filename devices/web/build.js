@@ -1,6 +1,6 @@
-// Builds the browser client: bundles devices/web/app/ (with MQTT.js) into dist/web/
-// with esbuild, names assets by content hash, writes index.html pointing at them, and
-// gzips each file next to it. Run from anywhere: `node devices/web/build.js`.
+// Builds the browser client and the operator dashboard: bundles devices/web/app/ (with
+// MQTT.js) and devices/web/dashboard/ into dist/web/ with esbuild, names assets by content
+// hash, writes index.html and dashboard.html pointing at them, and gzips each file next to it. Run from anywhere: `node devices/web/build.js`.
 //
 // Every file is written to a temporary name and renamed into place, index.html last,
 // and files of earlier builds are removed afterwards: a broker serving dist/web/ while
@@ -14,6 +14,11 @@ import { gzipSync } from 'node:zlib'
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
 const appDir = join(here, 'app')
+// Each page: its entry script and HTML template, and the HTML file it becomes in dist/web/.
+const PAGES = [
+  { entry: join(appDir, 'main.js'), template: join(appDir, 'index.html'), html: 'index.html' },
+  { entry: join(here, 'dashboard', 'main.js'), template: join(here, 'dashboard', 'index.html'), html: 'dashboard.html' }
+]
 const outDir = join(root, 'dist', 'web')
 const assetsDir = join(outDir, 'assets')
 
@@ -22,7 +27,7 @@ async function main () {
   await mkdir(assetsDir, { recursive: true })
 
   const result = await build({
-    entryPoints: [join(appDir, 'main.js')],
+    entryPoints: Object.fromEntries(PAGES.map(p => [basename(p.html, '.html') === 'index' ? 'main' : 'dashboard', p.entry])),
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -33,18 +38,20 @@ async function main () {
     outdir: assetsDir,
     legalComments: 'linked',
     write: false,
+    metafile: true,
     logLevel: 'warning'
   })
 
   const files = new Map(result.outputFiles.map(f => [f.path, Buffer.from(f.contents)]))
-  const names = [...files.keys()].map(p => basename(p))
-  const script = names.find(n => n.endsWith('.js'))
-  const style = names.find(n => n.endsWith('.css'))
-  if (!script || !style) throw new Error(`esbuild produced no .js/.css bundle: ${names.join(', ')}`)
-
-  const template = await readFile(join(appDir, 'index.html'), 'utf8')
-  const html = template.replace('%APP_JS%', `/assets/${script}`).replace('%APP_CSS%', `/assets/${style}`)
-  if (html.includes('%APP_')) throw new Error('index.html still has an unreplaced %APP_...% placeholder')
+  const pages = []
+  for (const page of PAGES) {
+    const [output, meta] = Object.entries(result.metafile.outputs).find(([, m]) => m.entryPoint !== undefined && join(root, m.entryPoint) === page.entry) ?? []
+    if (!output || !meta.cssBundle) throw new Error(`esbuild produced no .js/.css bundle for ${relative(root, page.entry)}`)
+    const template = await readFile(page.template, 'utf8')
+    const html = template.replace('%APP_JS%', `/assets/${basename(output)}`).replace('%APP_CSS%', `/assets/${basename(meta.cssBundle)}`)
+    if (html.includes('%APP_')) throw new Error(`${basename(page.template)} still has an unreplaced %APP_...% placeholder`)
+    pages.push({ name: page.html, html })
+  }
 
   let pageBytes = 0
   let pageGzipped = 0
@@ -63,13 +70,13 @@ async function main () {
     }
   }
   for (const [path, body] of files) await put(path, body)
-  await put(join(outDir, 'index.html'), Buffer.from(html))
+  for (const page of pages) await put(join(outDir, page.name), Buffer.from(page.html))
 
   for (const name of await readdir(assetsDir)) {
     if (!keep.has(name) && !name.endsWith('.tmp')) await rm(join(assetsDir, name), { force: true })
   }
   const kib = n => `${(n / 1024).toFixed(0)} KiB`
-  console.log(`browser client built in ${Date.now() - started} ms into ${relative(process.cwd(), outDir) || '.'}/: ` +
+  console.log(`browser client and dashboard built in ${Date.now() - started} ms into ${relative(process.cwd(), outDir) || '.'}/: ` +
     `${kib(pageBytes)} to load (${kib(pageGzipped)} gzipped), plus source maps`)
 }
 

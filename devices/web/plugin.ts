@@ -1,5 +1,6 @@
 // The browser client plugin: serves the page built by devices/web/build.js at `/` on the
-// HTTP listener, its hashed assets under /assets/, and /api/web/config, which tells the
+// HTTP listener, the operator dashboard at /dashboard (it asks for the admin token and reads
+// /api), their hashed assets under /assets/, and /api/web/config, which tells the
 // page where the MQTT-over-WebSocket listener is (same host, --ws-port, --ws-path).
 import { access } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
@@ -57,6 +58,10 @@ export function createWebPlugin (bundleDir: string = DEFAULT_BUNDLE_DIR): Plugin
 
       http.add('GET', '/', async (req, res) => {
         if (!await sendFile(req, res, { path: index, caching: 'revalidate' })) sendNotBuilt(res, bundleDir)
+      })
+      const dashboard = join(bundleDir, 'dashboard.html')
+      http.add('GET', '/dashboard', async (req, res) => {
+        if (!await sendFile(req, res, { path: dashboard, caching: 'revalidate' })) sendNotBuilt(res, bundleDir)
       })
       http.add('GET', '/assets/*', async (req, res, url) => {
         const file = assetFile(bundleDir, safeDecode(url.pathname.slice('/assets/'.length)))

@@ -96,7 +96,7 @@ async function call (opts: Args, method: string, path: string, query: Record<str
   const body = await res.json().catch(() => ({})) as Record<string, unknown>
   if (res.ok) return body
   const hint = res.status === 401 ? ' (pass --token or set SWALLOW_ADMIN_TOKEN)' : ''
-  process.stderr.write(`swallow retained: ${String(body.error ?? `HTTP ${res.status}`)}${hint}\n`)
+  process.stderr.write(`swallow retained: ${String(body.message ?? body.error ?? `HTTP ${res.status}`)}${hint}\n`)
   return null
 }
 

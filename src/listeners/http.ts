@@ -41,14 +41,14 @@ export async function listenHttp (host: string, port: number, routes: HttpRoutes
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const route = routes.find(req.method ?? 'GET', url.pathname)
-    if (route === undefined) return sendJson(res, 404, { error: `no route ${url.pathname}` })
-    if (route === 'method-not-allowed') return sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}` })
+    if (route === undefined) return sendJson(res, 404, { error: 'no_route', message: `no route ${url.pathname}` })
+    if (route === 'method-not-allowed') return sendJson(res, 405, { error: 'method_not_allowed', message: `${req.method} not allowed on ${url.pathname}` })
     if (url.pathname.startsWith('/api/') && !route.public && !allowed(req, res)) return
     Promise.resolve()
       .then(() => route.handler(req, res, url))
       .catch(err => {
         log.error({ err, path: url.pathname }, 'HTTP handler failed')
-        if (!res.headersSent) sendJson(res, 500, { error: 'internal error' })
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal_error', message: 'internal error (logged by the broker)' })
         else res.destroy()
       })
   })

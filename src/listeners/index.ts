@@ -30,7 +30,7 @@ export async function openListeners (config: Config, tls: TlsOptions | null, onC
     if (l.server) secure.push(l.server)
   }
   if (config.httpPort !== null) {
-    const admin = { token: config.adminToken, loopbackOnly: isLoopbackHost(config.host) }
+    const admin = { token: config.adminToken, readToken: config.adminReadToken, loopbackOnly: isLoopbackHost(config.host) }
     listeners.push(await listenHttp(config.host, config.httpPort, routes, admin, log.child({ module: 'http' })))
   }
   return secure

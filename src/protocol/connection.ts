@@ -78,6 +78,13 @@ export class Connection implements RegisteredClient, InboxHost {
   readonly duplicates: Record<string, unknown> = NO_DUPLICATES
   lastPacketAt = Date.now()
   keepaliveMs = 0
+  /** Date.now() at CONNACK (0 before). */
+  connectedAt = 0
+  /** Traffic of this connection, for the admin API (plain counters: one increment per packet or chunk). */
+  messagesIn = 0
+  messagesOut = 0
+  bytesIn = 0
+  bytesOut = 0
   readonly outbound: Outbound
   /** QoS 2 PUBLISHes of a clean session answered with PUBREC, waiting for PUBREL (created with the first). */
   incomingQoS2: Set<number> | null = null
@@ -147,6 +154,7 @@ export class Connection implements RegisteredClient, InboxHost {
   private read (chunk: Buffer): void {
     if (this.closed) return
     this.lastPacketAt = Date.now()
+    this.bytesIn += chunk.length
     const tooLarge = this.sizeGuard.check(chunk)
     if (tooLarge === null) this.trackPartial()
     if (this.closed) return
@@ -199,6 +207,7 @@ export class Connection implements RegisteredClient, InboxHost {
 
   /** CONNACK sent: the session is live. */
   register (): void {
+    this.connectedAt = Date.now()
     registerClient(this.core.broker, this)
   }
 
@@ -275,6 +284,7 @@ export class Connection implements RegisteredClient, InboxHost {
       this.conn.cork()
       setImmediate(flush, this)
     }
+    this.bytesOut += bytes.length
     this.conn.write(bytes)
   }
 

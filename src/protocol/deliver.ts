@@ -67,6 +67,7 @@ function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: 
   }
   const qos = Math.min(packet.qos, match.qos) as QoS
   conn.core.metrics.messagesOut.inc(qos)
+  conn.messagesOut++
   // The fan-out path: the bytes every subscriber of this message shares (MQTT 5: when it
   // carries no properties for this subscriber: none from the publisher, no expiry, no
   // identifier, and no topic alias of this connection's).

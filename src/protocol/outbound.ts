@@ -137,6 +137,16 @@ export class Outbound {
     return this.inflightById ?? NO_INFLIGHT
   }
 
+  /** Unacknowledged QoS 1/2 messages (for the admin API). */
+  get inflightCount (): number {
+    return this.inflightById?.size ?? 0
+  }
+
+  /** Messages waiting behind the window (for the admin API). */
+  get queuedCount (): number {
+    return this.queued?.length ?? 0
+  }
+
   private track (packet: OutgoingPublish & { messageId: number }, released: boolean): void {
     (this.inflightById ??= new Map()).set(packet.messageId, { packet, released })
   }

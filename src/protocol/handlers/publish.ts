@@ -18,6 +18,7 @@ import type { MessageProperties, RoutedPacket } from '../types.js'
 type Done = HandlerDone
 
 export function handlePublish (conn: Connection, packet: IPublishPacket, done: Done): void {
+  conn.messagesIn++
   const topic = resolveTopicAlias(conn, packet)
   if (topic instanceof Error) return done(topic)
   if (!validTopicName(topic)) return done(new ProtocolError(`invalid topic name in PUBLISH: ${JSON.stringify(topic.slice(0, 100))}`, ReasonCode.topicNameInvalid))

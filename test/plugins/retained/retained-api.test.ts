@@ -23,7 +23,7 @@ test('with --admin-token: list (paginated), one, delete by filter; refused witho
 
     const none = await api(base)
     assert.equal(none.status, 401)
-    assert.match(none.body.error, /bearer token/)
+    assert.match(none.body.message, /bearer token/)
     assert.equal((await api(base, 'wrong')).status, 401)
     assert.equal((await api(`${base}/one?topic=other`)).status, 401)
     assert.equal((await api(`${base}?filter=%23`, undefined, 'DELETE')).status, 401)
@@ -81,7 +81,7 @@ test('without a token the API answers on a loopback-only listener and is off whe
     const port = new URL(open.httpUrl).port
     const res = await api(`http://127.0.0.1:${port}/api/retained`)
     assert.equal(res.status, 403)
-    assert.match(res.body.error, /--admin-token/)
+    assert.match(res.body.message, /--admin-token/)
   } finally {
     await open.stop()
   }

@@ -1,0 +1,139 @@
+// POST /api/publish takes the path of a client's PUBLISH (offline queues, retained store,
+// MQTT 5 properties); POST /api/reload does what SIGHUP does; /api/events and
+// $SYS/broker/clients/<id>/... tell backends who came and went; /api/openapi.json
+// describes every route.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { startBroker, type BrokerProcess } from '../../helpers/broker.js'
+import { connect, connect5, connect5Collecting } from '../../helpers/mqtt.js'
+import { run, tempDir, waitFor } from '../../helpers/system.js'
+import { apiOf } from './fleet-helpers.js'
+
+let broker: BrokerProcess
+let call: ReturnType<typeof apiOf>
+const dir = tempDir()
+
+before(async () => {
+  writeFileSync(`${dir.path}/passwords`, '')
+  // $SYS every 100 ms: its clients/connected count must not read as presence.
+  broker = await startBroker({ args: ['--sys-interval', '100ms', '--admin-token', 'adm', '--password-file', `${dir.path}/passwords`, '--allow-anonymous', 'true'] })
+  call = apiOf(broker.httpUrl, 'adm')
+})
+
+after(async () => {
+  await broker.stop()
+  dir.remove()
+})
+
+test('a backend message reaches a persistent session\'s queue while it is offline, and the retained store', async () => {
+  const sub = await connect5(broker.mqttUrl, { clientId: 'queued-sub', clean: false, properties: { sessionExpiryInterval: 600 } })
+  await sub.subscribeAsync('cmd/#', { qos: 1 })
+  await sub.endAsync()
+  const res = await call('/api/publish', 'POST', {
+    topic: 'cmd/reboot', payloadBase64: Buffer.from([1, 2, 3]).toString('base64'), qos: 1, retain: true,
+    properties: { contentType: 'application/octet-stream', userProperties: { by: 'ops' }, correlationData: Buffer.from('c1').toString('base64'), messageExpiryInterval: 600 }
+  })
+  assert.deepEqual(res.body, { published: true, topic: 'cmd/reboot', qos: 1, retain: true, bytes: 3 })
+  assert.equal((await call('/api/sessions/queued-sub')).body.queued, 1, 'stored in its queue before the answer')
+  const back = await connect5Collecting(broker.mqttUrl, { clientId: 'queued-sub', clean: false, properties: { sessionExpiryInterval: 600 } })
+  const got = await waitFor(() => back.got[0], 5000, 'the queued message')
+  assert.deepEqual([...got.payload as Buffer], [1, 2, 3])
+  assert.equal(got.properties?.contentType, 'application/octet-stream')
+  assert.deepEqual({ ...got.properties?.userProperties }, { by: 'ops' })
+  assert.equal(Buffer.from(got.properties?.correlationData as Buffer).toString(), 'c1')
+  await back.client.endAsync()
+  const retained = await fetch(`${broker.httpUrl}/api/retained/one?topic=cmd/reboot`, { headers: { authorization: 'Bearer adm' } })
+  assert.equal((await retained.json() as { size: number }).size, 3)
+})
+
+test('publish refuses a reserved topic, a wildcard and bad properties', async () => {
+  for (const [body, code] of [
+    [{ topic: '$SYS/broker/x', payload: 'x' }, 'reserved_topic'],
+    [{ topic: 'a/+', payload: 'x' }, 'bad_topic'],
+    [{ topic: 'a', payload: 'x', qos: 3 }, 'bad_qos'],
+    [{ topic: 'a', payload: 'x', properties: { topicAlias: 1 } }, 'bad_properties'],
+    [{ topic: 'a', payload: 1 }, 'bad_payload']
+  ] as const) {
+    const res = await call('/api/publish', 'POST', body)
+    assert.equal(res.status, 400)
+    assert.equal(res.body.error, code)
+  }
+})
+
+test('POST /api/reload reloads what SIGHUP does and says what', async () => {
+  const made = await run('mosquitto_passwd', ['-b', `${dir.path}/passwords`, 'erin', 'pw'])
+  assert.equal(made.code, 0, made.stderr)
+  const res = await call('/api/reload', 'POST')
+  assert.equal(res.status, 200)
+  assert.equal(res.body.ok, true)
+  assert.match(res.body.summary, /^reloaded \(admin API\): .*passwords reloaded \(1 user\)/)
+  const erin = await connect(broker.mqttUrl, { username: 'erin', password: 'pw' })
+  await erin.endAsync()
+})
+
+test('presence: /api/events streams connects, disconnects and admin actions; $SYS/broker/clients/<id>/... carries JSON, not retained', async () => {
+  const watcher = await connect(broker.mqttUrl, { clientId: 'watcher' })
+  const presence: Array<{ topic: string, body: any, retain: boolean }> = []
+  watcher.on('message', (topic, payload, packet) => presence.push({ topic, body: JSON.parse(payload.toString()), retain: packet.retain }))
+  await watcher.subscribeAsync('$SYS/broker/clients/+/+')
+  const events: string[] = []
+  const abort = new AbortController()
+  const res = await fetch(`${broker.httpUrl}/api/events`, { headers: { authorization: 'Bearer adm' }, signal: abort.signal })
+  assert.equal(res.headers.get('content-type'), 'text/event-stream')
+  const reading = (async () => {
+    const decoder = new TextDecoder()
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) events.push(...decoder.decode(chunk).split('\n').filter(l => l.startsWith('data: ')).map(l => l.slice(6)))
+    } catch {}
+  })()
+  const d = await connect5(broker.mqttUrl, { clientId: 'presence-1' })
+  await call('/api/clients/presence-1', 'DELETE')
+  await waitFor(() => presence.some(p => p.topic === '$SYS/broker/clients/presence-1/disconnected'), 5000, 'the disconnected message')
+  const connected = presence.find(p => p.topic === '$SYS/broker/clients/presence-1/connected')
+  assert.equal(connected?.retain, false)
+  assert.equal(connected?.body.remoteAddress, '127.0.0.1')
+  assert.equal(connected?.body.protocolVersion, 5)
+  const types = await waitFor(() => {
+    const t = events.map(e => JSON.parse(e) as { type: string, clientId?: string }).filter(e => e.clientId === 'presence-1').map(e => e.type)
+    return t.length >= 3 ? t : null
+  }, 5000, 'three events')
+  assert.deepEqual(types.sort(), ['connected', 'disconnected', 'kicked'])
+  const presenceEvents = events.map(e => JSON.parse(e) as { type: string, clientId?: string }).filter(e => e.type === 'connected' || e.type === 'disconnected')
+  assert.ok(presenceEvents.every(e => typeof e.clientId === 'string'), JSON.stringify(presenceEvents))
+  d.end(true)
+  abort.abort()
+  await reading
+  await watcher.endAsync()
+})
+
+test('GET /api/openapi.json describes every fleet route', async () => {
+  const doc = (await call('/api/openapi.json')).body
+  assert.equal(doc.openapi, '3.1.0')
+  for (const path of ['/api/clients', '/api/clients/{id}', '/api/sessions', '/api/sessions/{id}', '/api/subscriptions', '/api/topics', '/api/bans', '/api/bans/{kind}/{value}', '/api/publish', '/api/reload', '/api/events', '/api/nodes', '/api/openapi.json']) {
+    assert.ok(doc.paths[path], path)
+  }
+})
+
+test('with ACL rules in force, a backend publish (no client to check) is refused with 403 and not delivered', async () => {
+  const aclDir = tempDir()
+  writeFileSync(`${aclDir.path}/acl`, 'topic readwrite open/#\n')
+  const guarded = await startBroker({ storage: 'memory', args: ['--sys-interval', 'off', '--admin-token', 'adm', '--acl-file', `${aclDir.path}/acl`] })
+  try {
+    const sub = await connect(guarded.mqttUrl, { clientId: 'acl-sub' })
+    const got: string[] = []
+    sub.on('message', (_t, p) => got.push(p.toString()))
+    await sub.subscribeAsync('open/#', { qos: 1 })
+    const res = await apiOf(guarded.httpUrl, 'adm')('/api/publish', 'POST', { topic: 'open/x', payload: 'refused', qos: 1 })
+    assert.equal(res.status, 403)
+    assert.equal(res.body.error, 'not_authorized')
+    // Sentinel: a client's own message on the same topic arrives, the backend's never did.
+    await sub.publishAsync('open/x', 'sentinel', { qos: 1 })
+    await waitFor(() => got.includes('sentinel'), 5000, 'the sentinel')
+    assert.deepEqual(got, ['sentinel'])
+    await sub.endAsync()
+  } finally {
+    await guarded.stop()
+    aclDir.remove()
+  }
+})
