@@ -93,10 +93,11 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       metrics,
       log: log.child({ module: 'protocol' }),
       isDropped: packet => hooks.isDropped(packet),
-      authMethod: name => hooks.authMethod(name)
+      authMethod: name => hooks.authMethod(name),
+      cluster: storage.mq !== null && storage.sharedRedis !== null ? { redis: storage.sharedRedis, nodeId: storage.nodeId, emitter: storage.mq } : null
     })
     // Before the listeners open: a message published before the first member is back waits for it.
-    if (core.limits.sharedSubscriptions) await core.shared.restore()
+    await core.shared.restore()
     sharedGroupGauges(metrics.registry, () => core.shared.sizes())
     const stopSweeps = sweepExpiredSessions(core, config.storage === 'redis' ? config.sessionSweepInterval : null)
     const traffic = new Traffic()
@@ -125,6 +126,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       reload,
       close: () => {
         stopSweeps()
+        core.shared.close()
         return (closing ??= shutdown(aedes, config.shutdownTimeout))
       }
     }
