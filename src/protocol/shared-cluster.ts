@@ -2,7 +2,7 @@
 // goes to one member cluster-wide. The group's messages pass through a Redis Stream of its own
 // (shared-stream.ts):
 //  - Hand-off: every node that knows the group (a member here, a persistent member restored
-//    from the stored markers, or announced by the node where the group formed) gets each
+//    from the stored markers, or announced by the node where a member joined) gets each
 //    matching message from its router and runs one script that adds it to the stream unless
 //    a node did already. The router's callback, and so the publisher's PUBACK, waits for it.
 //  - Consumption: a node with a member connected reads what no node has read yet (as many as
@@ -27,8 +27,12 @@ import { MemberSet, type Member, type SharedGroupLike, type SharedOrigin, type S
 import { HandOff, type HandOffResult, type SharedStreams, type StreamEntry } from './shared-stream.js'
 import type { RoutedPacket } from './types.js'
 
-/** Carries a group formed on one node to the others, through the route stream; `$swallow/` topics reach no client. */
-const FORMED_TOPIC = '$swallow/shared/formed'
+/**
+ * Tells the other nodes, through the route stream, that a member joined a group: they route
+ * it too, so that whichever node a message is published on hands it off before its PUBACK
+ * (also once the member's node is dead). `$swallow/` topics reach no client.
+ */
+const JOINED_TOPIC = '$swallow/shared/joined'
 /** Entries read per round at most. */
 const MAX_BATCH = 500
 
@@ -45,11 +49,15 @@ interface Node {
   log: Logger
   /** Groups with a member connected here (leased, pulled, kept fresh by the timer). */
   active: Set<ClusterGroup>
+  /** Every group of this node (the timer reads their depth for /metrics). */
+  all: Set<ClusterGroup>
 }
 
 class ClusterGroup extends MemberSet implements SharedGroupLike {
   /** Entries with a member of this node (not acknowledged yet), by entry id. */
   private readonly held = new Map<string, Connection>()
+  /** Entries read and not handed to a member yet (behind a member whose queue is full). */
+  private readonly reading = new Set<string>()
   private pulling = false
   private pullAgain = false
   /** A hand-off found no member on any node (until one joins here). */
@@ -155,9 +163,15 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
 
   /** From the timer: keep this node's entries fresh, claim a dead node's, read what waits. */
   async tick (): Promise<void> {
+    const { streams } = this.node
+    if (this.node.active.has(this)) await this.upkeep()
+    this.depth = await streams.depth(this.key)
+  }
+
+  private async upkeep (): Promise<void> {
     const { streams, settings } = this.node
     await streams.lease(this.key, settings.claimTimeout)
-    await streams.touch(this.key, [...this.held.keys()])
+    await streams.touch(this.key, [...this.held.keys(), ...this.reading])
     const room = this.room()
     if (room > 0) {
       for (const entry of await streams.claim(this.key, settings.claimTimeout, room)) {
@@ -167,7 +181,6 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
       }
     }
     this.pull()
-    this.depth = await streams.depth(this.key)
   }
 
   private async pullLoop (): Promise<void> {
@@ -176,7 +189,11 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
       const room = this.room()
       if (room <= 0) return
       const entries = await this.node.streams.read(this.key, room)
-      for (const entry of entries) await this.dispatch(entry)
+      for (const entry of entries) this.reading.add(entry.id)
+      for (const entry of entries) {
+        await this.dispatch(entry)
+        this.reading.delete(entry.id)
+      }
       if (entries.length < room) return
     }
   }
@@ -228,6 +245,7 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
   }
 
   end (): void {
+    this.node.all.delete(this)
     if (this.node.active.has(this)) this.deactivate()
   }
 }
@@ -238,26 +256,30 @@ export interface ClusterGroupParts {
   settings: ClusterSettings
   metrics: CoreMetrics
   log: Logger
-  /** Another node formed a group: this node routes it too (SharedGroups.learn). */
+  /** A member joined a group on another node: this node routes it too (SharedGroups.learn). */
   learn: (key: string) => Promise<void>
 }
 
 /** Groups spanning the nodes on one Redis; `close` stops the timer. */
 export function clusterGroups ({ streams, emitter, settings, metrics, log, learn }: ClusterGroupParts): GroupFactory {
-  const node: Node = { streams, settings, metrics, log, active: new Set() }
-  emitter.on(FORMED_TOPIC, (packet, cb) => { learn(packet.payload.toString()).then(cb, err => { log.warn({ err }, 'could not route a shared group formed on another node'); cb() }) })
+  const node: Node = { streams, settings, metrics, log, active: new Set(), all: new Set() }
+  emitter.on(JOINED_TOPIC, (packet, cb) => { learn(packet.payload.toString()).then(cb, err => { log.warn({ err }, 'could not route a shared group joined on another node'); cb() }) })
   let ticking = false
   const timer = setInterval(() => {
     if (ticking) return
     ticking = true
-    Promise.all([...node.active].map(g => g.tick().catch(err => log.warn({ err, group: g.key }, 'shared group upkeep failed; retried shortly'))))
+    Promise.all([...node.all].map(g => g.tick().catch(err => log.warn({ err, group: g.key }, 'shared group upkeep failed; retried shortly'))))
       .finally(() => { ticking = false })
   }, Math.max(100, Math.floor(settings.claimTimeout / 3)))
   timer.unref()
   return {
-    create: (key, filter, gone) => new ClusterGroup(node, key, filter, gone),
+    create: (key, filter, gone) => {
+      const group = new ClusterGroup(node, key, filter, gone)
+      node.all.add(group)
+      return group
+    },
     forgetSession: clientId => { streams.forget(clientId).catch(err => log.warn({ err, clientId }, 'could not remove an ended session from its shared groups')) },
-    formed: key => { emitter.emit({ cmd: 'publish', topic: FORMED_TOPIC, payload: Buffer.from(key), qos: 1, retain: false, dup: false }, err => { if (err) log.warn({ err, group: key }, 'could not announce a shared group to the other nodes') }) },
+    joined: key => { emitter.emit({ cmd: 'publish', topic: JOINED_TOPIC, payload: Buffer.from(key), qos: 1, retain: false, dup: false }, err => { if (err) log.warn({ err, group: key }, 'could not announce a shared group to the other nodes') }) },
     close: () => clearInterval(timer)
   }
 }

@@ -28,8 +28,8 @@ export interface GroupFactory {
   create: (key: string, filter: string, gone: (group: SharedGroupLike) => void) => SharedGroupLike
   /** A stored session was deleted: it is no longer a member of any group. */
   forgetSession: (clientId: string) => void
-  /** A group formed on this node (its first member here). */
-  formed: (key: string) => void
+  /** A member joined the group on this node (cluster: the other nodes route the group too). */
+  joined: (key: string) => void
   /** The broker stops. */
   close: () => void
 }
@@ -118,7 +118,7 @@ export function localGroups (persistence: Persistence, metrics: CoreMetrics, log
   return {
     create: (key, filter) => new SharedGroup(metrics, log, persistence, key, filter, settings),
     forgetSession: noop,
-    formed: noop,
+    joined: noop,
     close: noop
   }
 }
@@ -148,16 +148,15 @@ export class SharedGroups {
 
   /** Makes the connection a member; the first member routes the group's filter to it. */
   async join (conn: Connection, sub: Subscription): Promise<void> {
-    const formed = !this.groups.has(sub.topic)
     const group = await this.groupFor(sub.topic)
     if (group === null) throw new Error(`not a shared subscription: ${sub.topic}`)
     group.add(conn, sub)
     await group.joined(conn)
-    if (formed) this.factory.formed(group.key)
+    this.factory.joined(group.key)
     if (conn.connected) group.memberReady(conn)
   }
 
-  /** Another node formed this group: this node routes its filter too (cluster). */
+  /** A member joined this group on another node: this node routes its filter too (cluster). */
   async learn (key: string): Promise<void> {
     await this.groupFor(key)
   }

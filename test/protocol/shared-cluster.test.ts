@@ -155,6 +155,33 @@ test('all members offline (persistent sessions), messages published, a node rest
   await probe.endAsync()
 })
 
+test('a group with members on one node only: once that node is dead, messages published on the other node wait for its persistent member, which gets them there', { skip }, async () => {
+  const x = await startBroker({ storage: 'redis', redisUrl: redis.url, args: ARGS })
+  try {
+    const opts = { clientId: 'sc-lonely', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 600 } }
+    const [clean] = await members('$share/lone/t/#', [x])
+    const persistent = await connect(x.mqttUrl, opts)
+    persistent.on('error', () => {})
+    await persistent.subscribeAsync('$share/lone/t/#', { qos: 1 })
+    // Node B has no member, yet routes the group: the join was announced to it.
+    await waitFor(async () => (await (await fetch(`${b.httpUrl}/metrics`)).text()).includes('group="$share/lone/t/#"'), 5000, 'node B to know the group')
+    await x.crash()
+    clean.client.end(true)
+    persistent.end(true)
+    const pub = await connect(b.mqttUrl)
+    const stream = publishStream(pub, 't/1', 20, 5, 'l')
+    await stream.done
+    assert.equal(stream.acked.size, 20)
+    const back = await connectCollecting(b.mqttUrl, opts)
+    await waitFor(() => back.got.length >= 20, 10_000, 'the messages, on node B')
+    assert.deepEqual(back.got.map(r => r.payload), Array.from({ length: 20 }, (_, i) => `l${i}`))
+    await back.client.endAsync({ properties: { sessionExpiryInterval: 0 } } as never)
+    await pub.endAsync()
+  } finally {
+    await x.crash()
+  }
+})
+
 test('Redis down: a QoS 1 message for the group gets no PUBACK until Redis is back, then reaches one member once', { skip }, async () => {
   const durable = await startRedis(['--appendonly', 'yes'])
   const x = await startBroker({ storage: 'redis', redisUrl: durable.url, args: ARGS })
