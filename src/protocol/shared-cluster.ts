@@ -35,6 +35,9 @@ import type { RoutedPacket } from './types.js'
 const JOINED_TOPIC = '$swallow/shared/joined'
 /** Entries read per round at most. */
 const MAX_BATCH = 500
+/** Every this many upkeep rounds, the consumers of nodes gone for PRUNE_AFTER claim timeouts are forgotten. */
+const PRUNE_EVERY = 30
+const PRUNE_AFTER = 10
 
 export interface ClusterSettings extends SharedSettings {
   /** --shared-claim-timeout: entries another node read and did not acknowledge this long are claimed. */
@@ -64,6 +67,7 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
   private nobody = false
   private depth = 0
   private warnedFull = false
+  private rounds = 0
 
   constructor (private readonly node: Node, readonly key: string, readonly filter: string, private readonly gone: (group: SharedGroupLike) => void) {
     super(node.settings.strategy)
@@ -181,6 +185,7 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
       }
     }
     this.pull()
+    if (++this.rounds % PRUNE_EVERY === 0) await streams.prune(this.key, PRUNE_AFTER * settings.claimTimeout)
   }
 
   private async pullLoop (): Promise<void> {

@@ -46,6 +46,23 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do redis.call('SREM', ARGV
 redis.call('DEL', KEYS[1])
 return 1`
 
+// KEYS: stream. ARGV: consumer group, idle ms. Deletes the consumers (nodes that stopped or
+// died; a node id is new at each start) that hold nothing and did not read for that long,
+// in one step, so none reads in between. A live node reading again comes back by itself.
+const PRUNE = `
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if not ok then return 0 end
+local n = 0
+for _, c in ipairs(consumers) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    n = n + 1
+  end
+end
+return n`
+
 export const HandOff = { seen: 0, added: 1, noMember: 2, nobodyConnected: 3, full: 4 } as const
 export type HandOffResult = typeof HandOff[keyof typeof HandOff]
 
@@ -57,6 +74,7 @@ interface SharedCommands {
   swallowSharedHandOff: (...args: Array<string | Buffer | number>) => Promise<number>
   swallowSharedLease: (...args: Array<string | number>) => Promise<number>
   swallowSharedForget: (...args: string[]) => Promise<number>
+  swallowSharedPrune: (...args: Array<string | number>) => Promise<number>
 }
 
 /** The commands of this node on the shared groups' Redis keys. */
@@ -67,6 +85,7 @@ export class SharedStreams {
     redis.defineCommand('swallowSharedHandOff', { numberOfKeys: 4, lua: HAND_OFF })
     redis.defineCommand('swallowSharedLease', { numberOfKeys: 1, lua: LEASE })
     redis.defineCommand('swallowSharedForget', { numberOfKeys: 1, lua: FORGET })
+    redis.defineCommand('swallowSharedPrune', { numberOfKeys: 1, lua: PRUNE })
     this.redis = redis as Redis & SharedCommands
   }
 
@@ -80,13 +99,17 @@ export class SharedStreams {
   /** Entries no consumer has read yet, up to `count`; creates the consumer group when missing (first use, Redis restarted). */
   async read (key: string, count: number): Promise<StreamEntry[]> {
     try {
-      const res = await this.redis.callBuffer('XREADGROUP', 'GROUP', CONSUMER_GROUP, this.nodeId, 'COUNT', count, 'STREAMS', stream(key), '>') as Array<[Buffer, RawEntries]> | null
-      return res === null ? [] : decode(res[0][1])
+      return await this.readGroup(key, count)
     } catch (err) {
       if (!String((err as Error).message).startsWith('NOGROUP')) throw err
       await this.redis.xgroup('CREATE', stream(key), CONSUMER_GROUP, '0', 'MKSTREAM').catch(() => {}) // BUSYGROUP: another node made it
-      return []
+      return await this.readGroup(key, count)
     }
+  }
+
+  private async readGroup (key: string, count: number): Promise<StreamEntry[]> {
+    const res = await this.redis.callBuffer('XREADGROUP', 'GROUP', CONSUMER_GROUP, this.nodeId, 'COUNT', count, 'STREAMS', stream(key), '>') as Array<[Buffer, RawEntries]> | null
+    return res === null ? [] : decode(res[0][1])
   }
 
   /** Entries some consumer read and did not acknowledge for `idleMs` (a dead node's): now this node's. */
@@ -133,6 +156,11 @@ export class SharedStreams {
   /** The client's session ended: a member of no group any more. */
   async forget (clientId: string): Promise<void> {
     await this.redis.swallowSharedForget(`${PREFIX}client:${clientId}`, `${PREFIX}persistent:`, clientId)
+  }
+
+  /** Forgets the consumers of nodes gone for `idleMs` (see PRUNE); how many. */
+  async prune (key: string, idleMs: number): Promise<number> {
+    return await this.redis.swallowSharedPrune(stream(key), CONSUMER_GROUP, idleMs)
   }
 
   /** Entries in the stream (waiting or with a member). */

@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { Redis } from 'ioredis'
 import type { IConnackPacket, ISubackPacket } from 'mqtt-packet'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { collect, connect, connect5, connectCollecting, publishStream, publishUntilReceived, type MqttClient, type Received } from '../helpers/mqtt.js'
@@ -153,6 +154,9 @@ test('a node dies (kill -9) mid-stream: every message the publisher got a PUBACK
     await stream.done
     assert.equal(stream.acked.size, 1000)
     await waitFor(() => [...stream.acked].every(p => new Set(payloadsOf(group, /^w/)).has(p)), 20_000, 'every acknowledged message at a member')
+    // Every entry of the group's stream acknowledged (the dead node's claimed and delivered again): duplicates counted after that.
+    const r = new Redis(redis.url)
+    await waitFor(async () => Number((await r.xpending('swallow:shared:stream:$share/d/work/#', 'members') as [number])[0]) === 0, 20_000, 'no entry left unacknowledged').finally(() => r.disconnect())
     const delivered = payloadsOf(group, /^w/)
     const duplicates = delivered.length - new Set(delivered).size
     const metrics = await (await fetch(`${b.httpUrl}/metrics`)).text()
