@@ -69,11 +69,17 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
   private warnedFull = false
   private rounds = 0
 
+  /** The filter begins with a wildcard: the router still hands it $-topics (MQTT-4.7.2-1 says no). */
+  private readonly wildcardFirst: boolean
+
   constructor (private readonly node: Node, readonly key: string, readonly filter: string, private readonly gone: (group: SharedGroupLike) => void) {
     super(node.settings.strategy)
+    this.wildcardFirst = filter.startsWith('#') || filter.startsWith('+')
   }
 
   readonly deliver = (message: RoutedPacket, cb: () => void): void => {
+    // Not worth a Redis round trip ($SYS, the cluster's own messages): no member would get it.
+    if (this.wildcardFirst && message.topic.startsWith('$')) return cb()
     this.node.streams.handOff(this.key, message).then(result => {
       this.handedOff(result)
       cb()
