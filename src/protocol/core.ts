@@ -98,6 +98,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     ? localGroups(stored, metrics, log, settings)
     : clusterGroups({
       streams: new SharedStreams(cluster.redis, cluster.nodeId, SEEN_TTL_MS, config.sharedBacklog),
+      brokerId: broker.id,
       emitter: cluster.emitter,
       settings: { ...settings, claimTimeout: config.sharedClaimTimeout },
       metrics,

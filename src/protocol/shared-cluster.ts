@@ -54,6 +54,8 @@ interface Node {
   active: Set<ClusterGroup>
   /** Every group of this node (the timer reads their depth for /metrics). */
   all: Set<ClusterGroup>
+  /** This broker's id, in the messages published here (brokerId). */
+  brokerId: string
 }
 
 class ClusterGroup extends MemberSet implements SharedGroupLike {
@@ -68,6 +70,7 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
   private depth = 0
   private warnedFull = false
   private rounds = 0
+  private claimCursor = '0-0'
 
   /** The filter begins with a wildcard: the router still hands it $-topics (MQTT-4.7.2-1 says no). */
   private readonly wildcardFirst: boolean
@@ -80,13 +83,18 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
   readonly deliver = (message: RoutedPacket, cb: () => void): void => {
     // Not worth a Redis round trip ($SYS, the cluster's own messages): no member would get it.
     if (this.wildcardFirst && message.topic.startsWith('$')) return cb()
+    // A message from another node was acknowledged there already (after its own hand-off when
+    // that node knew the group): the route stream's reader does not wait. Hand-offs still
+    // reach Redis in order, over one connection.
+    const remote = message.brokerId !== undefined && message.brokerId !== this.node.brokerId
     this.node.streams.handOff(this.key, message).then(result => {
       this.handedOff(result)
-      cb()
+      if (!remote) cb()
     }, err => {
       this.node.log.error({ err, group: this.key }, 'could not hand a message to a shared group\'s stream')
-      cb()
+      if (!remote) cb()
     })
+    if (remote) cb()
   }
 
   private handedOff (result: HandOffResult): void {
@@ -184,8 +192,10 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
     await streams.touch(this.key, [...this.held.keys(), ...this.reading])
     const room = this.room()
     if (room > 0) {
-      for (const entry of await streams.claim(this.key, settings.claimTimeout, room)) {
-        if (this.held.has(entry.id)) continue
+      const { entries, next } = await streams.claim(this.key, settings.claimTimeout, room, this.claimCursor)
+      this.claimCursor = next
+      for (const entry of entries) {
+        if (this.held.has(entry.id) || this.reading.has(entry.id)) continue
         this.node.metrics.sharedRedispatched.inc()
         await this.dispatch(entry)
       }
@@ -263,6 +273,7 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
 
 export interface ClusterGroupParts {
   streams: SharedStreams
+  brokerId: string
   emitter: ClusterEmitter
   settings: ClusterSettings
   metrics: CoreMetrics
@@ -272,8 +283,8 @@ export interface ClusterGroupParts {
 }
 
 /** Groups spanning the nodes on one Redis; `close` stops the timer. */
-export function clusterGroups ({ streams, emitter, settings, metrics, log, learn }: ClusterGroupParts): GroupFactory {
-  const node: Node = { streams, settings, metrics, log, active: new Set(), all: new Set() }
+export function clusterGroups ({ streams, brokerId, emitter, settings, metrics, log, learn }: ClusterGroupParts): GroupFactory {
+  const node: Node = { streams, brokerId, settings, metrics, log, active: new Set(), all: new Set() }
   emitter.on(JOINED_TOPIC, (packet, cb) => { learn(packet.payload.toString()).then(cb, err => { log.warn({ err }, 'could not route a shared group joined on another node'); cb() }) })
   let ticking = false
   const timer = setInterval(() => {

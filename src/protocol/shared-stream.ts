@@ -112,11 +112,15 @@ export class SharedStreams {
     return res === null ? [] : decode(res[0][1])
   }
 
-  /** Entries some consumer read and did not acknowledge for `idleMs` (a dead node's): now this node's. */
-  async claim (key: string, idleMs: number, count: number): Promise<StreamEntry[]> {
-    const res = await this.redis.callBuffer('XAUTOCLAIM', stream(key), CONSUMER_GROUP, this.nodeId, idleMs, '0-0', 'COUNT', count)
+  /**
+   * Entries some consumer read and did not acknowledge for `idleMs` (a dead node's): now this
+   * node's. Scans the pending entries from `cursor` on; `next` is where the next call goes on
+   * ('0-0': from the start again).
+   */
+  async claim (key: string, idleMs: number, count: number, cursor: string): Promise<{ entries: StreamEntry[], next: string }> {
+    const res = await this.redis.callBuffer('XAUTOCLAIM', stream(key), CONSUMER_GROUP, this.nodeId, idleMs, cursor, 'COUNT', count)
       .catch((err: Error) => { if (String(err.message).startsWith('NOGROUP')) return null; throw err }) as [Buffer, RawEntries] | null
-    return res === null ? [] : decode(res[1])
+    return res === null ? { entries: [], next: '0-0' } : { entries: decode(res[1]), next: res[0].toString() }
   }
 
   /** Entries this node's members hold: not idle, so no other node claims them. */
