@@ -83,6 +83,27 @@ test('a group with members on both nodes and publishers on both: each of 1,000 Q
   await Promise.all([...group.map(m => m.client.endAsync()), watcher.endAsync(), pubA.endAsync(), pubB.endAsync()])
 })
 
+test('QoS 2: members on both nodes, each of 200 messages once (settled at PUBCOMP)', { skip }, async () => {
+  const group: Member[] = []
+  for (const [i, node] of [a, b, b].entries()) {
+    const client = i === 1 ? await connect(node.mqttUrl) : await connect5(node.mqttUrl)
+    const got = collect(client)
+    await client.subscribeAsync('$share/q2/two/#', { qos: 2 })
+    group.push({ name: `${node === a ? 'A' : 'B'}${i}`, client, got })
+  }
+  const pub = await connect5(a.mqttUrl)
+  for (let i = 0; i < 200; i++) await pub.publishAsync('two/x', `q${i}`, { qos: 2 })
+  await waitFor(() => payloadsOf(group, /^q\d+$/).length >= 200, 10_000, 'two hundred messages')
+  // Each node's stream entries are acknowledged at PUBCOMP: none is left to be claimed and sent again.
+  const r = new Redis(redis.url)
+  await waitFor(async () => Number((await r.xpending('swallow:shared:stream:$share/q2/two/#', 'members') as [number])[0]) === 0, 10_000, 'every entry settled').finally(() => r.disconnect())
+  const delivered = payloadsOf(group, /^q\d+$/)
+  assert.equal(delivered.length, 200)
+  assert.equal(new Set(delivered).size, 200)
+  assert.ok(group.every(m => m.got.every(r => r.qos === 2)))
+  await Promise.all([...group.map(m => m.client.endAsync()), pub.endAsync()])
+})
+
 test('mosquitto_sub on node B and an MQTT.js member on node A share the messages, each once', { skip: skip || needBinary('mosquitto_sub', 'mosquitto-clients') }, async () => {
   const sub = spawn('mosquitto_sub', ['-p', String(b.mqttPort), '-q', '1', '-t', '$share/mixed/m/#', '-V', 'mqttv5'])
   let out = ''
