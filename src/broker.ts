@@ -126,8 +126,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       reload,
       close: () => {
         stopSweeps()
-        core.shared.close()
-        return (closing ??= shutdown(aedes, config.shutdownTimeout))
+        return (closing ??= shutdown(aedes, config.shutdownTimeout, ms => core.shared.close(ms)))
       }
     }
   } catch (err) {
@@ -135,7 +134,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     throw err
   }
 
-  async function shutdown (aedes: Aedes | null, timeoutMs: number): Promise<void> {
+  /** `afterClients`: once the connections are closed (the shared groups' last writes to Redis). */
+  async function shutdown (aedes: Aedes | null, timeoutMs: number, afterClients?: (ms: number) => Promise<void>): Promise<void> {
     const stopped = listeners.map(l => l.close())
     if (aedes) {
       // Read no new packets; let the ones being stored finish and get their acknowledgement.
@@ -159,6 +159,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       // (an expiry deadline, the deletion of a session that ends now): wait for that too.
       for (const conn of connections) conn.disconnect(ReasonCode.serverShuttingDown)
       await storage.quiesce(Math.max(1000, deadline - Date.now()))
+      await afterClients?.(Math.max(1000, deadline - Date.now()))
       await new Promise<void>(resolve => aedes.close(() => resolve()))
     }
     for (const handle of handles.reverse()) await handle.close()

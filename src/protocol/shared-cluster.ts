@@ -38,6 +38,8 @@ const MAX_BATCH = 500
 /** Every this many upkeep rounds, the consumers of nodes gone for PRUNE_AFTER claim timeouts are forgotten. */
 const PRUNE_EVERY = 30
 const PRUNE_AFTER = 10
+/** How often a node with a member connected reads its groups' streams unprompted (entries another node gave back). */
+const PULL_INTERVAL_MS = 1000
 
 export interface ClusterSettings extends SharedSettings {
   /** --shared-claim-timeout: entries another node read and did not acknowledge this long are claimed. */
@@ -56,6 +58,14 @@ interface Node {
   all: Set<ClusterGroup>
   /** This broker's id, in the messages published here (brokerId). */
   brokerId: string
+  /** Acknowledgements and give-backs on their way to Redis (a graceful stop waits for them). */
+  pending: Set<Promise<void>>
+}
+
+/** Keeps `work` in node.pending until it settles; never rejects (a failure is logged). */
+function track (node: Node, work: Promise<unknown>, group: string, failure: string): void {
+  const done: Promise<void> = work.then(() => {}, err => node.log.warn({ err, group }, failure)).finally(() => node.pending.delete(done))
+  node.pending.add(done)
 }
 
 class ClusterGroup extends MemberSet implements SharedGroupLike {
@@ -141,7 +151,7 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
 
   private deactivate (): void {
     this.node.active.delete(this)
-    this.node.streams.release(this.key).catch(err => this.warn(err, 'could not record that no member is connected here'))
+    track(this.node, this.node.streams.release(this.key), this.key, 'could not record that no member is connected here')
   }
 
   get empty (): boolean {
@@ -179,11 +189,11 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
       })
   }
 
-  /** From the timer: keep this node's entries fresh, claim a dead node's, read what waits. */
-  async tick (): Promise<void> {
-    const { streams } = this.node
+  /** From the timer: read what waits; on `upkeep` rounds also keep this node's entries fresh and claim a dead node's. */
+  async tick (upkeep: boolean): Promise<void> {
+    if (!upkeep) return this.node.active.has(this) ? this.pull() : undefined
     if (this.node.active.has(this)) await this.upkeep()
-    this.depth = await streams.depth(this.key)
+    this.depth = await this.node.streams.depth(this.key)
   }
 
   private async upkeep (): Promise<void> {
@@ -225,10 +235,10 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
     return Math.min(room, MAX_BATCH)
   }
 
-  private dispatch (entry: StreamEntry): Promise<void> {
+  private async dispatch (entry: StreamEntry): Promise<void> {
     const member = this.choose(entry.message, null)
     if (member === null) return this.giveBack(entry)
-    return this.hand(entry, member)
+    await this.hand(entry, member)
   }
 
   private hand (entry: StreamEntry, member: Member): Promise<void> {
@@ -241,16 +251,16 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
     })
   }
 
-  private giveBack (entry: StreamEntry): Promise<void> {
+  private giveBack (entry: StreamEntry): void {
     this.held.delete(entry.id)
     // Failed: the entry stays with this node unacknowledged, and is claimed after the timeout.
-    return this.node.streams.giveBack(this.key, entry).catch(err => this.warn(err, 'could not give a shared group\'s message back to its stream'))
+    track(this.node, this.node.streams.giveBack(this.key, entry), this.key, 'could not give a shared group\'s message back to its stream')
   }
 
   private acknowledge (id: string): void {
     if (!this.held.delete(id)) return
     this.warnedFull = false
-    this.node.streams.ack(this.key, id).catch(err => this.warn(err, 'could not acknowledge a shared group\'s message in its stream; it may be delivered again'))
+    track(this.node, this.node.streams.ack(this.key, id), this.key, 'could not acknowledge a shared group\'s message in its stream; it may be delivered again')
   }
 
   private warn (err: unknown, msg: string): void {
@@ -282,17 +292,22 @@ export interface ClusterGroupParts {
   learn: (key: string) => Promise<void>
 }
 
-/** Groups spanning the nodes on one Redis; `close` stops the timer. */
+/** Groups spanning the nodes on one Redis; `close` stops the timer and waits for what is on its way to Redis. */
 export function clusterGroups ({ streams, brokerId, emitter, settings, metrics, log, learn }: ClusterGroupParts): GroupFactory {
-  const node: Node = { streams, brokerId, settings, metrics, log, active: new Set(), all: new Set() }
+  const node: Node = { streams, brokerId, settings, metrics, log, active: new Set(), all: new Set(), pending: new Set() }
   emitter.on(JOINED_TOPIC, (packet, cb) => { learn(packet.payload.toString()).then(cb, err => { log.warn({ err }, 'could not route a shared group joined on another node'); cb() }) })
+  // Upkeep (leases, freshness, claims) every third of the claim timeout; reads more often.
+  const upkeepEvery = Math.max(100, Math.floor(settings.claimTimeout / 3))
   let ticking = false
+  let lastUpkeep = 0
   const timer = setInterval(() => {
     if (ticking) return
     ticking = true
-    Promise.all([...node.all].map(g => g.tick().catch(err => log.warn({ err, group: g.key }, 'shared group upkeep failed; retried shortly'))))
+    const upkeep = Date.now() - lastUpkeep >= upkeepEvery
+    if (upkeep) lastUpkeep = Date.now()
+    Promise.all([...node.all].map(g => g.tick(upkeep).catch(err => log.warn({ err, group: g.key }, 'shared group upkeep failed; retried shortly'))))
       .finally(() => { ticking = false })
-  }, Math.max(100, Math.floor(settings.claimTimeout / 3)))
+  }, Math.min(PULL_INTERVAL_MS, upkeepEvery))
   timer.unref()
   return {
     create: (key, filter, gone) => {
@@ -302,6 +317,12 @@ export function clusterGroups ({ streams, brokerId, emitter, settings, metrics, 
     },
     forgetSession: clientId => { streams.forget(clientId).catch(err => log.warn({ err, clientId }, 'could not remove an ended session from its shared groups')) },
     joined: key => { emitter.emit({ cmd: 'publish', topic: JOINED_TOPIC, payload: Buffer.from(key), qos: 1, retain: false, dup: false }, err => { if (err) log.warn({ err, group: key }, 'could not announce a shared group to the other nodes') }) },
-    close: () => clearInterval(timer)
+    close: async timeoutMs => {
+      clearInterval(timer)
+      let timeout: NodeJS.Timeout | undefined
+      const gaveUp = new Promise<void>(resolve => { timeout = setTimeout(resolve, timeoutMs) })
+      await Promise.race([Promise.all(node.pending), gaveUp])
+      clearTimeout(timeout)
+    }
   }
 }

@@ -30,8 +30,8 @@ export interface GroupFactory {
   forgetSession: (clientId: string) => void
   /** A member joined the group on this node (cluster: the other nodes route the group too). */
   joined: (key: string) => void
-  /** The broker stops. */
-  close: () => void
+  /** The broker stops, its clients are gone: what is on its way to Redis gets there (at most `timeoutMs`). */
+  close: (timeoutMs: number) => Promise<void>
 }
 
 /** One node's group (embedded and memory storage). */
@@ -119,7 +119,7 @@ export function localGroups (persistence: Persistence, metrics: CoreMetrics, log
     create: (key, filter) => new SharedGroup(metrics, log, persistence, key, filter, settings),
     forgetSession: noop,
     joined: noop,
-    close: noop
+    close: async () => {}
   }
 }
 
@@ -219,8 +219,8 @@ export class SharedGroups {
     }
   }
 
-  close (): void {
-    this.factory.close()
+  close (timeoutMs: number): Promise<void> {
+    return this.factory.close(timeoutMs)
   }
 
   /** Members and backlog per group (for metrics and listings). */

@@ -164,6 +164,30 @@ test('QoS 0 messages published on both nodes reach one member of the group each'
   await Promise.all([...group.map(m => m.client.endAsync()), watcher.endAsync(), pubA.endAsync(), pubB.endAsync()])
 })
 
+test('a node stopped gracefully gives its members\' unacknowledged messages back: a member on another node gets them well before the claim timeout', { skip }, async () => {
+  const slow = ['--shared-claim-timeout', '60s']
+  const x = await startBroker({ storage: 'redis', redisUrl: redis.url, args: slow })
+  const y = await startBroker({ storage: 'redis', redisUrl: redis.url, args: slow })
+  try {
+    const stuck = await raw5(x.mqttPort, { clientId: 'sc-stopping', properties: { receiveMaximum: 2 } })
+    stuck.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/st/stop/#', qos: 1 }] })
+    await stuck.next(p => p.cmd === 'suback', 'SUBACK')
+    const pub = await connect(x.mqttUrl)
+    for (let i = 0; i < 2; i++) await pub.publishAsync('stop/x', `s${i}`, { qos: 1 })
+    await waitFor(() => receivedOf(stuck, 'publish').length === 2, 5000, 'two messages at the member that acknowledges nothing')
+    const [other] = await members('$share/st/stop/#', [y])
+    await pub.endAsync()
+    const stopped = Date.now()
+    await x.stop()
+    await waitFor(() => other.got.length === 2, 10_000, 'the two messages on the other node')
+    assert.ok(Date.now() - stopped < 10_000)
+    assert.deepEqual(other.got.map(r => r.payload).sort(), ['s0', 's1'])
+    await other.client.endAsync()
+  } finally {
+    await Promise.all([x.stop(), y.stop()])
+  }
+})
+
 test('a node dies (kill -9) mid-stream: every message the publisher got a PUBACK for reaches an acknowledging member at least once', { skip }, async (t) => {
   const x = await startBroker({ storage: 'redis', redisUrl: redis.url, args: ARGS })
   try {
