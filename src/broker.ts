@@ -102,10 +102,11 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       log: log.child({ module: 'protocol' }),
       isDropped: packet => hooks.isDropped(packet),
       authMethod: name => hooks.authMethod(name),
-      route
+      route,
+      cluster: storage.mq !== null && storage.sharedRedis !== null ? { redis: storage.sharedRedis, nodeId: storage.nodeId, emitter: storage.mq } : null
     })
     // Before the listeners open: a message published before the first member is back waits for it.
-    if (core.limits.sharedSubscriptions) await core.shared.restore()
+    await core.shared.restore()
     sharedGroupGauges(metrics.registry, () => core.shared.sizes())
     const stopSweeps = sweepExpiredSessions(core, config.storage === 'redis' ? config.sessionSweepInterval : null)
     const traffic = new Traffic()
@@ -139,7 +140,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       reload,
       close: () => {
         stopSweeps()
-        return (closing ??= shutdown(aedes, config.shutdownTimeout))
+        return (closing ??= shutdown(aedes, config.shutdownTimeout, ms => core.shared.close(ms)))
       }
     }
   } catch (err) {
@@ -147,7 +148,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     throw err
   }
 
-  async function shutdown (aedes: Aedes | null, timeoutMs: number): Promise<void> {
+  /** `afterClients`: once the connections are closed (the shared groups' last writes to Redis). */
+  async function shutdown (aedes: Aedes | null, timeoutMs: number, afterClients?: (ms: number) => Promise<void>): Promise<void> {
     const stopped = listeners.map(l => l.close())
     if (aedes) {
       // Read no new packets; let the ones being stored finish and get their acknowledgement.
@@ -171,6 +173,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       // (an expiry deadline, the deletion of a session that ends now): wait for that too.
       for (const conn of connections) conn.disconnect(ReasonCode.serverShuttingDown)
       await storage.quiesce(Math.max(1000, deadline - Date.now()))
+      await afterClients?.(Math.max(1000, deadline - Date.now()))
       await new Promise<void>(resolve => aedes.close(() => resolve()))
     }
     for (const handle of handles.reverse()) await handle.close()

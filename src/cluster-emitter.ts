@@ -155,12 +155,13 @@ function forwarded (packet: RoutedPacket): boolean {
   return !packet.topic.startsWith('$SYS/broker/')
 }
 
-function streamFields (nodeId: string, p: RoutedPacket): Array<string | Buffer> {
+export function streamFields (nodeId: string, p: RoutedPacket): Array<string | Buffer> {
   return ['n', nodeId, 't', p.topic, 'p', p.payload, 'q', String(p.qos), 'r', p.retain ? '1' : '0',
     'b', p.brokerId ?? '', 'c', String(p.brokerCounter ?? 0), 'i', p.clientId ?? '', 'x', encodeExtras(p)]
 }
 
-function decodeStreamEntry (fields: Buffer[], self: string): RoutedPacket | null {
+/** A route-stream entry as a packet; null for an entry `self` wrote (and a malformed one). */
+export function decodeStreamEntry (fields: Buffer[], self: string): RoutedPacket | null {
   const v: Partial<Record<typeof FIELDS[number], Buffer>> = {}
   for (let i = 0; i + 1 < fields.length; i += 2) v[fields[i].toString() as typeof FIELDS[number]] = fields[i + 1]
   if (!v.n || v.n.toString() === self || !v.t) return null

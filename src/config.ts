@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { ConfigError } from './errors.js'
 import { envName, flagName, parseOptionValue, type OptionSpec } from './options.js'
 import { QUEUE_FULL_POLICIES, type QueueFullPolicy } from './protocol/outbound.js'
-import { SHARED_STRATEGIES, type SharedStrategy } from './protocol/shared-groups.js'
+import { SHARED_STRATEGIES, type SharedStrategy } from './protocol/shared-members.js'
 
 export type StorageKind = 'embedded' | 'memory' | 'redis'
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -54,6 +54,7 @@ export interface Config {
   partialPacketTimeout: number
   logRepeatWindow: number
   sharedBacklog: number
+  sharedClaimTimeout: number
   slowClientTimeout: number
   shutdownTimeout: number
   heartbeatInterval: number
@@ -100,6 +101,7 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'maxSubscriptionsPerClient', type: 'int', min: 1, default: 1000, help: 'topic filters one session may hold; further filters get SUBACK 0x80 (counted)' },
   { key: 'sharedStrategy', type: 'enum', choices: SHARED_STRATEGIES, default: 'round_robin', help: 'how a shared subscription ($share/GROUP/FILTER) picks the member for each message: round_robin, random, sticky (the same member until it leaves), hash_clientid (by publisher), hash_topic, least_inflight' },
   { key: 'sharedBacklog', type: 'int', min: 0, default: 10_000, help: 'QoS 1/2 messages a shared group keeps while none of its members is connected (when one is a persistent session); more are dropped and counted' },
+  { key: 'sharedClaimTimeout', type: 'duration', min: 500, default: 10_000, help: 'Redis storage: a shared group\'s message a node handed to a member and did not settle for this long (the node died) is delivered again by another node' },
   { key: 'responseInformation', type: 'string', default: null, defaultText: '(none)', help: 'MQTT 5: what a client asking for Response Information gets in CONNACK, the base of its response topics; %c is replaced by its client id (e.g. reply/%c/)' },
   { key: 'maxKeepalive', type: 'duration', min: 1000, default: null, defaultText: '(none)', help: 'longest keep alive a client may use: MQTT 5 clients asking for more (or for none) get this as Server Keep Alive in CONNACK; MQTT 3.1.1 clients asking for more get CONNACK 0x02' },
   { key: 'sessionSweepInterval', type: 'duration', min: 1000, default: 60_000, help: 'Redis storage: how often each node looks for stored sessions that expired while no node watched them (the node they ended on stopped)' },

@@ -47,6 +47,8 @@ export interface StorageHandles {
   storedSessions: StoredSessions | null
   /** The broker's id; with Redis storage, its id in the cluster. */
   nodeId: string
+  /** Redis storage: the shared subscription groups' connection (src/protocol/shared-stream.ts), else null. */
+  sharedRedis: Redis | null
   /** The message router to give Aedes: a ClusterEmitter with Redis storage, else none (Aedes's own). */
   mq: ClusterEmitter | null
   state: () => StorageState
@@ -86,6 +88,7 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
   let persistence: AsyncPersistence
   let mq: ClusterEmitter | null = null
   let writer: Redis | null = null
+  let sharedRedis: Redis | null = null
   let sessionIndex: SessionIndex | null = null
   let embedded: { db: ClassicLevel<string, Buffer>, store: GuardedStore, gate: LevelWriteGate } | null = null
   if (config.storage === 'embedded') {
@@ -111,6 +114,7 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
     // queued messages (default 1000) and leaves the rest until a later reconnect; deliver all.
     persistence = new RedisPersistence({ conn: health.connect('persistence', config.redisUrl), maxSessionDelivery: 10_000_000 })
     writer = health.connect('routes-writer', config.redisUrl, { enableAutoPipelining: true })
+    sharedRedis = health.connect('shared-groups', config.redisUrl)
     mq = new ClusterEmitter({
       nodeId,
       writer,
@@ -150,6 +154,7 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
     },
     storedSessions: sessionIndex,
     nodeId,
+    sharedRedis,
     mq,
     state: currentState,
     writes,
@@ -179,6 +184,7 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
         await persistence.destroy()
       }
       writer?.disconnect()
+      sharedRedis?.disconnect()
     }
   }
 }

@@ -1,6 +1,8 @@
 // What every connection of the protocol core shares: the broker (router, registry, hooks,
 // events), the persistence, the limits from the config, metrics, the log and the timers.
 import type { Aedes, AuthenticateError, Client, ConnectPacket } from 'aedes'
+import type { Redis } from 'ioredis'
+import type { ClusterEmitter } from '../cluster-emitter.js'
 import type { Config } from '../config.js'
 import type { AuthMethod } from '../hooks.js'
 import type { Logger } from '../logger.js'
@@ -13,7 +15,9 @@ import { PartialPackets } from './partial-packets.js'
 import type { QueueFullPolicy } from './outbound.js'
 import { MessageRoute } from './route.js'
 import { SessionLimit } from './session-limit.js'
-import { SharedGroups } from './shared-groups.js'
+import { localGroups, SharedGroups, type GroupFactory } from './shared-groups.js'
+import { clusterGroups } from './shared-cluster.js'
+import { SharedStreams } from './shared-stream.js'
 import type { Persistence, RoutedPacket, Subscription } from './types.js'
 
 export interface CoreLimits {
@@ -34,8 +38,6 @@ export interface CoreLimits {
   maxKeepalive: number
   /** --response-information, with %c for the client id (null: none sent). */
   responseInformation: string | null
-  /** Shared subscriptions are offered (one node: groups do not span cluster nodes yet). */
-  sharedSubscriptions: boolean
 }
 
 /** The hook slots of the broker, as src/hooks.ts composes them (typed with Aedes's Client). */
@@ -69,7 +71,7 @@ export interface Core {
   expiringSessions: Map<string, NodeJS.Timeout>
   /** Bytes of unfinished packets over all connections (--max-buffered-bytes). */
   partials: PartialPackets
-  /** The shared-subscription groups of this node's connections (limits.sharedSubscriptions says whether they are offered). */
+  /** The shared-subscription groups of this node's connections (with Redis storage they span the cluster). */
   shared: SharedGroups
   /** Where an authorized message goes: retained store, offline queues, router, published hooks (route.ts). */
   route: MessageRoute
@@ -88,6 +90,8 @@ export interface CoreParts {
   authMethod: Core['authMethod']
   /** Made before the plugins (they publish through it too, src/plugin.ts). */
   route: MessageRoute
+  /** Redis storage: the shared groups' Redis connection, this node's id and the route between nodes. */
+  cluster: { redis: Redis, nodeId: string, emitter: ClusterEmitter } | null
 }
 
 /** Storage's persistence (wrapped aedes-persistence 11) offers the operations the core calls. */
@@ -98,8 +102,25 @@ export function createRoute (broker: Aedes, persistence: unknown): MessageRoute 
   return new MessageRoute(broker, asPersistence(persistence))
 }
 
-export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped, authMethod, route }: CoreParts): Core {
+// How long a message's hand-off into a cluster group's stream is remembered: longer than any
+// node lags behind the route stream while Redis is up (they read it within milliseconds).
+const SEEN_TTL_MS = 120_000
+
+export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped, authMethod, route, cluster }: CoreParts): Core {
   const stored = asPersistence(persistence)
+  const settings = { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog }
+  const factory: GroupFactory = cluster === null
+    ? localGroups(stored, metrics, log, settings)
+    : clusterGroups({
+      streams: new SharedStreams(cluster.redis, cluster.nodeId, SEEN_TTL_MS, config.sharedBacklog),
+      brokerId: broker.id,
+      emitter: cluster.emitter,
+      settings: { ...settings, claimTimeout: config.sharedClaimTimeout },
+      metrics,
+      log,
+      learn: async key => await shared.learn(key)
+    })
+  const shared: SharedGroups = new SharedGroups(broker, stored, metrics, factory)
   return {
     broker,
     isDropped,
@@ -119,8 +140,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
       maxSubscriptions: config.maxSubscriptionsPerClient,
       maxSessionExpiry: config.maxSessionExpiry === null ? 0xffffffff : Math.floor(config.maxSessionExpiry / 1000),
       maxKeepalive: config.maxKeepalive === null ? 0 : Math.min(65_535, Math.floor(config.maxKeepalive / 1000)),
-      responseInformation: config.responseInformation,
-      sharedSubscriptions: config.storage !== 'redis'
+      responseInformation: config.responseInformation
     },
     metrics,
     log,
@@ -130,7 +150,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     sharedQoS0: new SharedQoS0Bytes(),
     expiringSessions: new Map(),
     partials: new PartialPackets({ maxBufferedBytes: config.maxBufferedBytes, partialPacketTimeout: config.partialPacketTimeout }),
-    shared: new SharedGroups(broker, stored, metrics, log, { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog }),
+    shared,
     route,
     sessionLimit: new SessionLimit(stored, config.maxSessions, metrics.sessionsRefused)
   }

@@ -6,7 +6,7 @@
 // MQTT 3.1.1 clients.
 import { topicMatches } from '../topics.js'
 import type { Connection } from './connection.js'
-import type { SharedOrigin } from './shared-groups.js'
+import type { SharedOrigin } from './shared-members.js'
 import type { MessageProperties, OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.js'
 
 export interface Match {
@@ -52,13 +52,15 @@ export function deliverRetained (conn: Connection, packet: RoutedPacket, granted
  * A message a shared group chose this connection for (shared-groups.ts). It is not in the
  * connection's stored queue (the group, not the session, owns it), and carries its origin
  * so that it goes back to the group if the connection leaves before acknowledging it.
+ * `cb(true)`: it is in the connection's window or queue, and the group hears of it again
+ * (settled, or given back); `cb()`: nothing more comes (sent at QoS 0, or not sent).
  */
-export function deliverShared (conn: Connection, packet: RoutedPacket, sub: Subscription, origin: SharedOrigin, cb: () => void): void {
+export function deliverShared (conn: Connection, packet: RoutedPacket, sub: Subscription, origin: SharedOrigin, cb: (awaitsAck?: boolean) => void): void {
   const match: Match = { qos: sub.qos, retainAsPublished: sub.rap === true, identifiers: sub.id !== undefined ? [sub.id] : null }
   forward(conn, packet, match, match.retainAsPublished && packet.retain, false, cb, origin)
 }
 
-function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: boolean, live: boolean, cb: () => void, origin?: SharedOrigin): void {
+function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: boolean, live: boolean, cb: (awaitsAck?: boolean) => void, origin?: SharedOrigin): void {
   const packet = conn.core.hooks.authorizeForward(conn.asClient, routed)
   if (!packet) return cb()
   if (typeof packet.messageExpiry === 'number' && packet.messageExpiry <= Date.now()) {
@@ -76,9 +78,12 @@ function forward (conn: Connection, routed: RoutedPacket, match: Match, retain: 
   }
   const out = outgoingPublish(conn, packet, qos, retain, match.identifiers)
   if (qos === 0) return conn.outbound.sendQoS0(out, cb)
-  if (origin !== undefined) out.shared = origin
+  if (origin !== undefined) {
+    out.shared = origin
+    return conn.outbound.sendQoS12(out, 'paced', () => cb(true))
+  }
   // A persistent session's live QoS 1/2 message is in its stored queue already (route.ts).
-  conn.outbound.sendQoS12(out, !live || origin !== undefined ? 'paced' : !conn.clean && packet.brokerId !== undefined ? 'stored' : 'live', cb)
+  conn.outbound.sendQoS12(out, !live ? 'paced' : !conn.clean && packet.brokerId !== undefined ? 'stored' : 'live', cb)
 }
 
 /**

@@ -1,11 +1,10 @@
 // Shared subscriptions ($share/<group>/<filter>, MQTT 5 section 4.8.2, accepted from MQTT
 // 3.1.1 clients too): each message matching the filter goes to one member of the group.
 // A group holds one router subscription to its filter on this node; its members are the
-// connections subscribed to it here. The choice, per message:
-//  - among the connected members with room (a QoS 0 message: all of them; QoS 1/2: a free
-//    place in the in-flight window), by the strategy (--shared-strategy);
-//  - if no member has room, by the strategy among all: that member's queue holds the
-//    message and back-pressure reaches the publisher, as for any full subscriber.
+// connections subscribed to it here, and shared-members.ts picks one per message.
+// This file: the registry of this node's groups, and the one-node group (embedded and
+// memory storage). With Redis storage a group spans the nodes (shared-cluster.ts); the
+// registry is the same, createCore chooses the kind of group (GroupFactory).
 // A member that leaves with messages not yet acknowledged (QoS 2: no PUBREC yet) gives them
 // back: they go to another member, at that member's QoS, not back into the gone member's
 // session (MQTT 5 4.8.2: SHOULD send it to another client).
@@ -20,49 +19,30 @@ import { SHARED_MARKER_TOPIC } from '../session-marker.js'
 import type { Connection } from './connection.js'
 import { deliverShared } from './deliver.js'
 import { SharedBacklog } from './shared-backlog.js'
+import { MemberSet, parseShared, type SharedGroupLike, type SharedOrigin, type SharedSettings } from './shared-members.js'
 import type { OutgoingPublish, Persistence, RoutedPacket, Subscription } from './types.js'
 
-export const SHARE_PREFIX = '$share/'
-
-export type SharedStrategy = 'round_robin' | 'random' | 'sticky' | 'hash_clientid' | 'hash_topic' | 'least_inflight'
-export const SHARED_STRATEGIES: readonly SharedStrategy[] = ['round_robin', 'random', 'sticky', 'hash_clientid', 'hash_topic', 'least_inflight']
-
-/** `$share/<group>/<filter>` split, or null when it is not a valid shared filter (MQTT-4.8.2-1, -2). */
-export function parseShared (filter: string): { group: string, filter: string } | null {
-  if (!filter.startsWith(SHARE_PREFIX)) return null
-  const slash = filter.indexOf('/', SHARE_PREFIX.length)
-  if (slash === -1) return null
-  const group = filter.slice(SHARE_PREFIX.length, slash)
-  const inner = filter.slice(slash + 1)
-  if (group === '' || /[+#]/.test(group) || inner === '') return null
-  return { group, filter: inner }
+/** Makes the groups of this node: one-node groups, or groups that span a cluster. */
+export interface GroupFactory {
+  /** `gone`: the group found that nobody is a member any more (cluster: on any node). */
+  create: (key: string, filter: string, gone: (group: SharedGroupLike) => void) => SharedGroupLike
+  /** A stored session was deleted: it is no longer a member of any group. */
+  forgetSession: (clientId: string) => void
+  /** A member joined the group on this node (cluster: the other nodes route the group too). */
+  joined: (key: string) => void
+  /** The broker stops, its clients are gone: what is on its way to Redis gets there (at most `timeoutMs`). */
+  close: (timeoutMs: number) => Promise<void>
 }
 
-interface Member { conn: Connection, sub: Subscription }
-
-/** What a shared delivery carries back to its group: its acknowledgement, or the message when the member leaves first. */
-export interface SharedOrigin {
-  group: SharedGroup
-  message: RoutedPacket
-  /** Its id in the group's backlog, for a message that waited there. */
-  backlogId?: number
-}
-
-export interface SharedSettings { strategy: SharedStrategy, backlogLimit: number }
-
-export class SharedGroup {
-  readonly members: Member[] = []
-  /** Client ids of persistent-session members that are not connected (they come back as members). */
-  readonly offline = new Set<string>()
+/** One node's group (embedded and memory storage). */
+export class SharedGroup extends MemberSet implements SharedGroupLike {
   readonly backlog: SharedBacklog
-  private next = 0
-  private stickyMember: Member | null = null
 
-  constructor (private readonly metrics: CoreMetrics, private readonly log: Logger, persistence: Persistence, readonly key: string, readonly filter: string, private readonly settings: SharedSettings) {
+  constructor (private readonly metrics: CoreMetrics, private readonly log: Logger, persistence: Persistence, readonly key: string, readonly filter: string, settings: SharedSettings) {
+    super(settings.strategy)
     this.backlog = new SharedBacklog(persistence, key, settings.backlogLimit, metrics, log)
   }
 
-  /** The router's listener for the group's filter. */
   readonly deliver = (message: RoutedPacket, cb: () => void): void => this.dispatch(message, cb, null)
 
   /**
@@ -89,6 +69,10 @@ export class SharedGroup {
     cb()
   }
 
+  redispatch (origin: SharedOrigin, cb: () => void, from: Connection): void {
+    this.dispatch(origin.message, cb, from, origin.backlogId)
+  }
+
   /** A member acknowledged a delivery (or refused it): a backlog message leaves the backlog. */
   settled (origin: SharedOrigin): void {
     if (origin.backlogId !== undefined) this.backlog.acknowledged(origin.backlogId)
@@ -103,29 +87,7 @@ export class SharedGroup {
     })).catch(err => this.log.warn({ err, group: this.key }, 'could not send a shared group\'s backlog; it is sent when the next member connects'))
   }
 
-  private choose (message: RoutedPacket, except: Connection | null): Member | null {
-    // Connected: a member restored by a CONNECT gets nothing before its CONNACK.
-    const live = this.members.filter(m => m.conn !== except && m.conn.connected)
-    if (live.length === 0) return null
-    const withRoom = message.qos === 0 ? live : live.filter(m => m.conn.outbound.room() > 0)
-    const candidates = withRoom.length > 0 ? withRoom : live
-    switch (this.settings.strategy) {
-      case 'random': return candidates[Math.floor(Math.random() * candidates.length)]
-      case 'hash_clientid': return candidates[hash(message.clientId ?? '') % candidates.length]
-      case 'hash_topic': return candidates[hash(message.topic) % candidates.length]
-      case 'least_inflight': return candidates.reduce((a, b) => b.conn.outbound.room() > a.conn.outbound.room() ? b : a)
-      case 'sticky':
-        if (this.stickyMember === null || !candidates.includes(this.stickyMember)) this.stickyMember = candidates[0]
-        return this.stickyMember
-      default: return candidates[this.next++ % candidates.length]
-    }
-  }
-
-  add (conn: Connection, sub: Subscription): void {
-    const existing = this.members.find(m => m.conn === conn)
-    if (existing !== undefined) existing.sub = sub
-    else this.members.push({ conn, sub })
-  }
+  async joined (): Promise<void> {}
 
   /** The member's connection is live (CONNACK sent): it is no longer offline, and the backlog goes out. */
   memberReady (conn: Connection): void {
@@ -133,32 +95,40 @@ export class SharedGroup {
     if (this.backlog.size > 0) this.drainBacklog()
   }
 
-  remove (conn: Connection, sessionStays: boolean): void {
-    const i = this.members.findIndex(m => m.conn === conn)
-    if (i !== -1) this.members.splice(i, 1)
-    if (this.stickyMember?.conn === conn) this.stickyMember = null
-    if (sessionStays) this.offline.add(conn.id)
+  restore (): Promise<void> {
+    return this.backlog.restore()
+  }
+
+  backlogSize (): number {
+    return this.backlog.size
   }
 
   /** No member at all, connected or not. */
   get empty (): boolean {
     return this.members.length === 0 && this.offline.size === 0
   }
+
+  end (): void {
+    if (this.backlog.size > 0) this.backlog.clear().catch(err => this.log.warn({ err, group: this.key }, 'could not delete the backlog of a shared group nobody is a member of'))
+  }
 }
 
-/** FNV-1a: a stable member for the same publisher or topic while the members stay the same. */
-function hash (text: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
-  return h >>> 0
+/** Groups of one node: SharedGroup each. */
+export function localGroups (persistence: Persistence, metrics: CoreMetrics, log: Logger, settings: SharedSettings): GroupFactory {
+  return {
+    create: (key, filter) => new SharedGroup(metrics, log, persistence, key, filter, settings),
+    forgetSession: noop,
+    joined: noop,
+    close: async () => {}
+  }
 }
 
 /** The shared groups of this node, by `$share/<group>/<filter>`. */
 export class SharedGroups {
-  private readonly groups = new Map<string, SharedGroup>()
+  private readonly groups = new Map<string, SharedGroupLike>()
 
   constructor (private readonly broker: Aedes, private readonly persistence: Persistence, private readonly metrics: CoreMetrics,
-    private readonly log: Logger, private readonly settings: SharedSettings) {}
+    private readonly factory: GroupFactory) {}
 
   /**
    * At start: the groups of persistent sessions stored by an earlier run (each such session
@@ -173,7 +143,7 @@ export class SharedGroups {
         if (group !== null) group.offline.add(clientId)
       }
     }
-    await Promise.all([...this.groups.values()].map(g => g.backlog.restore()))
+    await Promise.all([...this.groups.values()].map(g => g.restore()))
   }
 
   /** Makes the connection a member; the first member routes the group's filter to it. */
@@ -181,7 +151,14 @@ export class SharedGroups {
     const group = await this.groupFor(sub.topic)
     if (group === null) throw new Error(`not a shared subscription: ${sub.topic}`)
     group.add(conn, sub)
+    await group.joined(conn)
+    this.factory.joined(group.key)
     if (conn.connected) group.memberReady(conn)
+  }
+
+  /** A member joined this group on another node: this node routes its filter too (cluster). */
+  async learn (key: string): Promise<void> {
+    await this.groupFor(key)
   }
 
   /** CONNACK sent to a connection whose restored session holds shared subscriptions. */
@@ -189,12 +166,12 @@ export class SharedGroups {
     for (const key in conn.subscriptions) this.groups.get(key)?.memberReady(conn)
   }
 
-  private async groupFor (key: string): Promise<SharedGroup | null> {
+  private async groupFor (key: string): Promise<SharedGroupLike | null> {
     const existing = this.groups.get(key)
     if (existing !== undefined) return existing
     const parsed = parseShared(key)
     if (parsed === null) return null
-    const group = new SharedGroup(this.metrics, this.log, this.persistence, key, parsed.filter, this.settings)
+    const group = this.factory.create(key, parsed.filter, gone => { if (gone.empty && this.groups.get(gone.key) === gone) this.end(gone) })
     this.groups.set(key, group)
     await new Promise<void>((resolve, reject) => {
       this.broker.subscribe(group.filter, group.deliver as never, (err?: Error | null) => err ? reject(err) : resolve())
@@ -216,16 +193,17 @@ export class SharedGroups {
 
   /** A stored session was deleted (clean start, expiry): it is no longer an offline member. */
   forgetSession (clientId: string): void {
+    this.factory.forgetSession(clientId)
     for (const group of this.groups.values()) {
       if (!group.offline.delete(clientId)) continue
       if (group.empty) this.end(group)
     }
   }
 
-  private end (group: SharedGroup): void {
+  private end (group: SharedGroupLike): void {
     this.groups.delete(group.key)
     this.broker.unsubscribe(group.filter, group.deliver as never, noop)
-    if (group.backlog.size > 0) group.backlog.clear().catch(err => this.log.warn({ err, group: group.key }, 'could not delete the backlog of a shared group nobody is a member of'))
+    group.end()
   }
 
   /** Messages a leaving member had not acknowledged go to other members of their group. */
@@ -237,13 +215,17 @@ export class SharedGroups {
         continue
       }
       this.metrics.sharedRedispatched.inc()
-      origin.group.dispatch(origin.message, cb, from, origin.backlogId)
+      origin.group.redispatch(origin, cb, from)
     }
+  }
+
+  close (timeoutMs: number): Promise<void> {
+    return this.factory.close(timeoutMs)
   }
 
   /** Members and backlog per group (for metrics and listings). */
   sizes (): Array<{ key: string, members: number, offline: number, backlog: number }> {
-    return [...this.groups.values()].map(g => ({ key: g.key, members: g.members.length, offline: g.offline.size, backlog: g.backlog.size }))
+    return [...this.groups.values()].map(g => ({ key: g.key, members: g.members.length, offline: g.offline.size, backlog: g.backlogSize() }))
   }
 }
 

@@ -2,7 +2,7 @@
 // what a connection writes, and the persistence operations it calls (aedes-persistence 11's
 // async interface, wrapped by src/storage.ts).
 import type { IPublishPacket, UserProperties } from 'mqtt-packet'
-import type { SharedOrigin } from './shared-groups.js'
+import type { SharedOrigin } from './shared-members.js'
 
 export type QoS = 0 | 1 | 2
 

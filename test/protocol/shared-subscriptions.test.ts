@@ -2,14 +2,14 @@
 // member per message, MQTT 3.1.1 and 5.0 members mixed, mosquitto_sub as a member, no
 // retained messages on a shared SUBSCRIBE, a full member skipped, a leaving member's
 // unacknowledged messages given to another member, the strategies, and the refusals.
+// Across cluster nodes (Redis storage): shared-cluster.test.ts.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import type { IConnackPacket, ISubackPacket } from 'mqtt-packet'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { collect, connect, connect5, connectCollecting, publishStream, type MqttClient, type Received } from '../helpers/mqtt.js'
-import { raw5, reasonOf, receivedOf, type Raw5 } from '../helpers/raw5.js'
-import { needRedis, startRedis } from '../helpers/redis.js'
+import { raw5, reasonOf, receivedOf } from '../helpers/raw5.js'
 import { needBinary, waitFor } from '../helpers/system.js'
 
 async function members (url: string, filter: string, count: number, v5 = true): Promise<Array<{ client: MqttClient, got: Received[] }>> {
@@ -214,22 +214,5 @@ describe('strategies', () => {
         await broker.stop()
       }
     })
-  }
-})
-
-test('Redis storage (a cluster): shared subscriptions are not offered yet: CONNACK says so and $share gets 0x9E', { skip: needRedis() }, async () => {
-  const redis = await startRedis()
-  const broker = await startBroker({ storage: 'redis', redisUrl: redis.url })
-  let c: Raw5 | null = null
-  try {
-    c = await raw5(broker.mqttPort)
-    assert.equal((c.received[0] as IConnackPacket).properties?.sharedSubscriptionAvailable, false)
-    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/x', qos: 1 }] })
-    const suback = await c.next(p => p.cmd === 'suback', 'SUBACK') as ISubackPacket
-    assert.deepEqual(suback.granted, [0x9e])
-  } finally {
-    c?.socket.destroy()
-    await broker.stop()
-    await redis.stop()
   }
 })

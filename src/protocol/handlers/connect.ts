@@ -179,7 +179,7 @@ function writeConnack (conn: Connection, reason: number, sessionPresent: boolean
         receiveMaximum: limits.maxInflight,
         maximumPacketSize: limits.maxPacketSize,
         topicAliasMaximum: limits.topicAliasMaximum,
-        sharedSubscriptionAvailable: limits.sharedSubscriptions,
+        sharedSubscriptionAvailable: true,
         ...(assignedId !== null ? { assignedClientIdentifier: assignedId } : {}),
         ...(serverKeepAlive !== null ? { serverKeepAlive } : {}),
         // The interval the broker uses, when it differs from the one asked for (MQTT 5 3.2.2.3.2).

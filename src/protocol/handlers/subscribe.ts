@@ -12,7 +12,7 @@ import { deliverRetained } from '../deliver.js'
 import { ReasonCode, subackCode } from '../reason-codes.js'
 import { routeTo } from '../session.js'
 import { SHARED_MARKER } from '../../session-marker.js'
-import { parseShared } from '../shared-groups.js'
+import { parseShared } from '../shared-members.js'
 import { isSharedFilter, validTopicFilter } from '../topic-rules.js'
 import type { RoutedPacket, Subscription } from '../types.js'
 
@@ -63,10 +63,7 @@ function decide (conn: Connection, requested: ISubscription, identifier: number 
   }
   const isNew = !(sub.topic in conn.subscriptions)
   if (!validTopicFilter(sub.topic)) return Promise.resolve({ sub, reason: ReasonCode.topicFilterInvalid, isNew })
-  if (isSharedFilter(sub.topic)) {
-    if (!conn.core.limits.sharedSubscriptions) return Promise.resolve({ sub, reason: ReasonCode.sharedSubscriptionsNotSupported, isNew })
-    if (parseShared(sub.topic) === null) return Promise.resolve({ sub, reason: ReasonCode.topicFilterInvalid, isNew })
-  }
+  if (isSharedFilter(sub.topic) && parseShared(sub.topic) === null) return Promise.resolve({ sub, reason: ReasonCode.topicFilterInvalid, isNew })
   return new Promise(resolve => {
     conn.core.hooks.authorizeSubscribe(conn.asClient, sub, (err, allowed) => {
       if (err || !allowed) return resolve({ sub, reason: ReasonCode.notAuthorized, isNew })

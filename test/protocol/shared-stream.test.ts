@@ -1,0 +1,79 @@
+// The Redis side of cluster shared groups (src/protocol/shared-stream.ts) against a real
+// redis-server: one hand-off per message whichever node runs it, what counts as a member,
+// the --shared-backlog bound, and forgetting the consumers of nodes that are gone.
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Redis } from 'ioredis'
+import { HandOff, SharedStreams } from '../../src/protocol/shared-stream.js'
+import type { RoutedPacket } from '../../src/protocol/types.js'
+import { needRedis, startRedis, type RedisProcess } from '../helpers/redis.js'
+import { waitFor } from '../helpers/system.js'
+
+const skip = needRedis()
+let redis: RedisProcess
+const conns: Redis[] = []
+
+before(async () => { if (!skip) redis = await startRedis() })
+after(async () => {
+  for (const c of conns) c.disconnect()
+  if (!skip) await redis.stop()
+})
+
+function node (id: string, limit = 100): SharedStreams {
+  const conn = new Redis(redis.url)
+  conns.push(conn)
+  return new SharedStreams(conn, id, 60_000, limit)
+}
+
+const message = (counter: number, qos: 0 | 1 = 1): RoutedPacket =>
+  ({ cmd: 'publish', topic: 't/x', payload: Buffer.from(`m${counter}`), qos, retain: false, dup: false, brokerId: 'pub-node', brokerCounter: counter })
+
+test('a message handed off by two nodes is in the stream once; the entry carries it whole', { skip }, async () => {
+  const [a, b] = [node('a'), node('b')]
+  await a.lease('$share/g1/t/#', 60_000)
+  assert.equal(await a.handOff('$share/g1/t/#', message(1)), HandOff.added)
+  assert.equal(await b.handOff('$share/g1/t/#', message(1)), HandOff.seen)
+  assert.equal(await b.handOff('$share/g1/t/#', message(2)), HandOff.added)
+  assert.equal(await a.depth('$share/g1/t/#'), 2)
+  const entries = await a.read('$share/g1/t/#', 10)
+  assert.deepEqual(entries.map(e => e.message.payload.toString()), ['m1', 'm2'])
+  assert.equal(entries[0].message.brokerCounter, 1)
+  assert.deepEqual(await b.read('$share/g1/t/#', 10), [], 'read by one node only')
+})
+
+test('nobody connected: QoS 1 kept for a persistent member, QoS 0 dropped; no member at all: dropped and the stream deleted', { skip }, async () => {
+  const a = node('a')
+  const key = '$share/g2/t/#'
+  await a.addPersistent(key, 'worker-1')
+  assert.equal(await a.handOff(key, message(1)), HandOff.added)
+  assert.equal(await a.handOff(key, message(2, 0)), HandOff.nobodyConnected)
+  await a.forget('worker-1')
+  assert.equal(await a.handOff(key, message(3)), HandOff.noMember)
+  assert.equal(await a.depth(key), 0)
+})
+
+test('--shared-backlog bounds the stream; a lease that ran out does not count as a member', { skip }, async () => {
+  const a = node('a', 2)
+  const key = '$share/g3/t/#'
+  await a.lease(key, 60_000)
+  assert.equal(await a.handOff(key, message(1)), HandOff.added)
+  assert.equal(await a.handOff(key, message(2)), HandOff.added)
+  assert.equal(await a.handOff(key, message(3)), HandOff.full)
+  await a.lease(key, -1) // expired
+  assert.equal(await a.handOff(key, message(4)), HandOff.noMember)
+})
+
+test('the consumers of gone nodes that hold nothing are forgotten; one holding an entry is kept', { skip }, async () => {
+  const [gone, holding] = [node('gone'), node('holding')]
+  const key = '$share/g4/t/#'
+  await gone.lease(key, 60_000)
+  await gone.handOff(key, message(1))
+  await gone.handOff(key, message(2))
+  const [first] = await gone.read(key, 1)
+  await gone.ack(key, first.id)
+  await holding.read(key, 1)
+  await waitFor(async () => await holding.prune(key, 0) === 1, 2000, 'the gone consumer forgotten')
+  const r = conns[conns.length - 1]
+  const consumers = await r.xinfo('CONSUMERS', `swallow:shared:stream:${key}`, 'members') as Array<Array<string | number>>
+  assert.deepEqual(consumers.map(c => c[1]), ['holding'])
+})
