@@ -5,6 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect as tcpConnect, type Socket } from 'node:net'
+import mqttPacket, { type Packet } from 'mqtt-packet'
 import { startBroker } from '../helpers/broker.js'
 import { connect, connectCollecting } from '../helpers/mqtt.js'
 import { connectPacket } from '../helpers/raw.js'
@@ -54,6 +55,31 @@ test('--max-buffered-bytes closes the client whose unfinished packet crosses it;
     assert.match(metrics, /swallow_connection_errors_total\{reason="buffered_bytes_limit"\} 1/)
     assert.match(metrics, /swallow_connection_errors_total\{reason="partial_packet_timeout"\} 2/)
     await Promise.all([watcher.endAsync(), canary.endAsync()])
+  } finally {
+    await broker.stop()
+  }
+})
+
+test('MQTT 5: the client whose unfinished packet crosses --max-buffered-bytes gets DISCONNECT 0x97 (Quota exceeded) before the close', async () => {
+  const broker = await startBroker({ storage: 'memory', args: ['--max-buffered-bytes', '512KiB', '--max-packet-size', '2MiB'] })
+  try {
+    const socket = tcpConnect(broker.mqttPort, '127.0.0.1')
+    socket.on('error', () => {})
+    const parser = mqttPacket.parser({ protocolVersion: 5 })
+    const packets: Packet[] = []
+    parser.on('packet', p => packets.push(p))
+    socket.on('data', d => parser.parse(d))
+    const closed = new Promise(resolve => socket.once('close', resolve))
+    await new Promise(resolve => socket.once('connect', resolve))
+    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'partial-v5' }))
+    await waitFor(() => packets.some(p => p.cmd === 'connack'), 5000, 'CONNACK')
+    const body = 600 * 1024
+    const length = 2 * body
+    // PUBLISH QoS 0, Remaining Length in 3 bytes, topic "p", properties length 0, then part of the payload.
+    socket.write(Buffer.concat([Buffer.from([0x30, (length & 0x7f) | 0x80, ((length >> 7) & 0x7f) | 0x80, length >> 14, 0, 1, 0x70, 0]), Buffer.alloc(body)]))
+    await closed
+    const disconnect = packets.find(p => p.cmd === 'disconnect') as { reasonCode?: number } | undefined
+    assert.equal(disconnect?.reasonCode, 0x97)
   } finally {
     await broker.stop()
   }
