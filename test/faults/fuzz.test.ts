@@ -8,6 +8,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect as tcpConnect, type Socket } from 'node:net'
 import mqttPacket, { type Packet } from 'mqtt-packet'
+import { rng } from '../../devices/simulator/profiles.js'
 import { startBroker } from '../helpers/broker.js'
 import { connectCollecting, connect } from '../helpers/mqtt.js'
 import { waitFor } from '../helpers/system.js'
@@ -17,18 +18,6 @@ const PACKETS = Number(process.env.FUZZ_PACKETS ?? 20_000)
 const PER_CONNECTION = 10
 const PARALLEL = 16
 const CANARY = 200
-
-/** mulberry32: a small seeded PRNG, so that a failing run can be replayed. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Random = () => number
 const pick = <T>(rnd: Random, items: readonly T[]): T => items[Math.floor(rnd() * items.length)]
@@ -115,7 +104,7 @@ test(`seeded fuzzer: ${PACKETS.toLocaleString('en')} mutated packets (seed ${SEE
     const { client: canarySub, got } = await connectCollecting(broker.mqttUrl, { clientId: 'fz-canary-sub', clean: false })
     await canarySub.subscribeAsync('canary/#', { qos: 1 })
     const canaryPub = await connect(broker.mqttUrl, { clientId: 'fz-canary-pub' })
-    const rnd = prng(SEED)
+    const rnd = rng(SEED)
     const connections = Math.ceil(PACKETS / PER_CONNECTION)
     let next = 0
     let canarySent = 0
