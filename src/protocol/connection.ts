@@ -104,6 +104,8 @@ export class Connection implements RegisteredClient, InboxHost {
   problemInformation = true
   /** The last message the router handed over: one message matching several subscriptions arrives once per subscription. */
   lastRouted: object | null = null
+  /** While a SUBSCRIBE's retained messages are pending: topics delivered live since it began (deliver.ts). */
+  retainedWindow: { topics: Set<string>, open: number } | null = null
   /** The router's listener for this connection's subscriptions. */
   readonly deliver = (packet: RoutedPacket, cb: () => void): void => deliverRouted(this, packet, cb)
 

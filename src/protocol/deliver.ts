@@ -37,14 +37,32 @@ export function deliverRouted (conn: Connection, packet: RoutedPacket, cb: () =>
   conn.lastRouted = packet
   const match = bestMatch(conn.subscriptionList, packet, packet.clientId === conn.id)
   if (match === null) return cb()
+  conn.retainedWindow?.topics.add(packet.topic)
   // A live message keeps its retain flag only for Retain As Published (MQTT-3.3.1-12, -13).
   forward(conn, packet, match, match.retainAsPublished && packet.retain, true, cb)
+}
+
+/**
+ * From a SUBSCRIBE's start to the end of its retained messages, the topics delivered live
+ * are noted: a message published while the SUBSCRIBE is handled reaches the client live
+ * (the route is in place) and may be in the retained store by the time it is read.
+ */
+export function openRetainedWindow (conn: Connection): void {
+  if (conn.retainedWindow === null) conn.retainedWindow = { topics: new Set(), open: 0 }
+  conn.retainedWindow.open++
+}
+
+export function closeRetainedWindow (conn: Connection): void {
+  if (conn.retainedWindow !== null && --conn.retainedWindow.open === 0) conn.retainedWindow = null
 }
 
 /** A retained message sent because of a new subscription (MQTT-3.3.1-6): retain flag set. */
 export function deliverRetained (conn: Connection, packet: RoutedPacket, granted: readonly Subscription[], cb: () => void): void {
   const match = bestMatch(granted, packet, false)
   if (match === null || conn.closed) return cb()
+  // A live message on this topic reached the client since its SUBSCRIBE began: it is the
+  // retained one (published while the SUBSCRIBE was handled) or newer. Not sent twice.
+  if (conn.retainedWindow?.topics.has(packet.topic) === true) return cb()
   forward(conn, packet, match, true, false, cb)
 }
 

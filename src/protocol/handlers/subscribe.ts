@@ -8,7 +8,7 @@
 // 0x8F on MQTT 5.
 import type { ISubscribePacket, ISubscription } from 'mqtt-packet'
 import { ProtocolError, type Connection } from '../connection.js'
-import { deliverRetained } from '../deliver.js'
+import { closeRetainedWindow, deliverRetained, openRetainedWindow } from '../deliver.js'
 import { ReasonCode, subackCode } from '../reason-codes.js'
 import { routeTo } from '../session.js'
 import { SHARED_MARKER } from '../../session-marker.js'
@@ -27,6 +27,7 @@ export function handleSubscribe (conn: Connection, packet: ISubscribePacket, don
     if (invalid !== undefined) return done(new ProtocolError(`invalid topic filter in SUBSCRIBE: ${JSON.stringify(invalid.topic.slice(0, 100))} (MQTT-4.7.1-2)`))
   }
   const identifier = packet.properties?.subscriptionIdentifier
+  openRetainedWindow(conn)
   Promise.all(packet.subscriptions.map(requested => decide(conn, requested, identifier)))
     .then(async decisions => {
       applySubscriptionLimit(conn, decisions)
@@ -43,14 +44,20 @@ export function handleSubscribe (conn: Connection, packet: ISubscribePacket, don
         // A shared group keeps each member's subscription: joining again updates it.
         if (!known || isSharedFilter(d.sub.topic)) await routeTo(conn, d.sub)
       }))
-      if (conn.closed) return done()
+      if (conn.closed) {
+        closeRetainedWindow(conn)
+        return done()
+      }
       conn.writePacket(conn.version === 5
         ? { cmd: 'suback', messageId: packet.messageId, granted: decisions.map(d => d.reason) }
         : { cmd: 'suback', messageId: packet.messageId, granted: decisions.map(d => subackCode(d.reason, conn.version)) })
       done()
       sendRetained(conn, granted)
     })
-    .catch(done)
+    .catch(err => {
+      closeRetainedWindow(conn)
+      done(err)
+    })
 }
 
 function decide (conn: Connection, requested: ISubscription, identifier: number | undefined): Promise<Decision> {
@@ -108,12 +115,12 @@ function sendRetained (conn: Connection, granted: Decision[]): void {
   // The 'subscribe' event names the subscriber of the retained stream asked for right after
   // it, in the same synchronous step (plugins/retained listens for it).
   conn.core.broker.emit('subscribe', granted.map(d => d.sub), conn.asClient)
-  if (wanted.length === 0) return
+  if (wanted.length === 0) return closeRetainedWindow(conn)
   const retained = conn.persistence.createRetainedStreamCombi(wanted.map(s => s.topic))
   ;(async () => {
     for await (const packet of retained as AsyncIterable<RoutedPacket>) {
       if (conn.closed) break
       await new Promise<void>(resolve => deliverRetained(conn, packet, wanted, resolve))
     }
-  })().catch(err => conn.core.log.warn({ err, clientId: conn.id }, 'retained messages not sent'))
+  })().catch(err => conn.core.log.warn({ err, clientId: conn.id }, 'retained messages not sent')).finally(() => closeRetainedWindow(conn))
 }

@@ -100,3 +100,32 @@ test('QoS 0 retained messages to a subscriber that reads slowly wait for its soc
     await broker.stop()
   }
 })
+
+test('a retained message published while a SUBSCRIBE is handled reaches the new subscriber once, not live and again as retained', async () => {
+  const broker = await startBroker()
+  const pub = await connect(broker.mqttUrl)
+  try {
+    let publishing = true
+    let n = 0
+    const stream = (async () => {
+      while (publishing) await pub.publishAsync('race/t', `r${n++}`, { qos: 1, retain: true })
+    })()
+    const twice: string[] = []
+    for (let i = 0; i < 30; i++) {
+      const sub = await connect(broker.mqttUrl)
+      const got = collect(sub)
+      await sub.subscribeAsync('race/t', { qos: 0 })
+      const last = `r${n}` // published after the SUBSCRIBE: it arrives live, and ends the check
+      await waitFor(() => got.some(m => m.payload === last || Number(m.payload.slice(1)) > n), 5000, 'a message after the SUBSCRIBE')
+      const payloads = got.map(m => m.payload)
+      twice.push(...payloads.filter((p, j) => payloads.indexOf(p) !== j))
+      await sub.endAsync()
+    }
+    publishing = false
+    await stream
+    assert.deepEqual(twice, [], 'no message twice')
+  } finally {
+    await pub.endAsync()
+    await broker.stop()
+  }
+})
