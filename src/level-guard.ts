@@ -15,9 +15,9 @@
 // start silently: only `swallow repair` removes it. After a kill -9 there is no marker, so a
 // log truncated after a crash is not detected (it is indistinguishable from a crash tail).
 import { randomUUID } from 'node:crypto'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { StartupError } from './errors.js'
 import { droppedBytes, isLevelDir, readMarker, removeMarker, writeMarker, type Counts } from './level-files.js'
@@ -75,6 +75,29 @@ async function checkBeforeOpen (store: GuardedStore): Promise<void> {
   const files = readdirSync(store.location).filter(f => /^(MANIFEST-\d+|\d+\.(ldb|sst|log))$/.test(f))
   // Opening now would create an empty database and delete these tables for good.
   if (files.length > 0) throw damaged(store, `its CURRENT file is missing (${files.length} table, log or manifest files are there)`)
+}
+
+/**
+ * Creates the store's directory (and its parents) if needed, then opens it guarded. A
+ * directory that cannot be made is one StartupError naming `who` (the setting or the store).
+ */
+export async function createAndOpenGuarded (store: GuardedStore, who = store.label): Promise<ClassicLevel<string, Buffer>> {
+  try {
+    makeDirectory(store.location)
+  } catch (err) {
+    throw new StartupError(`${who}: cannot create ${store.location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
+  }
+  return await openGuarded(store)
+}
+
+/** mkdir -p that fails instead of looping: Node 20's recursive mkdirSync never returns for a path under /proc. */
+function makeDirectory (dir: string): void {
+  const missing: string[] = []
+  for (let at = dir; !existsSync(at); at = dirname(at)) {
+    missing.unshift(at)
+    if (dirname(at) === at) break
+  }
+  for (const path of missing) mkdirSync(path)
 }
 
 /**

@@ -1,8 +1,7 @@
 // Session storage: embedded (LevelDB under --data-dir) or memory. Opens the Aedes
 // persistence, times every storage operation into /metrics, and reports its state.
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdirSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
 import type { ClassicLevel } from 'classic-level'
 import MemoryPersistence from 'aedes-persistence/asyncPersistence.js'
@@ -18,7 +17,7 @@ import type { Config, StorageKind } from './config.js'
 import { StartupError } from './errors.js'
 import { LevelWriteGate } from './level-write-gate.js'
 import { WriteHealth } from './write-health.js'
-import { afterLoad, closeGuarded, openGuarded, startFailure, type GuardedStore } from './level-guard.js'
+import { afterLoad, closeGuarded, createAndOpenGuarded, startFailure, type GuardedStore } from './level-guard.js'
 import type { Logger } from './logger.js'
 import type { CoreMetrics } from './metrics.js'
 
@@ -93,7 +92,7 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
   let embedded: { db: ClassicLevel<string, Buffer>, store: GuardedStore, gate: LevelWriteGate } | null = null
   if (config.storage === 'embedded') {
     const store: GuardedStore = { label: 'sessions store', location: join(dataDir, 'sessions'), dataDir }
-    const db = await openLevel(store)
+    const db = await createAndOpenGuarded(store, '--data-dir')
     try {
       sessionIndex = await SessionIndex.load(db)
     } catch (err) {
@@ -187,25 +186,6 @@ export async function openStorage (config: Config, log: Logger, metrics: CoreMet
       sharedRedis?.disconnect()
     }
   }
-}
-
-async function openLevel (store: GuardedStore): Promise<ClassicLevel<string, Buffer>> {
-  try {
-    makeDirectory(store.location)
-  } catch (err) {
-    throw new StartupError(`--data-dir: cannot create ${store.location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
-  }
-  return await openGuarded(store)
-}
-
-/** mkdir -p that fails instead of looping: Node 20's recursive mkdirSync never returns for a path under /proc. */
-function makeDirectory (dir: string): void {
-  const missing: string[] = []
-  for (let at = dir; !existsSync(at); at = dirname(at)) {
-    missing.unshift(at)
-    if (dirname(at) === at) break
-  }
-  for (const path of missing) mkdirSync(path)
 }
 
 // Aedes pipes these results; some async persistences return async generators instead of streams.

@@ -2,10 +2,8 @@
 // retained store's) and memory. Record keys are "r" + id, so LevelDB keeps them in due order.
 // Both keep the set of pending ids in memory (loaded at start), which makes a release and a
 // cancellation of the same record remove it once.
-import { mkdirSync } from 'node:fs'
 import type { ClassicLevel } from 'classic-level'
-import { StartupError } from '../../src/errors.js'
-import { afterLoad, closeGuarded, openGuarded, startFailure, type GuardedStore } from '../../src/level-guard.js'
+import { afterLoad, closeGuarded, createAndOpenGuarded, startFailure, type GuardedStore } from '../../src/level-guard.js'
 import { LevelWriteGate } from '../../src/level-write-gate.js'
 import type { Logger } from '../../src/logger.js'
 import type { WriteHealth } from '../../src/write-health.js'
@@ -29,12 +27,7 @@ export class LevelBackend implements DelayedBackend {
   }
 
   async open (): Promise<void> {
-    try {
-      mkdirSync(this.store.location, { recursive: true })
-    } catch (err) {
-      throw new StartupError(`${this.store.label}: cannot create ${this.store.location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
-    }
-    this.db = await openGuarded(this.store)
+    this.db = await createAndOpenGuarded(this.store)
     this.gate = new LevelWriteGate(this.db, this.store.label, this.store.location, this.writes)
     try {
       const it = this.db.keys({ gte: RECORD, lt: AFTER_RECORDS })

@@ -6,12 +6,10 @@
 //    the channel swallow:fleet:bans-changed so every node reloads and closes the clients a
 //    new ban matches. While Redis is unreachable, changes fail (503) and every node keeps
 //    refusing the bans it knew; a node that starts while Redis is down does not start.
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ClassicLevel } from 'classic-level'
 import { Redis } from 'ioredis'
-import { StartupError } from '../../src/errors.js'
-import { afterLoad, closeGuarded, openGuarded, type GuardedStore } from '../../src/level-guard.js'
+import { afterLoad, closeGuarded, createAndOpenGuarded, type GuardedStore } from '../../src/level-guard.js'
 import type { Logger } from '../../src/logger.js'
 import type { StorageHandles } from '../../src/storage.js'
 import type { Ban, BanKind } from './bans.js'
@@ -50,12 +48,7 @@ function memoryBackend (): BanBackend {
 
 async function levelBackend (dataDir: string, log: Logger): Promise<BanBackend> {
   const store: GuardedStore = { label: 'bans store', location: join(dataDir, 'bans'), dataDir }
-  try {
-    mkdirSync(store.location, { recursive: true })
-  } catch (err) {
-    throw new StartupError(`bans store: cannot create ${store.location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
-  }
-  const db: ClassicLevel<string, Buffer> = await openGuarded(store)
+  const db: ClassicLevel<string, Buffer> = await createAndOpenGuarded(store)
   const load = async (): Promise<Ban[]> => {
     const out: Ban[] = []
     for await (const [k, v] of db.iterator()) if (!k.startsWith('~')) out.push(JSON.parse(v.toString()) as Ban)

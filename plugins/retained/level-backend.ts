@@ -2,10 +2,8 @@
 // and the memory backend for --storage memory. Both group-commit: writes that arrive while
 // a batch is being written go together in the next batch, in arrival order, so the last
 // retained message published to a topic is the one that stays.
-import { mkdirSync } from 'node:fs'
 import type { ClassicLevel } from 'classic-level'
-import { StartupError } from '../../src/errors.js'
-import { afterLoad, closeGuarded, openGuarded, startFailure, type GuardedStore } from '../../src/level-guard.js'
+import { afterLoad, closeGuarded, createAndOpenGuarded, startFailure, type GuardedStore } from '../../src/level-guard.js'
 import type { Logger } from '../../src/logger.js'
 import { LevelWriteGate } from '../../src/level-write-gate.js'
 import type { WriteHealth } from '../../src/write-health.js'
@@ -104,12 +102,7 @@ export class LevelBackend extends GroupCommitBackend {
 
   async open (sink: IndexSink): Promise<void> {
     this.sink = sink
-    try {
-      mkdirSync(this.store.location, { recursive: true })
-    } catch (err) {
-      throw new StartupError(`retained store: cannot create ${this.store.location}: ${(err as NodeJS.ErrnoException).code}; choose a writable directory with --data-dir`)
-    }
-    this.db = await openGuarded(this.store)
+    this.db = await createAndOpenGuarded(this.store)
     this.gate = new LevelWriteGate(this.db, this.store.label, this.store.location, this.writes)
     let loaded: number
     try {
