@@ -5,8 +5,8 @@
 //  - Behind them up to --max-queued wait in memory. When that queue is full too
 //    (--queue-full-policy):
 //      isolate (default): a persistent session's further live messages stay only in its
-//        stored queue ("spilled") and are read back from there, in order, as it catches
-//        up; a clean session's wait while it acknowledges (see watchStall) and are dropped
+//        stored queue ("spilled", spilled-queue.ts) and are read back from there, in order,
+//        as it catches up; a clean session's wait while it acknowledges (see watchStall) and are dropped
 //        and counted after STALL_MS without. One frozen subscriber does not hold up the
 //        publishers and the others on its topics (a clean one: once, for STALL_MS).
 //      wait: the router's callback is held, so the publishers' PUBACKs wait.
@@ -20,6 +20,7 @@
 // stores them before routing); sending one records its packet id there, an acknowledgement
 // deletes it.
 import { Fifo } from './fifo.js'
+import { SpilledQueue, type ReadUnsent } from './spilled-queue.js'
 import type { OutgoingPublish, Persistence } from './types.js'
 
 export type QueueFullPolicy = 'isolate' | 'wait'
@@ -62,20 +63,12 @@ export interface OutboundHost {
   caughtUp: () => void
   /** One QoS 0 message was dropped because the client does not read (`firstOfEpisode`: the first since it last caught up). */
   droppedQoS0: (firstOfEpisode: boolean) => void
-  /**
-   * Up to `limit` messages of the stored queue that were never sent, in order, except those
-   * `skip` names (brokerId:brokerCounter, see messageKey): the next part of a spilled queue.
-   */
-  readUnsent: (limit: number, skip: ReadonlySet<string>, spareId: () => number) => Promise<OutgoingPublish[]>
+  /** The next part of a spilled queue (spilled-queue.ts). */
+  readUnsent: ReadUnsent
 }
 
 /** What the queue-full log line and metrics say happened to the message that did not fit. */
 export type Overflow = 'wait' | 'spill' | 'drop'
-
-/** A message's identity in a stored queue. */
-export function messageKey (packet: { brokerId?: string, brokerCounter?: number }): string {
-  return `${packet.brokerId ?? ''}:${packet.brokerCounter ?? 0}`
-}
 
 interface Inflight {
   packet: OutgoingPublish
@@ -107,15 +100,8 @@ export class Outbound {
   private qos0Held: Array<{ packet: OutgoingPublish | Buffer, cb: () => void }> | null = null
   private qos0Timer: NodeJS.Timeout | null = null
   private droppingQoS0 = false
-  /** Live messages of this persistent session are in its stored queue only: later ones follow them there. */
-  private spilling = false
-  private refilling = false
-  /** A restored session's in-flight messages are being sent again: no refill before they are. */
-  private resending = false
-  /** A message spilled while a refill read the stored queue: the refill may not have seen it. */
-  private spilledDuringRefill = false
-  /** What the last refill read: a live copy of one of them arriving late is not sent twice. */
-  private refilled: Set<string> | null = null
+  /** Created when a persistent session first spills, or is restored. */
+  private spilled: SpilledQueue | null = null
   /** A clean session's live message was dropped since the queue last had room. */
   private dropping = false
 
@@ -197,14 +183,8 @@ export class Outbound {
    */
   sendQoS12 (packet: OutgoingPublish, kind: DeliveryKind, cb: () => void): void {
     const item = { packet, stored: kind === 'stored' }
-    if (kind === 'stored') {
-      if (this.refilled?.has(messageKey(packet)) === true) return cb() // read back already
-      // While messages before it are in the stored queue only, it waits there too: it is read back in order.
-      if (this.spilling) {
-        if (this.refilling) this.spilledDuringRefill = true
-        return cb()
-      }
-    }
+    // While messages before it are in the stored queue only, it waits there too: it is read back in order.
+    if (kind === 'stored' && this.spilled?.leavesStored(packet) === true) return cb()
     if (this.inflight.size < this.window && this.queue.length === 0) {
       this.transmit(item)
       return cb()
@@ -217,7 +197,7 @@ export class Outbound {
     const first = this.blocked.length === 0 && !this.spilling && !this.dropping
     if (isolate && kind === 'stored') {
       this.host.queueFull(first, this.inflight.size, this.queue.length, 'spill')
-      this.spilling = true
+      ;(this.spilled ??= new SpilledQueue()).spill()
       this.watchSlowClient()
       return cb()
     }
@@ -266,35 +246,27 @@ export class Outbound {
    * are in the stored queue too, and are read back in their place.
    */
   followStoredQueue (): void {
-    this.spilling = true
-    this.resending = true
+    (this.spilled ??= new SpilledQueue()).follow()
   }
 
   storedQueueResent (): void {
-    this.resending = false
+    this.spilled?.resent()
     this.pump()
   }
 
+  private get spilling (): boolean {
+    return this.spilled?.spilling === true
+  }
+
   /** Reads the next part of a spilled queue once the memory queue is empty. */
-  private refill (): void {
-    this.refilling = true
-    this.spilledDuringRefill = false
-    const skip = new Set<string>()
-    for (const { packet } of this.inflight.values()) skip.add(messageKey(packet))
+  private refill (spilled: SpilledQueue): void {
     const room = Math.max(1, this.limits.maxQueued - this.queue.length)
-    this.host.readUnsent(room, skip, () => this.allocateId()).then(packets => {
-      this.refilling = false
-      if (this.host.closed) return
-      this.refilled = new Set(packets.map(messageKey))
-      for (const packet of packets) this.queue.push({ packet, stored: true })
-      // Fewer than asked for and nothing spilled meanwhile: the stored queue has nothing more.
-      if (packets.length < room && !this.spilledDuringRefill) {
-        this.spilling = false
-        if (this.blocked.length === 0) this.host.caughtUp()
-      }
+    const inFlight = [...this.inflight.values()].map(entry => entry.packet)
+    void spilled.refill((limit, skip, spareId) => this.host.readUnsent(limit, skip, spareId), room, inFlight, () => this.allocateId()).then(part => {
+      if (part === null || this.host.closed) return
+      for (const packet of part.packets) this.queue.push({ packet, stored: true })
+      if (part.caughtUp && this.blocked.length === 0) this.host.caughtUp()
       this.pump()
-    }, () => {
-      this.refilling = false // a storage error: the next acknowledgement tries again
     })
   }
 
@@ -369,7 +341,7 @@ export class Outbound {
       if (next === undefined) break
       this.transmit(next)
     }
-    if (this.spilling && !this.refilling && !this.resending && this.queue.length === 0 && !this.host.closed) return this.refill()
+    if (this.spilled?.due(this.queue.length) === true && !this.host.closed) return this.refill(this.spilled)
     if (this.dropping && this.queue.length < this.limits.maxQueued) {
       this.dropping = false
       if (this.blocked.length === 0) this.host.caughtUp()
