@@ -127,6 +127,10 @@ test('a stored record that cannot be read is deleted with one error line; the ot
   const first = await startBroker({ args: ['--sys-interval', 'off'] })
   let second: Awaited<ReturnType<typeof startBroker>> | null = null
   try {
+    // A persistent subscriber: the record may be due before the restarted broker has a live one.
+    const early = await connect(first.mqttUrl, { clientId: 'unreadable-sub', clean: false })
+    await early.subscribeAsync('u/#', { qos: 1 })
+    await early.endAsync()
     const pub = await connect(first.mqttUrl)
     await pub.publishAsync('$delayed/2/u/x', 'readable', { qos: 1 })
     await pub.endAsync()
@@ -135,8 +139,7 @@ test('a stored record that cannot be read is deleted with one error line; the ot
     await db.put('r' + newId(Date.now()), Buffer.from('not a record'))
     await db.close()
     second = await startBroker({ dataDir: first.dataDir, args: ['--sys-interval', 'off'] })
-    const { client: sub, got } = await connectCollecting(second.mqttUrl)
-    await sub.subscribeAsync('u/#', { qos: 1 })
+    const { client: sub, got } = await connectCollecting(second.mqttUrl, { clientId: 'unreadable-sub', clean: false })
     await waitFor(() => got.length === 1, 10_000, 'the readable message')
     assert.equal(got[0].payload, 'readable')
     const lines = second.logs.filter(l => String(l.msg).includes('cannot be read is deleted'))
