@@ -101,6 +101,10 @@ test('a graceful restart (SIGTERM) keeps the pending delayed messages; one overd
   const first = await startBroker({ args })
   let second: Awaited<ReturnType<typeof startBroker>> | null = null
   try {
+    // A persistent subscriber: g/later may be due before the restarted broker has a live one.
+    const early = await connect(first.mqttUrl, { clientId: 'overdue-sub', clean: false })
+    await early.subscribeAsync('g/#', { qos: 1 })
+    await early.endAsync()
     const pub = await connect(first.mqttUrl)
     await pub.publishAsync('$delayed/1/g/overdue', 'retained, overdue', { qos: 1, retain: true })
     await pub.publishAsync('$delayed/4/g/later', 'across a restart', { qos: 1 })
@@ -109,8 +113,7 @@ test('a graceful restart (SIGTERM) keeps the pending delayed messages; one overd
     assert.equal(await first.stop(), 0)
     await waitFor(() => Date.now() > overdueAt, 5000, 'the first one is overdue')
     second = await startBroker({ dataDir: first.dataDir, args })
-    const { client: sub, got } = await connectCollecting(second.mqttUrl)
-    await sub.subscribeAsync('g/#', { qos: 1 })
+    const { client: sub, got } = await connectCollecting(second.mqttUrl, { clientId: 'overdue-sub', clean: false })
     await waitFor(() => got.some(m => m.topic === 'g/later'), 10_000, 'the later message')
     assert.deepEqual(got.find(m => m.topic === 'g/later'), { topic: 'g/later', payload: 'across a restart', qos: 1, retain: false })
     const retained = await api(`${second.httpUrl}/api/retained/one?topic=g/overdue`)
