@@ -29,12 +29,18 @@
 //  8. the parser keeps unparsed bytes in `_list`, a `bl` BufferListStream (a whole Duplex
 //     stream per connection) of which it uses only the BufferList methods: a plain
 //     BufferList of the same `bl` saves ~0.5-0.9 KiB per connection (lightenParser); it reads
-//     numbers from its first buffer (`getBuffers()[0]`) without slicing.
+//     numbers from its first buffer (`getBuffers()[0]`) without slicing;
+//  9. the three persistences reject a lookup of a packet id they do not hold
+//     (incomingGetPacket, outgoingUpdate) with Error('no such packet'): an answer, not a
+//     storage failure (test/faults/failing-persistence.test.ts tells the two apart).
 import { isUtf8 } from 'node:buffer'
 import { createRequire } from 'node:module'
 import type { Aedes, Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import { StartupError } from './errors.js'
+
+/** The persistence's rejection for a packet id it does not hold (item 9), not a storage failure. */
+export const isNoSuchPacket = (err: unknown): boolean => err instanceof Error && err.message === 'no such packet'
 
 /** What a client in Aedes's registry must offer (the protocol core's Connection does). */
 export interface RegisteredClient {

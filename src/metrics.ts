@@ -18,6 +18,7 @@ export interface CoreMetrics {
   sessionsExpired: Counter
   sharedRedispatched: Counter
   storageOps: Histogram<'op'>
+  storageErrors: Counter<'op'>
   storageUp: Gauge
 }
 
@@ -75,6 +76,7 @@ export function createMetrics (): CoreMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry]
     }),
+    storageErrors: new Counter({ name: 'swallow_storage_errors_total', help: 'Session storage operations that failed, by operation (each fails one client\'s operation, logged once per client)', labelNames: ['op'], registers: [registry] }),
     storageUp: new Gauge({ name: 'swallow_storage_up', help: '1 when session storage is healthy, 0 when degraded', registers: [registry] })
   }
 }

@@ -15,6 +15,7 @@ import { ClusterEmitter } from './cluster-emitter.js'
 import { probeRedis, RedisHealthMonitor } from './redis.js'
 import type { Config, StorageKind } from './config.js'
 import { StartupError } from './errors.js'
+import { isNoSuchPacket } from './aedes-seam.js'
 import { LevelWriteGate } from './level-write-gate.js'
 import { WriteHealth } from './write-health.js'
 import { afterLoad, closeGuarded, createAndOpenGuarded, startFailure, type GuardedStore } from './level-guard.js'
@@ -208,6 +209,8 @@ function timeOperations (persistence: AsyncPersistence, impl: Implementations, m
   for (const op of TIMED_OPERATIONS) {
     if (!(op in impl)) continue
     const observe = metrics.storageOps.labels(op)
+    const errors = metrics.storageErrors.labels(op)
+    const countFailure = (err: unknown): void => { if (!isNoSuchPacket(err)) errors.inc() }
     let n = 0
     persistence[op] = function timed (...args: unknown[]) {
       pending.count++
@@ -215,14 +218,14 @@ function timeOperations (persistence: AsyncPersistence, impl: Implementations, m
       // The histogram samples one operation in TIMING_SAMPLE: timing all of them cost ~9% of
       // the broker's busy time in the 1->1 QoS 1 benchmark.
       if (n++ % TIMING_SAMPLE !== 0) {
-        result.then(finished, finished)
+        result.then(finished, err => { finished(); countFailure(err) })
       } else {
         const start = performance.now()
         const record = (): void => {
           pending.count--
           observe.observe((performance.now() - start) / 1000)
         }
-        result.then(record, record)
+        result.then(record, err => { record(); countFailure(err) })
       }
       return result
     }

@@ -235,6 +235,15 @@ export class Connection implements RegisteredClient, InboxHost {
     this.core.log.warn({ clientId: this.id, ...fields }, message)
   }
 
+  /**
+   * A storage operation for this client failed where the protocol goes on without it (the
+   * operation's cost is a repeat, said in `consequence`): one warning per client and
+   * operation; swallow_storage_errors_total counts them all.
+   */
+  storageFailed (operation: string, err: unknown, consequence: string): void {
+    this.warnOnce(`storage error in ${operation}: ${consequence}`, { operation, error: err instanceof Error ? err.message : String(err) })
+  }
+
   authTimedOut (): void {
     this.fail(new ProtocolError(`the authentication exchange did not finish within --connect-timeout (${this.core.limits.connectTimeout} ms)`, ReasonCode.notAuthorized))
   }

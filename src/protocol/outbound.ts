@@ -65,6 +65,8 @@ export interface OutboundHost {
   droppedQoS0: (firstOfEpisode: boolean) => void
   /** The next part of a spilled queue (spilled-queue.ts). */
   readUnsent: ReadUnsent
+  /** A storage write failed and delivery goes on without it (Connection.storageFailed). */
+  storageFailed: (operation: string, err: unknown, consequence: string) => void
 }
 
 /** What the queue-full log line and metrics say happened to the message that did not fit. */
@@ -287,7 +289,10 @@ export class Outbound {
     this.track(packet as OutgoingPublish & { messageId: number }, false)
     if (!stored || this.host.clean) return this.write(packet)
     // Record the packet id in the stored queue first: an acknowledgement then finds it.
-    this.host.persistence.outgoingUpdate(this.host, packet).then(() => this.write(packet), () => this.write(packet))
+    this.host.persistence.outgoingUpdate(this.host, packet).then(() => this.write(packet), err => {
+      this.host.storageFailed('outgoingUpdate', err, 'the message is sent; its stored copy keeps no packet id, so it is sent again after a reconnect')
+      this.write(packet)
+    })
   }
 
   private write (packet: OutgoingPublish): void {
@@ -330,7 +335,10 @@ export class Outbound {
     if (entry === undefined) return
     this.inflightById?.delete(messageId)
     entry.packet.shared?.group.settled(entry.packet.shared)
-    if (!this.host.clean) this.host.persistence.outgoingClearMessageId(this.host, { messageId }).catch(() => {})
+    if (!this.host.clean) {
+      this.host.persistence.outgoingClearMessageId(this.host, { messageId }).catch(err =>
+        this.host.storageFailed('outgoingClearMessageId', err, 'the acknowledged message stays in the stored queue and is sent again after a reconnect'))
+    }
     this.lastAckAt = Date.now()
     this.pump()
   }

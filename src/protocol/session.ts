@@ -146,7 +146,10 @@ function publishOf (conn: Connection, stored: StoredMessage): OutgoingPublish {
 
 /** Stores the will of a new connection (an earlier one of this id is replaced). */
 export async function storeWill (core: Core, conn: Connection): Promise<void> {
-  if (core.storedSessions === null || core.storedSessions.hasWill(conn.id)) await core.persistence.delWill(willKey(core, conn.id)).catch(() => {})
+  if (core.storedSessions === null || core.storedSessions.hasWill(conn.id)) {
+    await core.persistence.delWill(willKey(core, conn.id)).catch(err =>
+      conn.storageFailed('delWill', err, 'an earlier connection\'s will stays stored unless this one has a will, and a broker that restarts after a crash publishes it'))
+  }
   if (conn.will !== null) await core.persistence.putWill(conn, { ...conn.will })
 }
 
@@ -163,7 +166,10 @@ export function endSession (conn: Connection, wasConnected: boolean): void {
   const will = conn.will
   conn.will = null
   if (will !== null) {
-    if (conn.disconnected) core.persistence.delWill(willKey(core, conn.id)).catch(() => {})
+    if (conn.disconnected) {
+      core.persistence.delWill(willKey(core, conn.id)).catch(err =>
+        conn.storageFailed('delWill', err, 'the will of this normal disconnect stays stored and a broker that restarts after a crash publishes it'))
+    }
     else publishWill(core, conn, will)
   }
   // Taken over: the session goes on with the new connection of this client id.
@@ -260,7 +266,10 @@ function lastDeadline (stored: ReadonlyArray<{ topic: string }>): number | null 
 function publishWill (core: Core, conn: Connection, will: WillMessage): void {
   const { delay, ...packet } = will
   const clientId = conn.id
-  const done = (): void => { core.persistence.delWill(willKey(core, clientId)).catch(() => {}) }
+  const done = (): void => {
+    core.persistence.delWill(willKey(core, clientId)).catch(err => core.log.warn({ clientId, operation: 'delWill', error: err instanceof Error ? err.message : String(err) },
+      'storage error in delWill: the will was published and stays stored; a broker that restarts after a crash publishes it again'))
+  }
   core.hooks.authorizePublish(conn.asClient, packet, err => {
     if (err || core.isDropped(packet)) return done()
     const seconds = Math.min(delay, conn.sessionExpiry)

@@ -9,6 +9,7 @@
 // and answered with reason code 0x87 on MQTT 5; the connection stays up either way.
 import { isUtf8 } from 'node:buffer'
 import type { IPublishPacket } from 'mqtt-packet'
+import { isNoSuchPacket } from '../../aedes-seam.js'
 import { ProtocolError, type Connection } from '../connection.js'
 import type { HandlerDone } from '../inbox.js'
 import { ReasonCode } from '../reason-codes.js'
@@ -29,7 +30,8 @@ export function handlePublish (conn: Connection, packet: IPublishPacket, done: D
     return acknowledge(conn, packet, ReasonCode.payloadFormatInvalid, done)
   }
   if (packet.qos !== 2) return authorizeAndPublish(conn, packet, message, done)
-  receivedBefore(conn, packet, seen => {
+  receivedBefore(conn, packet, (seen, err) => {
+    if (err !== undefined) return done(err as Error)
     if (seen) return acknowledge(conn, packet, ReasonCode.success, done)
     if (conn.version === 5 && conn.unacknowledgedIn >= conn.core.limits.maxInflight) {
       return done(new ProtocolError(`more than ${conn.core.limits.maxInflight} QoS 2 messages awaiting PUBREL (Receive Maximum)`, ReasonCode.receiveMaximumExceeded))
@@ -116,13 +118,15 @@ function routedMessage (packet: IPublishPacket, topic: string): RoutedPacket {
  * QoS 2 is delivered when the PUBLISH arrives; its packet id is kept until PUBREL, so that a
  * retransmission (a persistent session's after a reconnect or a restart: DUP set) is
  * answered with PUBREC without being authorized, logged or delivered again (MQTT-4.3.3-9).
- * A clean session keeps the ids in memory, a persistent one in its storage.
+ * A clean session keeps the ids in memory, a persistent one in its storage. A failed lookup
+ * is not "not seen" (that could deliver the message twice): `err`, the connection closes and
+ * the client retransmits after it reconnects.
  */
-function receivedBefore (conn: Connection, packet: IPublishPacket, cb: (seen: boolean) => void): void {
+function receivedBefore (conn: Connection, packet: IPublishPacket, cb: (seen: boolean, err?: unknown) => void): void {
   const messageId = packet.messageId as number
   if (conn.clean) return cb(conn.incomingQoS2?.has(messageId) === true)
   if (!packet.dup) return cb(false)
-  conn.persistence.incomingGetPacket(conn, { messageId }).then(() => cb(true), () => cb(false))
+  conn.persistence.incomingGetPacket(conn, { messageId }).then(() => cb(true), err => isNoSuchPacket(err) ? cb(false) : cb(false, err))
 }
 
 async function rememberQoS2 (conn: Connection, message: RoutedPacket, messageId: number): Promise<void> {

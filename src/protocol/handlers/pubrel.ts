@@ -3,6 +3,7 @@
 // unknown).
 import type { IPubrelPacket } from 'mqtt-packet'
 import type { Connection } from '../connection.js'
+import { isNoSuchPacket } from '../../aedes-seam.js'
 import { ReasonCode } from '../reason-codes.js'
 
 export function handlePubrel (conn: Connection, packet: IPubrelPacket, done: (err?: Error | null) => void): void {
@@ -16,8 +17,10 @@ export function handlePubrel (conn: Connection, packet: IPubrelPacket, done: (er
   }
   if (conn.clean) return answer(conn.incomingQoS2?.delete(messageId) === true)
   // Looked up first: the embedded and Redis storage delete an unknown id without an error.
+  // A failed lookup is not an unknown id: the connection closes and the client sends the
+  // PUBREL again when it reconnects (MQTT-4.4.0-1).
   const { persistence } = conn
   persistence.incomingGetPacket(conn, { messageId }).then(
     () => persistence.incomingDelPacket(conn, { messageId }).then(() => answer(true), done),
-    () => answer(false))
+    err => isNoSuchPacket(err) ? answer(false) : done(err))
 }
