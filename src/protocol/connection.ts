@@ -70,8 +70,11 @@ export class Connection implements RegisteredClient, InboxHost {
   disconnected = false
   /** Closed because a new connection with this client id took the session over. */
   takenOver = false
-  /** Granted subscriptions by filter (change them with setSubscription / deleteSubscription). */
-  readonly subscriptions: Record<string, Subscription> = Object.create(null)
+  /**
+   * Granted subscriptions by filter (change them with setSubscription / deleteSubscription).
+   * A dictionary (~184 bytes) made with the first one: a device that only publishes has none.
+   */
+  private subscriptionsByFilter: Record<string, Subscription> = NO_SUBSCRIPTIONS
   /** The same as an array, for the per-message match (for-in over a dictionary allocates). */
   private subscriptionArray: Subscription[] | null = null
   /** Aedes's registry contract (src/aedes-seam.ts): only ever read or deleted from, so one object serves all. */
@@ -213,13 +216,18 @@ export class Connection implements RegisteredClient, InboxHost {
     registerClient(this.core.broker, this)
   }
 
+  get subscriptions (): Readonly<Record<string, Subscription>> {
+    return this.subscriptionsByFilter
+  }
+
   setSubscription (sub: Subscription): void {
-    this.subscriptions[sub.topic] = sub
+    if (this.subscriptionsByFilter === NO_SUBSCRIPTIONS) this.subscriptionsByFilter = Object.create(null)
+    this.subscriptionsByFilter[sub.topic] = sub
     this.subscriptionArray = null
   }
 
   deleteSubscription (filter: string): void {
-    delete this.subscriptions[filter]
+    if (this.subscriptionsByFilter !== NO_SUBSCRIPTIONS) delete this.subscriptionsByFilter[filter]
     this.subscriptionArray = null
   }
 
@@ -408,6 +416,8 @@ export class Connection implements RegisteredClient, InboxHost {
 
 const NO_ALIAS = { alias: 0, known: false }
 const NO_DUPLICATES: Record<string, unknown> = Object.create(null)
+/** Every connection's subscriptions until its first one (frozen: a write to it would be a bug). */
+const NO_SUBSCRIPTIONS: Record<string, Subscription> = Object.freeze(Object.create(null))
 
 const UNSUPPORTED_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01])
 /** MQTT 5 CONNACK 0x95 (packet too large), no properties. */

@@ -1,19 +1,22 @@
 /** A queue whose shift() does not move the rest (Array.shift is O(n) on a 1,000-deep queue). */
 export class Fifo<T> {
-  private items: Array<T | undefined> = []
+  // Shared while empty: an idle connection's two queues keep no array of their own.
+  private items: Array<T | undefined> = EMPTY
   private head = 0
 
   get length (): number { return this.items.length - this.head }
 
-  push (item: T): void { this.items.push(item) }
+  push (item: T): void {
+    if (this.items === EMPTY) this.items = [item]
+    else this.items.push(item)
+  }
 
   shift (): T | undefined {
     if (this.head >= this.items.length) return undefined
     const item = this.items[this.head]
     this.items[this.head++] = undefined
     if (this.head === this.items.length) {
-      // Empty: length 0 gives the backing store back (an idle connection keeps none).
-      this.items.length = 0
+      this.items = EMPTY
       this.head = 0
     } else if (this.head > 1024 && this.head * 2 >= this.items.length) {
       this.items = this.items.slice(this.head)
@@ -30,8 +33,10 @@ export class Fifo<T> {
   /** Empties the queue, returning what it held. */
   drain (): T[] {
     const rest = this.items.slice(this.head) as T[]
-    this.items = []
+    this.items = EMPTY
     this.head = 0
     return rest
   }
 }
+
+const EMPTY: never[] = Object.freeze([]) as never[]
