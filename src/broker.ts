@@ -21,6 +21,7 @@ import { Traffic } from './traffic.js'
 import { VERSION } from './version.js'
 import { checkAedesSeam, registeredClients } from './aedes-seam.js'
 import { Connection } from './protocol/connection.js'
+import { SysListeners } from './protocol/sys-listeners.js'
 import { createCore, createRoute } from './protocol/core.js'
 import { sweepExpiredSessions } from './protocol/session.js'
 import { ReasonCode } from './protocol/reason-codes.js'
@@ -77,6 +78,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     const routes = new HttpRoutes()
     const route = createRoute(aedes, storage.persistence)
     const publish: PluginContext['publish'] = (message, client, done) => route.publish(message, client, done)
+    const sysListeners = new SysListeners()
     // Plugins may trigger a reload (the admin API) once the broker runs; it is defined below.
     let reloadParts: ((trigger: string) => Promise<ReloadPart[]>) | null = null
     const reloadForPlugins = async (trigger: string): Promise<ReloadPart[]> => {
@@ -85,7 +87,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     }
     for (const plugin of plugins) {
       const handle = await plugin.setup({
-        config, broker: aedes, hooks, http: routes, metrics: metrics.registry, storage, publish, log: log.child({ plugin: plugin.name }), reload: reloadForPlugins
+        config, broker: aedes, hooks, http: routes, metrics: metrics.registry, storage, publish, sysListened: () => sysListeners.any, log: log.child({ plugin: plugin.name }), reload: reloadForPlugins
       })
       if (handle) handles.push(handle)
     }
@@ -103,6 +105,7 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       isDropped: packet => hooks.isDropped(packet),
       authMethod: name => hooks.authMethod(name),
       route,
+      sysListeners,
       cluster: storage.mq !== null && storage.sharedRedis !== null ? { redis: storage.sharedRedis, nodeId: storage.nodeId, emitter: storage.mq } : null
     })
     // Before the listeners open: a message published before the first member is back waits for it.

@@ -39,6 +39,8 @@ export interface PluginContext {
    * Local see (null: the broker). Use it once the broker is whole (PluginHandle.start).
    */
   publish: (message: RoutedPacket, client: Client | null, done: (err?: Error | null) => void) => void
+  /** Some connection on this node subscribes to a filter that may match $SYS topics: skip building $SYS messages when not. */
+  sysListened: () => boolean
   /** What SIGHUP does (TLS certificates, every plugin's files), logged as one line; resolves the parts. */
   reload: (trigger: string) => Promise<ReloadPart[]>
 }

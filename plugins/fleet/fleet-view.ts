@@ -27,8 +27,8 @@ export interface Fleet {
   subscriptions: () => Promise<LiveSubscription[]>
   /** Closes the matching clients (MQTT 5: DISCONNECT 0x98); `endSession`: their sessions are deleted too. Resolves how many. */
   kick: (selector: KickSelector, endSession: boolean) => Promise<number>
-  /** Presence of this node's clients for the other nodes ($SYS/broker/... is not routed between nodes). */
-  sharePresence: (message: PresenceMessage) => void
+  /** Presence of this node's clients for the other nodes ($SYS/broker/... is not routed between nodes); null: no other nodes. */
+  sharePresence: ((message: PresenceMessage) => void) | null
   /** Presence of another node's clients. */
   onPresence: (listener: (message: PresenceMessage) => void) => void
   close: () => Promise<void>
@@ -98,7 +98,7 @@ export function localFleet (local: LocalClients): Fleet {
     client: async id => local.detail(id),
     subscriptions: async () => local.subscriptions(),
     kick: async (selector, endSession) => local.kick(selector, endSession),
-    sharePresence: () => {},
+    sharePresence: null,
     onPresence: () => {},
     close: async () => {}
   }

@@ -25,7 +25,7 @@ import { registerSubscriptionsApi } from './subscriptions-api.js'
 
 export const fleetPlugin: Plugin = {
   name: 'fleet',
-  async setup ({ broker, hooks, http, storage, log, reload, publish }) {
+  async setup ({ broker, hooks, http, storage, log, reload, publish, sysListened }) {
     const backend = await openBanBackend(storage, log)
     const bans = new BanList(backend)
     await bans.load()
@@ -33,7 +33,7 @@ export const fleetPlugin: Plugin = {
 
     const local = new LocalClients(broker, storage.nodeId)
     const fleet = storage.redisUrl !== null ? await clusterFleet(storage.redisUrl, local, log) : localFleet(local)
-    const presence = new Presence(broker, storage.nodeId, fleet)
+    const presence = new Presence(broker, storage.nodeId, fleet, sysListened)
     const parts: ApiParts = { fleet, sessions: new Sessions(storage.persistence as unknown as Persistence), presence, log }
     registerClientsApi(http, parts)
     registerSessionsApi(http, parts)

@@ -222,12 +222,16 @@ export class Connection implements RegisteredClient, InboxHost {
 
   setSubscription (sub: Subscription): void {
     if (this.subscriptionsByFilter === NO_SUBSCRIPTIONS) this.subscriptionsByFilter = Object.create(null)
+    // Counted while the connection is open; shutdown() counts its subscriptions out.
+    if (!this.closed && !(sub.topic in this.subscriptionsByFilter)) this.core.sysListeners.added(sub.topic)
     this.subscriptionsByFilter[sub.topic] = sub
     this.subscriptionArray = null
   }
 
   deleteSubscription (filter: string): void {
-    if (this.subscriptionsByFilter !== NO_SUBSCRIPTIONS) delete this.subscriptionsByFilter[filter]
+    if (!(filter in this.subscriptionsByFilter)) return
+    if (!this.closed) this.core.sysListeners.removed(filter)
+    delete this.subscriptionsByFilter[filter]
     this.subscriptionArray = null
   }
 
@@ -398,7 +402,10 @@ export class Connection implements RegisteredClient, InboxHost {
     endExchange(this, true)
     // A persistent session that outlives this connection stays a member of its shared groups.
     const sessionStays = !this.clean && this.sessionExpiry > 0 && !this.takenOver
-    for (const filter in this.subscriptions) unrouteFrom(this, filter, sessionStays)
+    for (const filter in this.subscriptions) {
+      this.core.sysListeners.removed(filter)
+      unrouteFrom(this, filter, sessionStays)
+    }
     this.core.shared.redispatch(this, this.outbound.close())
     endSession(this, wasConnected)
     if (wasConnected) unregisterClient(this.core.broker, this)

@@ -1,5 +1,6 @@
 // What every connection of the protocol core shares: the broker (router, registry, hooks,
 // events), the persistence, the limits from the config, metrics, the log and the timers.
+import type { SysListeners } from './sys-listeners.js'
 import type { Aedes, AuthenticateError, Client, ConnectPacket } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { ClusterEmitter } from '../cluster-emitter.js'
@@ -77,6 +78,8 @@ export interface Core {
   route: MessageRoute
   /** --max-sessions. */
   sessionLimit: SessionLimit
+  /** Whether anybody here subscribes to $SYS topics (the plugins skip $SYS messages nobody gets). */
+  sysListeners: SysListeners
 }
 
 export interface CoreParts {
@@ -90,6 +93,8 @@ export interface CoreParts {
   authMethod: Core['authMethod']
   /** Made before the plugins (they publish through it too, src/plugin.ts). */
   route: MessageRoute
+  /** Made before the plugins (they ask it, src/plugin.ts). */
+  sysListeners: SysListeners
   /** Redis storage: the shared groups' Redis connection, this node's id and the route between nodes. */
   cluster: { redis: Redis, nodeId: string, emitter: ClusterEmitter } | null
 }
@@ -106,7 +111,7 @@ export function createRoute (broker: Aedes, persistence: unknown): MessageRoute 
 // node lags behind the route stream while Redis is up (they read it within milliseconds).
 const SEEN_TTL_MS = 120_000
 
-export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped, authMethod, route, cluster }: CoreParts): Core {
+export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped, authMethod, route, sysListeners, cluster }: CoreParts): Core {
   const stored = asPersistence(persistence)
   const settings = { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog }
   const factory: GroupFactory = cluster === null
@@ -152,6 +157,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     partials: new PartialPackets({ maxBufferedBytes: config.maxBufferedBytes, partialPacketTimeout: config.partialPacketTimeout }),
     shared,
     route,
-    sessionLimit: new SessionLimit(stored, config.maxSessions, metrics.sessionsRefused)
+    sessionLimit: new SessionLimit(stored, config.maxSessions, metrics.sessionsRefused),
+    sysListeners
   }
 }

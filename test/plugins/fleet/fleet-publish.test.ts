@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { startBroker, type BrokerProcess } from '../../helpers/broker.js'
-import { connect, connect5, connect5Collecting } from '../../helpers/mqtt.js'
+import { connect, connect5, connect5Collecting, connectCollecting } from '../../helpers/mqtt.js'
 import { run, tempDir, waitFor } from '../../helpers/system.js'
 import { apiOf } from './fleet-helpers.js'
 
@@ -105,6 +105,24 @@ test('presence: /api/events streams connects, disconnects and admin actions; $SY
   abort.abort()
   await reading
   await watcher.endAsync()
+})
+
+test('presence: built only while someone listens, and still sent after subscribers came, re-subscribed, unsubscribed and left', async () => {
+  const { client: watcher, got } = await connectCollecting(broker.mqttUrl, { clientId: 'presence-watcher' })
+  await watcher.subscribeAsync('$SYS/broker/clients/+/connected')
+  await watcher.subscribeAsync('$SYS/broker/clients/+/connected') // the same filter again: counted once
+  const other = await connect(broker.mqttUrl, { clientId: 'presence-other' })
+  await other.subscribeAsync('$SYS/#')
+  await other.unsubscribeAsync('$SYS/#')
+  await other.subscribeAsync('$SYS/broker/#')
+  await other.endAsync() // its subscription is counted out with the connection
+  const first = await connect(broker.mqttUrl, { clientId: 'presence-2' })
+  await waitFor(() => got.some(m => m.topic === '$SYS/broker/clients/presence-2/connected'), 5000, 'presence-2 announced')
+  await watcher.unsubscribeAsync('$SYS/broker/clients/+/connected')
+  await watcher.subscribeAsync('$SYS/broker/clients/+/connected')
+  const second = await connect(broker.mqttUrl, { clientId: 'presence-3' })
+  await waitFor(() => got.some(m => m.topic === '$SYS/broker/clients/presence-3/connected'), 5000, 'presence-3 announced')
+  await Promise.all([first.endAsync(), second.endAsync(), watcher.endAsync()])
 })
 
 test('GET /api/openapi.json describes every fleet route', async () => {
