@@ -30,10 +30,10 @@ export const OPENAPI = {
       }
     },
     '/api/clients/{id}': {
-      get: { summary: 'one client: figures, subscriptions, will, stored queue', parameters: [id], responses: { 200: ok('client'), 404: error, ...common } },
+      get: { summary: 'one client: figures, subscriptions, will, stored queue, oldestQueuedAt / oldestQueuedSeconds (null: not known)', parameters: [id], responses: { 200: ok('client'), 404: error, ...common } },
       delete: { summary: 'disconnect it (MQTT 5: DISCONNECT 0x98)', parameters: [id, q('session', 'true: delete its session too')], responses: { 200: ok('{ kicked }'), 404: error, ...common } }
     },
-    '/api/sessions': { get: { summary: 'stored persistent sessions of offline clients', parameters: [q('prefix', 'client id prefix'), ...paged], responses: { 200: ok('page'), ...common } } },
+    '/api/sessions': { get: { summary: 'stored persistent sessions of offline clients: expiresAt, disconnectedAt / offlineSeconds, queued, oldestQueuedAt / oldestQueuedSeconds (null: not known)', parameters: [q('prefix', 'client id prefix'), ...paged], responses: { 200: ok('page'), ...common } } },
     '/api/sessions/{id}': {
       get: { summary: 'one stored session', parameters: [id], responses: { 200: ok('session'), 404: error, ...common } },
       delete: { summary: 'delete an offline session', parameters: [id], responses: { 200: ok('{ deleted }'), 404: error, 409: error, ...common } }
