@@ -192,7 +192,8 @@ async function publish (a: CtlArgs): Promise<number> {
     retain: a.flags.has('retain'),
     ...(Object.keys(userProperties).length > 0 ? { properties: { userProperties } } : {})
   }
-  const answer = await call(a, 'POST', '/api/publish', {}, body)
+  const as = { username: option(a, 'as-user'), clientId: option(a, 'as-client') }
+  const answer = await call(a, 'POST', '/api/publish', {}, as.username !== undefined || as.clientId !== undefined ? { ...body, as } : body)
   process.stdout.write(a.json ? JSON.stringify(answer) + '\n' : `published ${answer.bytes} bytes to ${answer.topic} (QoS ${answer.qos}${answer.retain ? ', retained' : ''})\n`)
   return EXIT.ok
 }
