@@ -19,7 +19,8 @@
 //     (one counter with Aedes's own publishes: the pair names a message in offline queues);
 //  5. mqtt-packet's parser keeps the CONNECT packet it parsed as its `settings` for the life
 //     of the connection (credentials included) and reads only protocolVersion from it;
-//  6. aedes-packet keeps `properties` and `messageExpiry` on the packet it routes and stores,
+//  6. aedes-packet keeps `properties` (the object whole: src/protocol/queued-at.ts keeps a key
+//     of Swallow's own in the stored copy's) and `messageExpiry` on the packet it routes and stores,
 //     so MQTT 5 properties reach subscribers, offline queues and other nodes (4.x does; the
 //     3.x that aedes-persistence-level asks for does not: package.json overrides it);
 //  7. mqtt-packet's parser reads every UTF-8 string through its `_parseString()` method, with

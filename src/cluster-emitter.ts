@@ -31,6 +31,8 @@ export interface RoutedPacket {
   /** MQTT 5 properties and the expiry deadline (src/protocol/types.ts): they cross nodes too. */
   properties?: MessageProperties | null
   messageExpiry?: number | null
+  /** When it was stored in offline queues (src/protocol/queued-at.ts): a delivery on another node keeps it in the stored record. */
+  receivedAt?: number | null
 }
 
 export interface ClusterEmitterOptions {
@@ -50,7 +52,7 @@ export interface ClusterEmitterOptions {
   onLost: (reason: string, count: number) => void
 }
 
-const FIELDS = ['n', 't', 'p', 'q', 'r', 'b', 'c', 'i', 'x'] as const
+const FIELDS = ['n', 't', 'p', 'q', 'r', 'b', 'c', 'i', 'x', 'a'] as const
 
 export class ClusterEmitter {
   private readonly local: MQEmitter
@@ -156,8 +158,10 @@ function forwarded (packet: RoutedPacket): boolean {
 }
 
 export function streamFields (nodeId: string, p: RoutedPacket): Array<string | Buffer> {
-  return ['n', nodeId, 't', p.topic, 'p', p.payload, 'q', String(p.qos), 'r', p.retain ? '1' : '0',
+  const fields = ['n', nodeId, 't', p.topic, 'p', p.payload, 'q', String(p.qos), 'r', p.retain ? '1' : '0',
     'b', p.brokerId ?? '', 'c', String(p.brokerCounter ?? 0), 'i', p.clientId ?? '', 'x', encodeExtras(p)]
+  if (typeof p.receivedAt === 'number') fields.push('a', String(p.receivedAt))
+  return fields
 }
 
 /** A route-stream entry as a packet; null for an entry `self` wrote (and a malformed one). */
@@ -165,8 +169,10 @@ export function decodeStreamEntry (fields: Buffer[], self: string): RoutedPacket
   const v: Partial<Record<typeof FIELDS[number], Buffer>> = {}
   for (let i = 0; i + 1 < fields.length; i += 2) v[fields[i].toString() as typeof FIELDS[number]] = fields[i + 1]
   if (!v.n || v.n.toString() === self || !v.t) return null
-  return decodeExtras(toPacket(v.t.toString(), v.p ?? Buffer.alloc(0), Number(v.q?.toString() ?? 0), v.r?.toString() === '1',
+  const packet = decodeExtras(toPacket(v.t.toString(), v.p ?? Buffer.alloc(0), Number(v.q?.toString() ?? 0), v.r?.toString() === '1',
     v.b?.toString(), Number(v.c?.toString() ?? 0), v.i?.toString()), v.x)
+  if (v.a !== undefined) packet.receivedAt = Number(v.a.toString())
+  return packet
 }
 
 // QoS 0 over pub/sub: [nodeIdLen u8][nodeId][topicLen u16][topic][retain u8][brokerIdLen u8][brokerId][counter f64]

@@ -66,6 +66,13 @@ interface HandlerMap {
 }
 export type HookName = keyof HandlerMap
 
+/**
+ * Who a PUBLISH without a connection comes from, when a plugin says (the admin API's
+ * POST /api/publish): `trusted`, a backend with the full admin token, which client ACLs do
+ * not apply to (as EMQX's HTTP publish API); or an identity whose ACL write check applies.
+ */
+export type BackendPublisher = { trusted: true } | { trusted: false, username: string | undefined, clientId: string }
+
 export class Hooks {
   private readonly handlers: { [K in HookName]: Array<HandlerMap[K]> } = {
     preConnect: [], authenticate: [], authorizePublish: [], authorizeSubscribe: [], authorizeForward: [], published: []
@@ -73,6 +80,7 @@ export class Hooks {
 
   private installed = false
   private readonly dropped = new WeakSet<object>()
+  private readonly backends = new WeakMap<object, BackendPublisher>()
   private readonly authMethods = new Map<string, AuthMethod>()
 
   /**
@@ -124,6 +132,16 @@ export class Hooks {
     delete (packet as Outcome).deferred
     delete (packet as Outcome).delayed
     composeAuthorizePublish(this.handlers.authorizePublish.slice(at + 1), this.dropped)(client, packet, done)
+  }
+
+  /** Says who a PUBLISH without a client comes from, for the authorizePublish handlers (before they run). */
+  publishFromBackend (packet: object, who: BackendPublisher): void {
+    this.backends.set(packet, who)
+  }
+
+  /** Who publishFromBackend said a PUBLISH comes from (undefined: a will of an earlier run, or a plugin's own message). */
+  backendOf (packet: object): BackendPublisher | undefined {
+    return this.backends.get(packet)
   }
 
   /** True when a handler called dropPublish(packet). */

@@ -38,6 +38,26 @@ export function markedDeadline (sub: StoredSubscription): number | null {
   return Number.isFinite(deadline) ? deadline : null
 }
 
+/**
+ * When a persistent session's connection ends, the time is stored beside it the same way,
+ * `$swallow/offline/<Date.now()>` (in the same write as the expiry marker), so the fleet API
+ * can tell how long an offline session has been offline on any node. A reconnect removes it
+ * with the expiry marker (src/protocol/session.ts restoreSession).
+ */
+const OFFLINE_PREFIX = '$swallow/offline/'
+
+export const offlineMarker = (at: number): { topic: string, qos: 0 } => ({ topic: OFFLINE_PREFIX + String(at), qos: 0 })
+
+/** When the session went offline, as an offline marker holds it, or null for any other subscription. */
+export function markedOffline (sub: StoredSubscription): number | null {
+  if (!sub.topic.startsWith(OFFLINE_PREFIX)) return null
+  const at = Number(sub.topic.slice(OFFLINE_PREFIX.length))
+  return Number.isFinite(at) ? at : null
+}
+
+/** The markers a disconnect stores and a reconnect removes. */
+export const isDisconnectMarker = (sub: StoredSubscription): boolean => markedDeadline(sub) !== null || markedOffline(sub) !== null
+
 /** $swallow/ topics belong to the broker: no client subscribes or publishes there. */
 export const isReservedTopic = (topic: string): boolean => topic.startsWith('$swallow/')
 

@@ -171,7 +171,7 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
   }
 
   const authorizePublish: AuthorizePublishHandler = (client, packet, done) => {
-    if (client === null) return authorizeOrphanWill(packet, done)
+    if (client === null) return authorizeWithoutClient(packet, done)
     const permissions = permissionsOf(client)
     if (permissions !== null && (permissions.unrestricted || permissions.canPublish(packet.topic))) return done(null)
     m.publishDenied.inc()
@@ -181,9 +181,22 @@ async function setupAuth (ctx: PluginContext, settings: AuthSettings): Promise<P
     done(null)
   }
 
-  // A will left by a client of an earlier run (Aedes publishes it with no client): its
-  // identity is gone, so while topic rules are in force it cannot be checked and is dropped.
-  const authorizeOrphanWill = (packet: PublishPacket, done: (err?: Error | null) => void): void => {
+  // No connection: a backend's message (the admin API says who: trusted, or checked as an
+  // identity against the ACL file; a JWT's `acl` claim belongs to a token, not to an
+  // identity), or a will left by a client of an earlier run (Aedes publishes it with no
+  // client): its identity is gone, so while topic rules are in force it cannot be checked
+  // and is dropped.
+  const authorizeWithoutClient = (packet: PublishPacket, done: (err?: Error | null) => void): void => {
+    const backend = hooks.backendOf(packet)
+    if (backend?.trusted === true) return done(null)
+    if (backend !== undefined) {
+      const who = { username: backend.username, clientId: backend.clientId }
+      if (aclFile === null || compilePermissions(aclFile.value, who, null).canPublish(packet.topic)) return done(null)
+      m.publishDenied.inc()
+      log.info({ as: { clientId: printable(who.clientId), username: printable(who.username) }, topic: printable(packet.topic) }, 'backend publish denied by ACL')
+      hooks.dropPublish(packet)
+      return done(null)
+    }
     if (aclFile === null && jwt === null) return done(null)
     m.publishDenied.inc()
     log.info({ topic: printable(packet.topic) }, 'will of a client from an earlier run dropped: its permissions cannot be checked')

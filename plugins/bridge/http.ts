@@ -2,6 +2,7 @@
 //   GET  /api/streams                          streams: name, store, first/last offset, bytes, records/s, damaged ranges
 //   GET  /api/streams/:s/records?from=&limit=  NDJSON, one record per line
 //   GET  /api/streams/:s/follow?from=          Server-Sent Events (sse.ts)
+//   GET  /api/streams/:s/groups                 its consumer groups: committed position and lag
 //   GET  /api/streams/:s/groups/:g             a consumer group's committed position
 //   POST /api/streams/:s/groups/:g {"offset"}  commit (the next offset the group reads)
 // Access: with an admin token, "Authorization: Bearer <token>"; without one, only when the
@@ -41,6 +42,7 @@ export function registerStreamApi (routes: HttpRoutes, registry: StreamRegistry,
       if (from !== null) await serveFollow(req, res, store, from)
       return
     }
+    if (parts.length === 2 && parts[1] === 'groups' && method === 'GET') return sendJson(res, 200, await groups(store))
     if (parts.length === 3 && parts[1] === 'groups') return await group(store, parts[2], req, res)
     sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` })
   }
@@ -102,6 +104,16 @@ async function records (store: StreamStore, url: URL, res: ServerResponse): Prom
     res.end()
   } finally {
     await cursor.close()
+  }
+}
+
+/** The stream's consumer groups; lag: the records from the group's next offset to the stream's end (those trimmed away not counted). */
+async function groups (store: StreamStore): Promise<object> {
+  const [b, list] = await Promise.all([store.bounds(), store.groups.list()])
+  return {
+    stream: store.name,
+    nextOffset: b.next,
+    groups: list.map(g => ({ group: g.group, offset: g.offset, committedAt: g.committedAt, lag: Math.max(0, b.next - Math.max(g.offset, b.first)) }))
   }
 }
 

@@ -202,6 +202,14 @@ class RedisGroupStore implements GroupStore {
     return { group, offset: data.offset, committedAt: data.committedAt }
   }
 
+  async list (): Promise<GroupPosition[]> {
+    const all = await this.redis.hgetall(this.key)
+    return Object.keys(all).sort().map(group => {
+      const data = JSON.parse(all[group]) as { offset: number, committedAt: string }
+      return { group, offset: data.offset, committedAt: data.committedAt }
+    })
+  }
+
   async commit (group: string, offset: number): Promise<GroupPosition> {
     const committedAt = new Date().toISOString()
     await this.redis.hset(this.key, group, JSON.stringify({ offset, committedAt }))

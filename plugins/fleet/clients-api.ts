@@ -54,7 +54,7 @@ export function registerClientsApi (routes: HttpRoutes, { fleet, sessions, prese
     const live = await fleet.client(id)
     if (live !== null) {
       const stored = live.persistent ? await sessions.get(id) : null
-      return sendJson(res, 200, { ...describeLive(live), subscriptionList: live.subscriptionList, will: live.will, storedQueue: stored?.queued ?? null })
+      return sendJson(res, 200, { ...describeLive(live), subscriptionList: live.subscriptionList, will: live.will, storedQueue: stored?.queued ?? null, ...oldestQueued(stored) })
     }
     const offline = await sessions.get(id)
     if (offline === null) throw new ApiError(404, 'unknown_client', `no client ${JSON.stringify(id)}: not connected, and no stored session`)
@@ -100,12 +100,25 @@ export function describeLive (c: ClientSummary): Record<string, unknown> {
 }
 
 export function describeOffline (s: StoredSession | null, id: string): Record<string, unknown> {
+  const disconnectedAt = s?.disconnectedAt ?? null
   return {
     clientId: id,
     connected: false,
     expiresAt: s?.expiresAt != null ? new Date(s.expiresAt).toISOString() : null,
+    disconnectedAt: iso(disconnectedAt),
+    offlineSeconds: secondsSince(disconnectedAt),
     subscriptions: s?.subscriptions.length ?? 0,
     subscriptionList: s?.subscriptions ?? [],
-    queued: s?.queued ?? 0
+    queued: s?.queued ?? 0,
+    ...oldestQueued(s)
   }
 }
+
+/** The oldest stored message's time and age (null: none, not stored, or stored before the broker kept the time). */
+function oldestQueued (s: StoredSession | null): { oldestQueuedAt: string | null, oldestQueuedSeconds: number | null } {
+  const at = s?.oldestQueuedAt ?? null
+  return { oldestQueuedAt: iso(at), oldestQueuedSeconds: secondsSince(at) }
+}
+
+const iso = (at: number | null): string | null => at === null ? null : new Date(at).toISOString()
+const secondsSince = (at: number | null): number | null => at === null ? null : Math.max(0, Math.floor((Date.now() - at) / 1000))

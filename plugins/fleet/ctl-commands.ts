@@ -98,9 +98,11 @@ async function clientsShow (a: CtlArgs): Promise<number> {
         ['protocol', c.protocolVersion === 5 ? 'MQTT 5' : c.protocolVersion === 4 ? 'MQTT 3.1.1' : 'MQTT 3.1'], ['keep alive', `${c.keepalive}s`],
         ['session', c.persistent ? `persistent, expiry ${c.sessionExpiry === 4294967295 ? 'never' : `${c.sessionExpiry}s`}` : 'clean'],
         ['in flight / queued', `${c.inflight} / ${c.queued}${c.storedQueue !== null ? ` (stored queue ${c.storedQueue})` : ''}`],
+        ['oldest queued', c.oldestQueuedAt == null ? '-' : `${c.oldestQueuedAt} (${since(c.oldestQueuedAt)})`],
         ['messages in / out', `${c.messagesIn} / ${c.messagesOut}`], ['bytes in / out', `${c.bytesIn} / ${c.bytesOut}`],
         ['will', c.will === null ? '-' : `${c.will.topic} (QoS ${c.will.qos}${c.will.retain ? ', retained' : ''}${c.will.delay > 0 ? `, delay ${c.will.delay}s` : ''}, ${c.will.payloadBytes} bytes)`]]
-    : [['client id', c.clientId], ['connected', 'no (stored session)'], ['expires', text(c.expiresAt)], ['queued', c.queued]]
+    : [['client id', c.clientId], ['connected', c.disconnectedAt == null ? 'no (stored session)' : `no, offline since ${c.disconnectedAt} (${since(c.disconnectedAt)})`], ['expires', text(c.expiresAt)],
+        ['queued', c.queued], ['oldest queued', c.oldestQueuedAt == null ? '-' : `${c.oldestQueuedAt} (${since(c.oldestQueuedAt)})`]]
   process.stdout.write(fields.map(([k, v]) => `${k.padEnd(19)} ${String(v)}`).join('\n') + '\n')
   const subs = (c.subscriptionList as Json[]).map(s => [s.filter, String(s.qos), [s.noLocal === true ? 'nl' : '', s.retainAsPublished === true ? 'rap' : '', s.retainHandling ? `rh${s.retainHandling}` : '', s.identifier !== undefined ? `id ${s.identifier}` : ''].filter(Boolean).join(' ') || '-'])
   process.stdout.write(subs.length === 0 ? 'no subscriptions\n' : '\n' + table(['FILTER', 'QOS', 'OPTIONS'], subs))
@@ -125,7 +127,7 @@ async function sessionsList (a: CtlArgs): Promise<number> {
   words(a, 0, 'no arguments')
   let header = true
   return await listPages(a, '/api/sessions', { prefix: option(a, 'prefix') }, items => {
-    const out = table(['CLIENT ID', 'EXPIRES', 'SUBS', 'QUEUED'], items.map(s => [s.clientId, s.expiresAt ?? 'never', String(s.subscriptions), String(s.queued)]))
+    const out = table(['CLIENT ID', 'OFFLINE', 'EXPIRES', 'SUBS', 'QUEUED', 'OLDEST'], items.map(s => [s.clientId, since(s.disconnectedAt), s.expiresAt ?? 'never', String(s.subscriptions), String(s.queued), since(s.oldestQueuedAt)]))
     process.stdout.write(header ? out : out.slice(out.indexOf('\n') + 1))
     header = false
   })
@@ -190,7 +192,8 @@ async function publish (a: CtlArgs): Promise<number> {
     retain: a.flags.has('retain'),
     ...(Object.keys(userProperties).length > 0 ? { properties: { userProperties } } : {})
   }
-  const answer = await call(a, 'POST', '/api/publish', {}, body)
+  const as = { username: option(a, 'as-user'), clientId: option(a, 'as-client') }
+  const answer = await call(a, 'POST', '/api/publish', {}, as.username !== undefined || as.clientId !== undefined ? { ...body, as } : body)
   process.stdout.write(a.json ? JSON.stringify(answer) + '\n' : `published ${answer.bytes} bytes to ${answer.topic} (QoS ${answer.qos}${answer.retain ? ', retained' : ''})\n`)
   return EXIT.ok
 }

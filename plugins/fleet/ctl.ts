@@ -22,6 +22,7 @@ export const USAGE = `Usage: swallow ctl [--url URL] [--token TOKEN] [--json] <c
   bans add clientId|username|address VALUE [--reason TEXT] [--expires 1h]
   bans remove clientId|username|address VALUE
   publish TOPIC [PAYLOAD] [--qos 0|1|2] [--retain] [--base64] [--user-property k=v]...
+          [--as-user U] [--as-client ID]            check the ACL of that user / client id (else: trusted backend)
   reload                                            what SIGHUP does; prints what was reloaded
 
  --url    the broker's HTTP listener (default: $SWALLOW_URL, else http://127.0.0.1:8080)
@@ -43,7 +44,7 @@ export interface CtlArgs {
   flags: Set<string>
 }
 
-const VALUE_OPTIONS = new Set(['prefix', 'username', 'address', 'protocol', 'node', 'state', 'limit', 'filter', 'topic', 'client', 'reason', 'expires', 'qos', 'user-property'])
+const VALUE_OPTIONS = new Set(['prefix', 'username', 'address', 'protocol', 'node', 'state', 'limit', 'filter', 'topic', 'client', 'reason', 'expires', 'qos', 'user-property', 'as-user', 'as-client'])
 const FLAG_OPTIONS = new Set(['session', 'retain', 'base64'])
 
 export async function run (args: string[]): Promise<number> {

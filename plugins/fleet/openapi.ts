@@ -30,10 +30,10 @@ export const OPENAPI = {
       }
     },
     '/api/clients/{id}': {
-      get: { summary: 'one client: figures, subscriptions, will, stored queue', parameters: [id], responses: { 200: ok('client'), 404: error, ...common } },
+      get: { summary: 'one client: figures, subscriptions, will, stored queue, oldestQueuedAt / oldestQueuedSeconds (null: not known)', parameters: [id], responses: { 200: ok('client'), 404: error, ...common } },
       delete: { summary: 'disconnect it (MQTT 5: DISCONNECT 0x98)', parameters: [id, q('session', 'true: delete its session too')], responses: { 200: ok('{ kicked }'), 404: error, ...common } }
     },
-    '/api/sessions': { get: { summary: 'stored persistent sessions of offline clients', parameters: [q('prefix', 'client id prefix'), ...paged], responses: { 200: ok('page'), ...common } } },
+    '/api/sessions': { get: { summary: 'stored persistent sessions of offline clients: expiresAt, disconnectedAt / offlineSeconds, queued, oldestQueuedAt / oldestQueuedSeconds (null: not known)', parameters: [q('prefix', 'client id prefix'), ...paged], responses: { 200: ok('page'), ...common } } },
     '/api/sessions/{id}': {
       get: { summary: 'one stored session', parameters: [id], responses: { 200: ok('session'), 404: error, ...common } },
       delete: { summary: 'delete an offline session', parameters: [id], responses: { 200: ok('{ deleted }'), 404: error, 409: error, ...common } }
@@ -51,9 +51,27 @@ export const OPENAPI = {
     '/api/bans/{kind}/{value}': { delete: { summary: 'remove a ban', parameters: [{ name: 'kind', in: 'path', required: true, schema: { enum: ['clientId', 'username', 'address'] } }, { name: 'value', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: ok('{ removed }'), 404: error, ...common } } },
     '/api/publish': {
       post: {
-        summary: 'publish as a backend (authorizePublish hooks, then retained store, offline queues, router)',
-        requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['topic'], properties: { topic: { type: 'string' }, payload: { type: 'string' }, payloadBase64: { type: 'string' }, qos: { enum: [0, 1, 2] }, retain: { type: 'boolean' }, properties: { type: 'object', description: 'MQTT 5: contentType, responseTopic, correlationData (base64), payloadFormatIndicator, messageExpiryInterval, userProperties' } } } } } },
-        responses: { 200: ok('{ published }'), 503: error, ...common }
+        summary: 'publish as a backend (authorizePublish hooks, then retained store, offline queues, router); 200 once stored (QoS 1/2). Without `as` a trusted backend: client ACLs do not apply; with `as` that identity\'s ACL write check applies (403 not_authorized when denied, nothing published)',
+        requestBody: {
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['topic'],
+                properties: {
+                  topic: { type: 'string' },
+                  payload: { type: 'string' },
+                  payloadBase64: { type: 'string' },
+                  qos: { enum: [0, 1, 2] },
+                  retain: { type: 'boolean' },
+                  properties: { type: 'object', description: 'MQTT 5: contentType, responseTopic, correlationData (base64), payloadFormatIndicator, messageExpiryInterval, userProperties' },
+                  as: { type: 'object', description: 'publish as this identity: the --acl-file rules for its user name and client id apply', properties: { username: { type: 'string' }, clientId: { type: 'string' } } }
+                }
+              }
+            }
+          }
+        },
+        responses: { 200: ok('{ published, topic, qos, retain, bytes, as? }'), 503: error, ...common }
       }
     },
     '/api/reload': { post: { summary: 'reload TLS certificates and auth files, as SIGHUP', responses: { 200: ok('{ summary, ok, parts }'), ...common } } },

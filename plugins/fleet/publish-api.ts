@@ -1,14 +1,16 @@
-// POST /api/publish {topic, payload | payloadBase64, qos?, retain?, properties?}
+// POST /api/publish {topic, payload | payloadBase64, qos?, retain?, properties?, as?: {username?, clientId?}}
 // A backend's message takes the path a client's PUBLISH takes after its connection: the
-// authorizePublish hooks (with no client: a hook that drops messages without a publisher,
-// the auth plugin while ACL rules are in force, gets a 403), then the core's publish route
+// authorizePublish hooks, with no client but told who publishes (hooks.publishFromBackend):
+// without `as`, a trusted backend (the full admin token: client ACLs do not apply, as with
+// EMQX's HTTP publish API); with `as`, that identity's ACL write check applies (the auth
+// plugin; a refusal is 403 and nothing is published). Then the core's publish route
 // (PluginContext.publish): the retained store, the offline queues of persistent sessions,
 // the router and the published hooks. The answer
 // (QoS 1/2) comes once it is stored wherever it must survive a crash, as a PUBACK would.
 import { isUtf8 } from 'node:buffer'
 import type { Aedes } from 'aedes'
 import { hookSlots } from '../../src/aedes-seam.js'
-import type { Hooks } from '../../src/hooks.js'
+import type { BackendPublisher, Hooks } from '../../src/hooks.js'
 import type { HttpRoutes } from '../../src/listeners/http.js'
 import type { PluginContext } from '../../src/plugin.js'
 import { validTopicName } from '../../src/protocol/topic-rules.js'
@@ -20,20 +22,45 @@ type AuthorizePublish = (client: null, packet: RoutedPacket, done: (err?: Error 
 
 export function registerPublishApi (routes: HttpRoutes, broker: Aedes, hooks: Hooks, publish: PluginContext['publish'], { presence, log }: ApiParts): void {
   routes.add('POST', '/api/publish', handled(async (req, res) => {
-    const message = parseMessage(await readJsonObject(req))
+    const body = await readJsonObject(req)
+    const message = parseMessage(body)
+    const who = parsePublisher(body.as)
+    hooks.publishFromBackend(message, who)
+    const as = who.trusted ? undefined : { username: who.username ?? null, clientId: who.clientId }
     const { authorizePublish } = hookSlots<{ authorizePublish: AuthorizePublish }>(broker)
     await new Promise<void>((resolve, reject) => {
       authorizePublish(null, message, err => {
         if (err) return reject(new ApiError(403, 'not_authorized', `refused: ${err.message}`))
-        if (hooks.isDropped(message)) return reject(new ApiError(403, 'not_authorized', 'an authorizePublish hook dropped the message (with --acl-file or JWT rules in force, messages without a client are refused)'))
+        if (hooks.isDropped(message)) {
+          return reject(new ApiError(403, 'not_authorized', as !== undefined
+            ? `${describe(as)} may not publish to ${JSON.stringify(message.topic)} (the ACL in force); nothing was published`
+            : `an authorizePublish hook refused the message to ${JSON.stringify(message.topic)}; nothing was published`))
+        }
         publish(message, null, err => err ? reject(new ApiError(503, 'storage_unavailable', `not published: ${err.message}`)) : resolve())
       })
     })
-    audit(log, req, 'publish', { topic: message.topic, qos: message.qos, retain: message.retain, bytes: message.payload.length })
-    presence.emit({ type: 'published', topic: message.topic, qos: message.qos, retain: message.retain, bytes: message.payload.length, at: new Date().toISOString() })
-    sendJson(res, 200, { published: true, topic: message.topic, qos: message.qos, retain: message.retain, bytes: message.payload.length })
+    const what = { topic: message.topic, qos: message.qos, retain: message.retain, bytes: message.payload.length, ...(as !== undefined ? { as } : {}) }
+    audit(log, req, 'publish', what)
+    presence.emit({ type: 'published', ...what, at: new Date().toISOString() })
+    sendJson(res, 200, { published: true, ...what })
   }))
 }
+
+/** No `as`: a trusted backend; `as`: the identity whose ACL write check applies. */
+function parsePublisher (as: unknown): BackendPublisher {
+  if (as === undefined) return { trusted: true }
+  if (as === null || typeof as !== 'object' || Array.isArray(as)) throw new ApiError(400, 'bad_as', 'as: expected an object { username?, clientId? }')
+  const { username, clientId, ...rest } = as as Record<string, unknown>
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0) throw new ApiError(400, 'bad_as', `as.${unknown[0]}: unknown; expected username and/or clientId`)
+  if (username !== undefined && typeof username !== 'string') throw new ApiError(400, 'bad_as', 'as.username: expected a string')
+  if (clientId !== undefined && typeof clientId !== 'string') throw new ApiError(400, 'bad_as', 'as.clientId: expected a string')
+  if (username === undefined && clientId === undefined) throw new ApiError(400, 'bad_as', 'as: give username and/or clientId (omit as to publish as a trusted backend)')
+  return { trusted: false, username, clientId: clientId ?? '' }
+}
+
+const describe = (as: { username: string | null, clientId: string }): string =>
+  [as.username !== null ? `user ${JSON.stringify(as.username)}` : 'an anonymous client', as.clientId !== '' ? `client id ${JSON.stringify(as.clientId)}` : ''].filter(Boolean).join(', ')
 
 function parseMessage (body: Record<string, unknown>): RoutedPacket {
   const { topic, payload, payloadBase64, qos = 0, retain = false, properties } = body

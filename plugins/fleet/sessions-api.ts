@@ -23,7 +23,7 @@ export function registerSessionsApi (routes: HttpRoutes, { fleet, sessions, pres
     const found = await sessions.get(id)
     if (found === null) throw new ApiError(404, 'unknown_session', `no stored session for client id ${JSON.stringify(id)}`)
     const live = await fleet.client(id)
-    sendJson(res, 200, { ...describeOffline(found, id), connected: live !== null, ...(live !== null ? { expiresAt: null, node: live.node } : {}) })
+    sendJson(res, 200, { ...describeOffline(found, id), connected: live !== null, ...(live !== null ? { expiresAt: null, disconnectedAt: null, offlineSeconds: null, node: live.node } : {}) })
   }))
 
   routes.add('DELETE', '/api/sessions/*', handled(async (req, res, url) => {

@@ -6,6 +6,7 @@
 // MQTT 3.1.1 clients.
 import { topicMatches } from '../topics.js'
 import type { Connection } from './connection.js'
+import { queuedAt } from './queued-at.js'
 import type { SharedOrigin } from './shared-members.js'
 import type { MessageProperties, OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.js'
 
@@ -121,6 +122,8 @@ export function outgoingPublish (conn: Connection, message: Omit<RoutedPacket, '
     brokerCounter: message.brokerCounter
   }
   if (typeof message.messageExpiry === 'number') out.messageExpiry = message.messageExpiry
+  const receivedAt = queuedAt(message)
+  if (receivedAt !== null) out.receivedAt = receivedAt
   if (conn.version === 5) {
     const properties = outgoingProperties(message, identifiers, Date.now())
     if (properties !== undefined) out.properties = properties

@@ -4,7 +4,7 @@
 //      other nodes of a cluster;
 //   2. retained store (retain flag set): durable before anything else happens to it;
 //   3. offline queues (QoS 1/2): stored in the queue of every persistent session with a
-//      matching stored subscription;
+//      matching stored subscription, with the time (queued-at.ts);
 //   4. the router: this node's live subscribers and shared groups, and the other nodes;
 //   5. the published hooks (the log bridge forgets its packet id there) and the 'publish' event.
 // `done` is called after step 5; the publisher is acknowledged then, so nothing acknowledged
@@ -18,6 +18,7 @@
 import type { Aedes, Client } from 'aedes'
 import { publishedHook, routerOf, stampedPacket } from '../aedes-seam.js'
 import { Fifo } from './fifo.js'
+import { queuedCopy } from './queued-at.js'
 import type { Persistence, RoutedPacket, TopicSubscription } from './types.js'
 
 type Done = (err?: Error | null) => void
@@ -50,7 +51,10 @@ export class MessageRoute {
     this.persistence.subscriptionsByTopic(packet.topic)
       .then(subs => {
         const queues = storedQueuesFor(packet.topic, subs)
-        return queues.length === 0 ? undefined : this.persistence.outgoingEnqueueCombi(queues, packet)
+        if (queues.length === 0) return undefined
+        // The time rides on the routed packet too: a live delivery's stored record keeps it.
+        packet.receivedAt = Date.now()
+        return this.persistence.outgoingEnqueueCombi(queues, queuedCopy(packet, packet.receivedAt))
       })
       .then(() => this.stored(pending, null), (err: Error) => this.stored(pending, err))
   }

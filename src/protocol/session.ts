@@ -6,7 +6,7 @@
 // SUBSCRIBE, and the publish route (route.ts) stores each QoS 1/2 message for it before routing, so what
 // was acknowledged to a publisher is in its queue even if the broker dies before delivery.
 import { registeredClient } from '../aedes-seam.js'
-import { expiryMarker, isReservedTopic, isSessionMarker, markedDeadline, SESSION_MARKER, SESSION_MARKER_TOPIC } from '../session-marker.js'
+import { expiryMarker, isDisconnectMarker, isReservedTopic, isSessionMarker, markedDeadline, offlineMarker, SESSION_MARKER, SESSION_MARKER_TOPIC } from '../session-marker.js'
 import type { Connection, WillMessage } from './connection.js'
 import { bestMatch, outgoingPublish } from './deliver.js'
 import { messageKey } from './spilled-queue.js'
@@ -21,7 +21,8 @@ type StoredMessage = Omit<RoutedPacket, 'cmd'>
  * Restores a stored session's subscriptions as live ones; true if the session existed. A
  * session whose expiry deadline passed (here or on another node) is deleted instead, and
  * reads as absent (MQTT-3.1.2-23). A persistent session gets its marker
- * (src/session-marker.ts) if it has none yet; a restored one loses its deadline.
+ * (src/session-marker.ts) if it has none yet; a restored one loses its deadline and the
+ * time it went offline.
  */
 export async function restoreSession (conn: Connection): Promise<boolean> {
   const { core } = conn
@@ -32,7 +33,8 @@ export async function restoreSession (conn: Connection): Promise<boolean> {
     core.metrics.sessionsExpired.inc()
     return false
   }
-  if (deadline !== null) await conn.persistence.removeSubscriptions(conn, stored.filter(sub => markedDeadline(sub) !== null).map(sub => sub.topic))
+  const disconnectMarkers = stored.filter(isDisconnectMarker).map(sub => sub.topic)
+  if (disconnectMarkers.length > 0) await conn.persistence.removeSubscriptions(conn, disconnectMarkers)
   // Before its subscriptions route again: live messages then wait in the stored queue behind the older ones.
   if (stored.length > 0) conn.outbound.followStoredQueue()
   let marked = false
@@ -176,8 +178,8 @@ export function endSession (conn: Connection, wasConnected: boolean): void {
   if (conn.clean || conn.takenOver) return
   if (conn.sessionExpiry === 0) {
     deleteStoredSession(core, conn).catch(err => core.log.warn({ err, clientId: conn.id }, 'could not delete an ended session'))
-  } else if (conn.sessionExpiry !== NEVER_EXPIRES) {
-    scheduleExpiry(core, conn.id, Date.now() + conn.sessionExpiry * 1000)
+  } else {
+    storeOffline(core, conn.id, Date.now(), conn.sessionExpiry === NEVER_EXPIRES ? null : conn.sessionExpiry * 1000)
   }
 }
 
@@ -185,15 +187,19 @@ export function endSession (conn: Connection, wasConnected: boolean): void {
 export const NEVER_EXPIRES = 0xffffffff
 
 /**
- * A session that outlives its connection for a while: its deadline is stored with it (read
- * by whichever node sees the next CONNECT, see restoreSession), and this node deletes it
- * when the deadline passes, unless the client came back meanwhile (here, or on another node:
- * then the stored deadline is gone or later).
+ * A session that outlives its connection: when it went offline is stored with it (the fleet
+ * API's session age), in one write with, for a finite expiry (`expiryMs`), its deadline (read
+ * by whichever node sees the next CONNECT, see restoreSession); this node deletes it when
+ * the deadline passes, unless the client came back meanwhile (here, or on another node: then
+ * the stored deadline is gone or later).
  */
-function scheduleExpiry (core: Core, clientId: string, deadline: number): void {
-  core.persistence.addSubscriptions({ id: clientId }, [expiryMarker(deadline)])
-    .catch(err => core.log.warn({ err, clientId }, 'could not store a session\'s expiry deadline; it stays until the client connects again'))
-  armExpiryTimer(core, clientId, deadline)
+function storeOffline (core: Core, clientId: string, now: number, expiryMs: number | null): void {
+  const deadline = expiryMs === null ? null : now + expiryMs
+  core.persistence.addSubscriptions({ id: clientId }, deadline === null ? [offlineMarker(now)] : [offlineMarker(now), expiryMarker(deadline)])
+    .catch(err => core.log.warn({ err, clientId }, deadline === null
+      ? 'could not store when a session went offline'
+      : 'could not store a session\'s expiry deadline; it stays until the client connects again'))
+  if (deadline !== null) armExpiryTimer(core, clientId, deadline)
 }
 
 function armExpiryTimer (core: Core, clientId: string, deadline: number): void {

@@ -32,6 +32,8 @@ export interface RoutedPacket {
   properties?: MessageProperties | null
   /** Date.now() after which the message expires (MQTT 5 Message Expiry Interval). */
   messageExpiry?: number | null
+  /** Date.now() when a QoS 1/2 message was stored in an offline queue (queued-at.ts). */
+  receivedAt?: number | null
   /** `$delayed/<seconds>/<topic>`: the <seconds> text the PUBLISH handler took off the topic, for the delayed-publish plugin. */
   delayed?: string
   /** An authorizePublish hook stored the message to publish later (src/hooks.ts deferPublish): acknowledged, not routed now. */
@@ -44,6 +46,8 @@ export type OutgoingPublish = IPublishPacket & {
   brokerId?: string
   brokerCounter?: number
   messageExpiry?: number
+  /** From the message (queued-at.ts): a stored queue's record of this PUBLISH keeps it. */
+  receivedAt?: number
   /** A shared group's delivery: back to the group if the member leaves before acknowledging it. */
   shared?: SharedOrigin
 }

@@ -54,9 +54,10 @@ export async function clientView (view, id) {
           ['protocol', c.protocolVersion === 5 ? 'MQTT 5' : c.protocolVersion === 4 ? 'MQTT 3.1.1' : 'MQTT 3.1'], ['keep alive', `${c.keepalive} s`],
           ['session', c.persistent ? `persistent (expiry ${c.sessionExpiry === 4294967295 ? 'never' : `${c.sessionExpiry} s`})` : 'clean'],
           ['in flight / queued', `${c.inflight} / ${c.queued}${c.storedQueue !== null ? `, stored queue ${c.storedQueue}` : ''}`],
+          ['oldest queued', oldest(c)],
           ['messages in / out', `${num(c.messagesIn)} / ${num(c.messagesOut)}`], ['bytes in / out', `${num(c.bytesIn)} / ${num(c.bytesOut)}`],
           ['will', c.will ? `${c.will.topic} (QoS ${c.will.qos}${c.will.retain ? ', retained' : ''}, ${c.will.payloadBytes} bytes)` : '-']]
-      : [['connected', 'no: stored session'], ['expires', c.expiresAt ?? 'never'], ['queued', String(c.queued)]]
+      : [['connected', c.disconnectedAt ? `no: offline since ${c.disconnectedAt} (${age(c.disconnectedAt)})` : 'no: stored session'], ['expires', c.expiresAt ?? 'never'], ['queued', String(c.queued)], ['oldest queued', oldest(c)]]
     view.append(h('dl', { class: 'detail', 'data-testid': 'client-detail' }, ...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
       h('h3', {}, 'Subscriptions'),
       table([
@@ -68,3 +69,5 @@ export async function clientView (view, id) {
     view.append(problem(err))
   }
 }
+
+const oldest = c => c.oldestQueuedAt ? `${c.oldestQueuedAt} (${age(c.oldestQueuedAt)})` : '-'

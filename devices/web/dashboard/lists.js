@@ -1,4 +1,4 @@
-// Subscriptions, bans, the retained store and the log streams (with a consumer group's lag).
+// Subscriptions, bans, the retained store and the log streams (with their consumer groups' lag).
 import { api } from './api.js'
 import { age, h, num, pager, problem, searchBox, table } from './util.js'
 
@@ -93,14 +93,11 @@ export function retainedView (view) {
 
 export function streamsView (view) {
   const list = h('div')
-  const group = h('input', { 'aria-label': 'consumer group', placeholder: 'consumer group name' })
-  const lag = h('div', { 'data-testid': 'group-lag' })
-  view.replaceChildren(h('h2', {}, 'Log streams'), list, h('h3', {}, 'Consumer group lag'),
-    h('form', { class: 'search', onsubmit: e => { e.preventDefault(); showLag() } }, group, h('button', { type: 'submit' }, 'show')), lag)
-  let streams = []
+  const groups = h('div')
+  view.replaceChildren(h('h2', {}, 'Log streams'), list, h('h3', {}, 'Consumer groups'), groups)
   async function load () {
     try {
-      streams = (await api('/api/streams')).streams
+      const streams = (await api('/api/streams')).streams
       list.replaceChildren(streams.length === 0
         ? h('p', {}, 'No log streams: start the broker with --bridge-rule FILTER=STREAM to mirror topics into a durable log.')
         : table([
@@ -111,25 +108,19 @@ export function streamsView (view) {
           { title: 'records/s', cell: s => typeof s.recordsPerSecond === 'number' ? s.recordsPerSecond.toFixed(1) : '-' },
           { title: 'damaged', cell: s => s.damaged.records > 0 ? `${s.damaged.records} records` : 'no' }
         ], streams, { 'data-testid': 'streams' }))
+      // Each stream's groups, with how far each is behind the stream's end.
+      const rows = (await Promise.all(streams.map(async s => (await api(`/api/streams/${encodeURIComponent(s.name)}/groups`)).groups.map(g => ({ stream: s.name, ...g }))))).flat()
+      groups.replaceChildren(rows.length === 0
+        ? h('p', {}, 'No consumer group has committed a position yet (POST /api/streams/STREAM/groups/GROUP {"offset": N}).')
+        : table([
+          { title: 'stream', cell: r => r.stream },
+          { title: 'group', cell: r => r.group },
+          { title: 'next offset to read', cell: r => num(r.offset) },
+          { title: 'lag (records)', cell: r => num(r.lag) },
+          { title: 'committed', cell: r => r.committedAt ? `${age(r.committedAt)} ago` : '-' }
+        ], rows, { 'data-testid': 'groups' }))
     } catch (err) {
       list.replaceChildren(problem(err))
-    }
-  }
-  // The bridge API answers one named group's position; it has no list of groups.
-  async function showLag () {
-    try {
-      const rows = await Promise.all(streams.map(async s => {
-        const g = await api(`/api/streams/${encodeURIComponent(s.name)}/groups/${encodeURIComponent(group.value)}`)
-        return { stream: s.name, offset: g.offset, lag: g.offset === null ? s.records : s.nextOffset - g.offset, committedAt: g.committedAt }
-      }))
-      lag.replaceChildren(table([
-        { title: 'stream', cell: r => r.stream },
-        { title: 'next offset to read', cell: r => r.offset === null ? 'none committed' : num(r.offset) },
-        { title: 'lag (records)', cell: r => num(r.lag) },
-        { title: 'committed', cell: r => r.committedAt ? `${age(r.committedAt)} ago` : '-' }
-      ], rows))
-    } catch (err) {
-      lag.replaceChildren(problem(err))
     }
   }
   load()

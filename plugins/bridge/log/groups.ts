@@ -1,7 +1,7 @@
 // Consumer groups of the embedded store: one small JSON file per group under
 // <stream dir>/groups/, replaced atomically (write, fsync, rename, fsync dir), so a committed
 // offset survives a crash of the broker or of the consumer.
-import { mkdir, open, readFile, rename } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 
 export interface GroupPosition {
@@ -13,6 +13,8 @@ export interface GroupPosition {
 
 export interface GroupStore {
   get: (group: string) => Promise<GroupPosition | null>
+  /** Every group with a committed position, by name. */
+  list: () => Promise<GroupPosition[]>
   commit: (group: string, offset: number) => Promise<GroupPosition>
 }
 
@@ -30,6 +32,20 @@ export class FileGroupStore implements GroupStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
       throw err
     }
+  }
+
+  async list (): Promise<GroupPosition[]> {
+    let files: string[]
+    try {
+      files = await readdir(this.dir)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw err
+    }
+    // <group>.json; a <group>.json.<pid>.tmp is a commit in progress (or one a crash left).
+    const names = files.filter(f => f.endsWith('.json')).map(f => f.slice(0, -'.json'.length)).sort()
+    const found = await Promise.all(names.map(async name => await this.get(name)))
+    return found.filter((g): g is GroupPosition => g !== null)
   }
 
   async commit (group: string, offset: number): Promise<GroupPosition> {

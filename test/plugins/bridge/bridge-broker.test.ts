@@ -156,6 +156,8 @@ test('a consumer group resumes where it committed after the consumer restarts (C
     const client = await connect(broker.mqttUrl)
     for (let i = 0; i < 8; i++) await client.publishAsync('sensors/g', `r${i}`, { qos: 1 })
     await client.endAsync()
+    const groups = async (): Promise<unknown> => await (await fetch(`${broker.httpUrl}/api/streams/telemetry/groups`)).json()
+    assert.deepEqual(await groups(), { stream: 'telemetry', nextOffset: 8, groups: [] }, 'no group committed yet')
     const tail = async (...extra: string[]): Promise<string[]> =>
       (await runCli(['log', 'tail', 'telemetry', '--group', 'billing', '--format', 'text', '--limit', '3', ...extra])).stdout.trim().split('\n').map(l => l.split(' ')[3])
     assert.deepEqual(await tail('--data-dir', broker.dataDir), ['r0', 'r1', 'r2'])
@@ -166,6 +168,11 @@ test('a consumer group resumes where it committed after the consumer restarts (C
     assert.deepEqual(await tail('--url', broker.httpUrl), ['r6', 'r7'])
     const commit = await fetch(`${broker.httpUrl}/api/streams/telemetry/groups/billing`, { method: 'POST', body: JSON.stringify({ offset: 1 }) })
     assert.equal(commit.status, 200)
+    assert.equal((await fetch(`${broker.httpUrl}/api/streams/telemetry/groups/archive`, { method: 'POST', body: JSON.stringify({ offset: 8 }) })).status, 200)
+    // The list of the stream's groups (segment files: one file per group), by name, with their lag.
+    const listed = await groups() as { groups: Array<{ group: string, offset: number, lag: number, committedAt: string }> }
+    assert.deepEqual(listed.groups.map(g => [g.group, g.offset, g.lag]), [['archive', 8, 0], ['billing', 1, 7]])
+    assert.ok(listed.groups.every(g => Number.isFinite(Date.parse(g.committedAt))))
     assert.deepEqual(await tail('--data-dir', broker.dataDir), ['r1', 'r2', 'r3'])
   } finally {
     await broker.stop()

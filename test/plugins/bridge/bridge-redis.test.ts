@@ -31,6 +31,9 @@ test('with --storage redis a rule writes a Redis stream: ids 1-<offset>, documen
     assert.match(out.stdout, /^0 \S+ sensors\/a one\n1 \S+ sensors\/b <3 bytes binary>\n$/)
     const res = await fetch(`${broker.httpUrl}/api/streams/telemetry/groups/etl`, { method: 'POST', body: '{"offset":1}' })
     assert.equal(res.status, 200)
+    // The stream's groups (the Redis hash swallow:log:telemetry:groups), with their lag.
+    const listed = await (await fetch(`${broker.httpUrl}/api/streams/telemetry/groups`)).json() as { nextOffset: number, groups: Array<{ group: string, offset: number, lag: number }> }
+    assert.deepEqual([listed.nextOffset, listed.groups.map(g => [g.group, g.offset, g.lag])], [2, [['etl', 1, 1]]])
     const again = await runCli(['log', 'tail', 'telemetry', '--url', broker.httpUrl, '--group', 'etl', '--format', 'text'])
     assert.match(again.stdout, /^1 \S+ sensors\/b/)
   } finally {

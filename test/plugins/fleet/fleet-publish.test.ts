@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
-import { startBroker, type BrokerProcess } from '../../helpers/broker.js'
+import { runCli, startBroker, type BrokerProcess } from '../../helpers/broker.js'
 import { connect, connect5, connect5Collecting, connectCollecting } from '../../helpers/mqtt.js'
 import { run, tempDir, waitFor } from '../../helpers/system.js'
 import { apiOf } from './fleet-helpers.js'
@@ -133,22 +133,56 @@ test('GET /api/openapi.json describes every fleet route', async () => {
   }
 })
 
-test('with ACL rules in force, a backend publish (no client to check) is refused with 403 and not delivered', async () => {
+test('with ACL rules in force: a trusted backend publish is delivered; `as` applies that identity\'s ACL (403 and nothing delivered when denied); swallow ctl publish --as-user / --as-client', async () => {
   const aclDir = tempDir()
-  writeFileSync(`${aclDir.path}/acl`, 'topic readwrite open/#\n')
-  const guarded = await startBroker({ storage: 'memory', args: ['--sys-interval', 'off', '--admin-token', 'adm', '--acl-file', `${aclDir.path}/acl`] })
+  // Anonymous clients read everything here and write nothing but open/; alice writes alice/;
+  // every client id writes devices/<its id>/.
+  writeFileSync(`${aclDir.path}/acl`, 'topic readwrite open/#\ntopic read closed/#\ntopic read devices/#\ntopic read alice/#\nuser alice\ntopic write alice/#\npattern write devices/%c/#\n')
+  const guarded = await startBroker({ storage: 'memory', args: ['--sys-interval', 'off', '--admin-token', 'adm', '--admin-read-token', 'ro', '--acl-file', `${aclDir.path}/acl`] })
+  const post = apiOf(guarded.httpUrl, 'adm')
   try {
     const sub = await connect(guarded.mqttUrl, { clientId: 'acl-sub' })
     const got: string[] = []
-    sub.on('message', (_t, p) => got.push(p.toString()))
-    await sub.subscribeAsync('open/#', { qos: 1 })
-    const res = await apiOf(guarded.httpUrl, 'adm')('/api/publish', 'POST', { topic: 'open/x', payload: 'refused', qos: 1 })
-    assert.equal(res.status, 403)
-    assert.equal(res.body.error, 'not_authorized')
-    // Sentinel: a client's own message on the same topic arrives, the backend's never did.
-    await sub.publishAsync('open/x', 'sentinel', { qos: 1 })
-    await waitFor(() => got.includes('sentinel'), 5000, 'the sentinel')
-    assert.deepEqual(got, ['sentinel'])
+    sub.on('message', (t, p) => got.push(`${t} ${p.toString()}`))
+    await sub.subscribeAsync(['closed/#', 'devices/#', 'alice/#'], { qos: 1 })
+
+    // Trusted (the full admin token, no `as`): no client ACL applies; 200 once stored.
+    const trusted = await post('/api/publish', 'POST', { topic: 'closed/x', payload: 'trusted', qos: 1 })
+    assert.equal(trusted.status, 200)
+    assert.equal(trusted.body.as, undefined)
+    await waitFor(() => got.includes('closed/x trusted'), 5000, 'the trusted message')
+
+    // `as` an identity the ACL denies: 403, a clear error, nothing published.
+    const denied = await post('/api/publish', 'POST', { topic: 'closed/x', payload: 'denied', qos: 1, as: { username: 'alice' } })
+    assert.equal(denied.status, 403)
+    assert.equal(denied.body.error, 'not_authorized')
+    assert.match(denied.body.message, /user "alice" may not publish to "closed\/x"/)
+    const wrongDevice = await post('/api/publish', 'POST', { topic: 'devices/dev1/up', payload: 'denied', qos: 1, as: { clientId: 'dev2' } })
+    assert.equal(wrongDevice.status, 403)
+
+    // `as` an identity the ACL allows: delivered, and the answer says as whom.
+    const asAlice = await post('/api/publish', 'POST', { topic: 'alice/x', payload: 'as-alice', qos: 1, as: { username: 'alice', clientId: 'backend-1' } })
+    assert.equal(asAlice.status, 200)
+    assert.deepEqual(asAlice.body.as, { username: 'alice', clientId: 'backend-1' })
+    const asDevice = await post('/api/publish', 'POST', { topic: 'devices/dev1/up', payload: 'as-dev1', qos: 1, as: { clientId: 'dev1' } })
+    assert.equal(asDevice.status, 200)
+
+    assert.equal((await post('/api/publish', 'POST', { topic: 'alice/x', payload: 'x', as: { name: 'alice' } })).body.error, 'bad_as')
+    assert.equal((await post('/api/publish', 'POST', { topic: 'alice/x', payload: 'x', as: {} })).body.error, 'bad_as')
+    assert.equal((await apiOf(guarded.httpUrl, 'ro')('/api/publish', 'POST', { topic: 'open/x', payload: 'ro' })).status, 403, 'the read-only token')
+
+    // swallow ctl: --as-user / --as-client; a refusal exits 4.
+    const env = { SWALLOW_URL: guarded.httpUrl, SWALLOW_TOKEN: 'adm' }
+    const ctlDenied = await runCli(['ctl', 'publish', 'closed/x', 'ctl-denied', '--qos', '1', '--as-user', 'alice'], env)
+    assert.equal(ctlDenied.code, 4, ctlDenied.stderr)
+    assert.match(ctlDenied.stderr, /may not publish/)
+    const ctlAllowed = await runCli(['ctl', 'publish', 'devices/dev3/up', 'ctl-dev3', '--qos', '1', '--as-client', 'dev3'], env)
+    assert.equal(ctlAllowed.code, 0, ctlAllowed.stderr)
+
+    // Sentinel: a trusted message after all of them arrives; none of the denied ones did.
+    await post('/api/publish', 'POST', { topic: 'closed/x', payload: 'sentinel', qos: 1 })
+    await waitFor(() => got.includes('closed/x sentinel'), 5000, 'the sentinel')
+    assert.deepEqual(got, ['closed/x trusted', 'alice/x as-alice', 'devices/dev1/up as-dev1', 'devices/dev3/up ctl-dev3', 'closed/x sentinel'])
     await sub.endAsync()
   } finally {
     await guarded.stop()
