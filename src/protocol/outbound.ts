@@ -288,7 +288,9 @@ export class Outbound {
     packet.messageId = this.allocateId()
     this.track(packet as OutgoingPublish & { messageId: number }, false)
     if (!stored || this.host.clean) return this.write(packet)
-    // Record the packet id in the stored queue first: an acknowledgement then finds it.
+    // Record the packet id in the stored queue first: an acknowledgement then finds it. With
+    // whose delivery it is: Redis keeps one record for every session that queued the message.
+    packet.sentTo = this.host.id
     this.host.persistence.outgoingUpdate(this.host, packet).then(() => this.write(packet), err => {
       this.host.storageFailed('outgoingUpdate', err, 'the message is sent; its stored copy keeps no packet id, so it is sent again after a reconnect')
       this.write(packet)

@@ -5,13 +5,13 @@
 // CleanSession=0, MQTT 5 Session Expiry Interval > 0. Its subscriptions are stored at
 // SUBSCRIBE, and the publish route (route.ts) stores each QoS 1/2 message for it before routing, so what
 // was acknowledged to a publisher is in its queue even if the broker dies before delivery.
-import { registeredClient } from '../aedes-seam.js'
+import { isNoSuchPacket, registeredClient } from '../aedes-seam.js'
 import { expiryMarker, isDisconnectMarker, isReservedTopic, isSessionMarker, markedDeadline, offlineMarker, SESSION_MARKER, SESSION_MARKER_TOPIC } from '../session-marker.js'
 import type { Connection, WillMessage } from './connection.js'
 import { bestMatch, outgoingPublish } from './deliver.js'
 import { messageKey } from './spilled-queue.js'
 import type { Core } from './core.js'
-import { deleteStoredQueue } from './stored-queue.js'
+import { deleteStoredQueue, ownPacketId } from './stored-queue.js'
 import { isSharedFilter } from './topic-rules.js'
 import type { OutgoingPublish, QoS, RoutedPacket, Subscription } from './types.js'
 
@@ -96,19 +96,28 @@ export async function deleteStoredSession (core: Core, client: { id: string }): 
 export async function replayStoredQueue (conn: Connection): Promise<void> {
   for await (const stored of conn.persistence.outgoingStream(conn)) {
     if (conn.closed) return
-    // Stored packets come back through msgpack: a field that was undefined reads as null.
-    const sentAs = typeof stored.messageId === 'number' ? stored.messageId : undefined
+    const sentAs = ownPacketId(stored, conn.id)
     if (stored.cmd === 'pubrel' && sentAs !== undefined) {
       // A stored PUBREL is its packet id only (no topic to match): the message was delivered.
+      // Recorded again first, as a resent message below.
+      await recordAgain(conn, { cmd: 'pubrel', messageId: sentAs, brokerId: stored.brokerId, brokerCounter: stored.brokerCounter })
       conn.outbound.resend({ cmd: 'publish', topic: '', payload: Buffer.alloc(0), qos: 2, retain: false, dup: false, messageId: sentAs }, true)
       continue
     }
     if (sentAs !== undefined) {
-      // Its delivery started: sent again even if it expired since (MQTT-4.3.3-7).
+      // Its delivery started: sent again even if it expired since (MQTT-4.3.3-7). Its packet
+      // id recorded again first: aedes-persistence-redis finds a record to clear by an
+      // in-memory map of packet ids, empty after a restart, and would keep it for good.
+      await recordAgain(conn, { ...stored, messageId: sentAs, sentTo: conn.id })
       conn.outbound.resend({ ...publishOf(conn, stored), dup: true, messageId: sentAs }, false)
     }
   }
   conn.outbound.storedQueueResent()
+}
+
+/** Writes a stored record's packet id again; one cleared meanwhile ('no such packet') is sent all the same. */
+async function recordAgain (conn: Connection, packet: object): Promise<void> {
+  await conn.persistence.outgoingUpdate(conn, packet).catch(err => { if (!isNoSuchPacket(err)) throw err })
 }
 
 /**
@@ -119,7 +128,7 @@ export async function readUnsent (conn: Connection, limit: number, skip: Readonl
   const found: OutgoingPublish[] = []
   const now = Date.now()
   for await (const stored of conn.persistence.outgoingStream(conn)) {
-    if (stored.cmd !== 'publish' || typeof stored.messageId === 'number' || skip.has(messageKey(stored))) continue
+    if (stored.cmd !== 'publish' || ownPacketId(stored, conn.id) !== undefined || skip.has(messageKey(stored))) continue
     if (isExpired(stored, now)) {
       await discardExpired(conn, stored, spareId())
       continue
@@ -134,7 +143,7 @@ const isExpired = (stored: StoredMessage, now: number): boolean => typeof stored
 
 /** Deletes a stored message whose Message Expiry Interval passed before it was sent (MQTT-3.3.2-5): it gets a spare packet id, then loses it. */
 async function discardExpired (conn: Connection, stored: StoredMessage, spareId: number): Promise<void> {
-  await conn.persistence.outgoingUpdate(conn, { ...stored, messageId: spareId })
+  await conn.persistence.outgoingUpdate(conn, { ...stored, messageId: spareId, sentTo: conn.id })
   await conn.persistence.outgoingClearMessageId(conn, { messageId: spareId })
   conn.core.metrics.dropped.inc({ reason: 'expired' })
 }

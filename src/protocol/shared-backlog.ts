@@ -8,7 +8,7 @@
 // member acknowledges it (a member that leaves first gives it back: it is sent again).
 import type { Logger } from '../logger.js'
 import type { CoreMetrics } from '../metrics.js'
-import { deleteStoredQueue } from './stored-queue.js'
+import { deleteStoredQueue, ownPacketId } from './stored-queue.js'
 import type { Persistence, RoutedPacket } from './types.js'
 
 export const BACKLOG_CLIENT_PREFIX = '$swallow/share/'
@@ -37,7 +37,8 @@ export class SharedBacklog {
     for await (const stored of this.persistence.outgoingStream(this.client)) {
       if (stored.cmd !== 'publish') continue
       size++
-      if (typeof stored.messageId === 'number') this.usedIds.add(stored.messageId)
+      const id = ownPacketId(stored, this.client.id)
+      if (id !== undefined) this.usedIds.add(id)
     }
     this.size = size
   }
@@ -80,14 +81,15 @@ export class SharedBacklog {
     try {
       for await (const stored of this.persistence.outgoingStream(this.client)) {
         if (stored.cmd !== 'publish') continue
-        let backlogId = typeof stored.messageId === 'number' ? stored.messageId : null
+        let backlogId = ownPacketId(stored, this.client.id) ?? null
         if (backlogId !== null && this.handedOut.has(backlogId)) continue
         if (backlogId === null) {
           // A packet id in the backlog's queue is what lets one message be deleted later.
           backlogId = this.allocateId()
           this.usedIds.add(backlogId)
-          await this.persistence.outgoingUpdate(this.client, { ...stored, messageId: backlogId })
         }
+        // Recorded (again, after a restart: see stored-queue.ts ownPacketId and session.ts recordAgain).
+        await this.persistence.outgoingUpdate(this.client, { ...stored, messageId: backlogId, sentTo: this.client.id })
         this.handedOut.add(backlogId)
         if (!await deliver(toRouted(stored), backlogId)) {
           this.handedOut.delete(backlogId)
@@ -116,6 +118,6 @@ export class SharedBacklog {
 }
 
 function toRouted (stored: Stored & { cmd: string }): RoutedPacket {
-  const { messageId: _, ...rest } = stored
+  const { messageId: _, sentTo: __, ...rest } = stored
   return { ...rest, cmd: 'publish', dup: false, retain: false }
 }

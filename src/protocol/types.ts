@@ -34,6 +34,8 @@ export interface RoutedPacket {
   messageExpiry?: number | null
   /** Date.now() when a QoS 1/2 message was stored in an offline queue (queued-at.ts). */
   receivedAt?: number | null
+  /** Read back from a stored queue: the client whose delivery gave it its packet id (stored-queue.ts ownPacketId). */
+  sentTo?: string | null
   /** `$delayed/<seconds>/<topic>`: the <seconds> text the PUBLISH handler took off the topic, for the delayed-publish plugin. */
   delayed?: string
   /** An authorizePublish hook stored the message to publish later (src/hooks.ts deferPublish): acknowledged, not routed now. */
@@ -48,6 +50,8 @@ export type OutgoingPublish = IPublishPacket & {
   messageExpiry?: number
   /** From the message (queued-at.ts): a stored queue's record of this PUBLISH keeps it. */
   receivedAt?: number
+  /** The client it is sent to, kept in the stored queue's record with its packet id (stored-queue.ts ownPacketId). */
+  sentTo?: string
   /** A shared group's delivery: back to the group if the member leaves before acknowledging it. */
   shared?: SharedOrigin
 }
