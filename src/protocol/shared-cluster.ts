@@ -23,7 +23,7 @@ import type { ClusterEmitter } from '../cluster-emitter.js'
 import type { Connection } from './connection.js'
 import { deliverShared } from './deliver.js'
 import type { GroupFactory } from './shared-groups.js'
-import { MemberSet, type Member, type SharedGroupLike, type SharedOrigin, type SharedSettings } from './shared-members.js'
+import { MemberSet, type Member, type SharedGroupLike, type SharedKey, type SharedOrigin, type SharedSettings } from './shared-members.js'
 import { HandOff, type HandOffResult, type SharedStreams, type StreamEntry } from './shared-stream.js'
 import type { RoutedPacket } from './types.js'
 
@@ -85,8 +85,13 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
   /** The filter begins with a wildcard: the router still hands it $-topics (MQTT-4.7.2-1 says no). */
   private readonly wildcardFirst: boolean
 
-  constructor (private readonly node: Node, readonly key: string, readonly filter: string, private readonly gone: (group: SharedGroupLike) => void) {
-    super(node.settings.strategy)
+  readonly key: string
+  readonly filter: string
+
+  constructor (private readonly node: Node, { key, group, filter }: SharedKey, private readonly gone: (group: SharedGroupLike) => void) {
+    super(node.settings.strategy(group))
+    this.key = key
+    this.filter = filter
     this.wildcardFirst = filter.startsWith('#') || filter.startsWith('+')
   }
 
@@ -310,8 +315,8 @@ export function clusterGroups ({ streams, brokerId, emitter, settings, metrics, 
   }, Math.min(PULL_INTERVAL_MS, upkeepEvery))
   timer.unref()
   return {
-    create: (key, filter, gone) => {
-      const group = new ClusterGroup(node, key, filter, gone)
+    create: (shared, gone) => {
+      const group = new ClusterGroup(node, shared, gone)
       node.all.add(group)
       return group
     },

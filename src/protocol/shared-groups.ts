@@ -19,13 +19,13 @@ import { SHARED_MARKER_TOPIC } from '../session-marker.js'
 import type { Connection } from './connection.js'
 import { deliverShared } from './deliver.js'
 import { SharedBacklog } from './shared-backlog.js'
-import { MemberSet, parseShared, type SharedGroupLike, type SharedOrigin, type SharedSettings } from './shared-members.js'
+import { MemberSet, parseShared, type SharedGroupLike, type SharedKey, type SharedOrigin, type SharedSettings } from './shared-members.js'
 import type { OutgoingPublish, Persistence, RoutedPacket, Subscription } from './types.js'
 
 /** Makes the groups of this node: one-node groups, or groups that span a cluster. */
 export interface GroupFactory {
   /** `gone`: the group found that nobody is a member any more (cluster: on any node). */
-  create: (key: string, filter: string, gone: (group: SharedGroupLike) => void) => SharedGroupLike
+  create: (shared: SharedKey, gone: (group: SharedGroupLike) => void) => SharedGroupLike
   /** A stored session was deleted: it is no longer a member of any group. */
   forgetSession: (clientId: string) => void
   /** A member joined the group on this node (cluster: the other nodes route the group too). */
@@ -38,8 +38,13 @@ export interface GroupFactory {
 export class SharedGroup extends MemberSet implements SharedGroupLike {
   readonly backlog: SharedBacklog
 
-  constructor (private readonly metrics: CoreMetrics, private readonly log: Logger, persistence: Persistence, readonly key: string, readonly filter: string, settings: SharedSettings) {
-    super(settings.strategy)
+  readonly key: string
+  readonly filter: string
+
+  constructor (private readonly metrics: CoreMetrics, private readonly log: Logger, persistence: Persistence, { key, group, filter }: SharedKey, settings: SharedSettings) {
+    super(settings.strategy(group))
+    this.key = key
+    this.filter = filter
     this.backlog = new SharedBacklog(persistence, key, settings.backlogLimit, metrics, log)
   }
 
@@ -116,7 +121,7 @@ export class SharedGroup extends MemberSet implements SharedGroupLike {
 /** Groups of one node: SharedGroup each. */
 export function localGroups (persistence: Persistence, metrics: CoreMetrics, log: Logger, settings: SharedSettings): GroupFactory {
   return {
-    create: (key, filter) => new SharedGroup(metrics, log, persistence, key, filter, settings),
+    create: shared => new SharedGroup(metrics, log, persistence, shared, settings),
     forgetSession: noop,
     joined: noop,
     close: async () => {}
@@ -171,7 +176,7 @@ export class SharedGroups {
     if (existing !== undefined) return existing
     const parsed = parseShared(key)
     if (parsed === null) return null
-    const group = this.factory.create(key, parsed.filter, gone => { if (gone.empty && this.groups.get(gone.key) === gone) this.end(gone) })
+    const group = this.factory.create({ key, ...parsed }, gone => { if (gone.empty && this.groups.get(gone.key) === gone) this.end(gone) })
     this.groups.set(key, group)
     await new Promise<void>((resolve, reject) => {
       this.broker.subscribe(group.filter, group.deliver as never, (err?: Error | null) => err ? reject(err) : resolve())

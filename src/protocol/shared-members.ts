@@ -36,7 +36,14 @@ export interface SharedOrigin {
   entryId?: string
 }
 
-export interface SharedSettings { strategy: SharedStrategy, backlogLimit: number }
+export interface SharedSettings {
+  /** The strategy of a group by its name: its own (the sharedGroups option), else --shared-strategy. */
+  strategy: (group: string) => SharedStrategy
+  backlogLimit: number
+}
+
+/** A shared filter split (parseShared), with the registry's key for it: `$share/<group>/<filter>`. */
+export interface SharedKey { key: string, group: string, filter: string }
 
 /** A group as the registry of this node's groups (shared-groups.ts SharedGroups) uses it. */
 export interface SharedGroupLike {
