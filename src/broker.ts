@@ -22,6 +22,7 @@ import { VERSION } from './version.js'
 import { checkAedesSeam, registeredClients } from './aedes-seam.js'
 import { Connection } from './protocol/connection.js'
 import { createCore, createRoute } from './protocol/core.js'
+import type { SharedGroupFigures } from './protocol/shared-members.js'
 import { sweepExpiredSessions } from './protocol/session.js'
 import { ReasonCode } from './protocol/reason-codes.js'
 
@@ -83,9 +84,12 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       if (reloadParts === null) throw new Error('reload before the broker started')
       return await reloadParts(trigger)
     }
+    // The shared groups are made after the plugins (the core needs their hooks): none before.
+    let sharedFigures: () => SharedGroupFigures[] = () => []
+    const sharedGroups = (): SharedGroupFigures[] => sharedFigures()
     for (const plugin of plugins) {
       const handle = await plugin.setup({
-        config, broker: aedes, hooks, http: routes, metrics: metrics.registry, storage, publish, log: log.child({ plugin: plugin.name }), reload: reloadForPlugins
+        config, broker: aedes, hooks, http: routes, metrics: metrics.registry, storage, publish, log: log.child({ plugin: plugin.name }), reload: reloadForPlugins, sharedGroups
       })
       if (handle) handles.push(handle)
     }
@@ -107,7 +111,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     })
     // Before the listeners open: a message published before the first member is back waits for it.
     await core.shared.restore()
-    sharedGroupGauges(metrics.registry, () => core.shared.sizes())
+    sharedGroupGauges(metrics.registry, () => core.shared.figures())
+    sharedFigures = () => core.shared.figures()
     const stopSweeps = sweepExpiredSessions(core, config.storage === 'redis' ? config.sessionSweepInterval : null)
     const traffic = new Traffic()
     const onConnection = createConnectionHandler(core, traffic)

@@ -211,7 +211,8 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
       this.claimCursor = next
       for (const entry of entries) {
         if (this.held.has(entry.id) || this.reading.has(entry.id)) continue
-        this.node.metrics.sharedRedispatched.inc()
+        this.node.metrics.sharedRedispatched.inc({ group: this.key })
+        this.redispatched++
         await this.dispatch(entry)
       }
     }

@@ -19,7 +19,7 @@ import { SHARED_MARKER_TOPIC } from '../session-marker.js'
 import type { Connection } from './connection.js'
 import { deliverShared } from './deliver.js'
 import { SharedBacklog } from './shared-backlog.js'
-import { MemberSet, parseShared, type SharedGroupLike, type SharedKey, type SharedOrigin, type SharedSettings } from './shared-members.js'
+import { MemberSet, parseShared, type SharedGroupFigures, type SharedGroupLike, type SharedKey, type SharedOrigin, type SharedSettings } from './shared-members.js'
 import type { OutgoingPublish, Persistence, RoutedPacket, Subscription } from './types.js'
 
 /** Makes the groups of this node: one-node groups, or groups that span a cluster. */
@@ -219,7 +219,8 @@ export class SharedGroups {
         cb()
         continue
       }
-      this.metrics.sharedRedispatched.inc()
+      this.metrics.sharedRedispatched.inc({ group: origin.group.key })
+      origin.group.redispatched++
       origin.group.redispatch(origin, cb, from)
     }
   }
@@ -228,9 +229,19 @@ export class SharedGroups {
     return this.factory.close(timeoutMs)
   }
 
-  /** Members and backlog per group (for metrics and listings). */
-  sizes (): Array<{ key: string, members: number, offline: number, backlog: number }> {
-    return [...this.groups.values()].map(g => ({ key: g.key, members: g.members.length, offline: g.offline.size, backlog: g.backlogSize() }))
+  /** Members, backlog and deliveries per group (for /metrics and $SYS). */
+  figures (): SharedGroupFigures[] {
+    return [...this.groups.values()].map(g => ({
+      key: g.key,
+      group: parseShared(g.key)?.group ?? '',
+      filter: g.filter,
+      members: g.members.length,
+      offline: g.offline.size,
+      backlog: g.backlogSize(),
+      delivered: g.delivered,
+      redispatched: g.redispatched,
+      perMember: g.members.map(m => ({ clientId: m.conn.id, delivered: m.delivered }))
+    }))
   }
 }
 

@@ -24,7 +24,29 @@ export function parseShared (filter: string): { group: string, filter: string } 
   return { group, filter: inner }
 }
 
-export interface Member { conn: Connection, sub: Subscription }
+export interface Member {
+  conn: Connection
+  sub: Subscription
+  /** Messages given to it since it joined the group on this node (or reconnected). */
+  delivered: number
+}
+
+/**
+ * One group's figures on this node, for /metrics and $SYS. Per-member counts go to $SYS
+ * only: as a Prometheus label a client id would make a series per worker ever seen.
+ */
+export interface SharedGroupFigures {
+  key: string
+  group: string
+  filter: string
+  members: number
+  offline: number
+  backlog: number
+  /** Messages given to a member since the group was made on this node (a redispatch counts again). */
+  delivered: number
+  redispatched: number
+  perMember: Array<{ clientId: string, delivered: number }>
+}
 
 /** What a shared delivery carries back to its group: its acknowledgement, or the message when the member leaves first. */
 export interface SharedOrigin {
@@ -50,6 +72,9 @@ export interface SharedGroupLike {
   readonly key: string
   readonly filter: string
   readonly members: readonly Member[]
+  /** Messages given to a member, and given again after a member left (or its node died). */
+  readonly delivered: number
+  redispatched: number
   /** Client ids of persistent-session members known to be offline. */
   readonly offline: Set<string>
   /** The router's listener for the group's filter. */
@@ -76,12 +101,24 @@ export interface SharedGroupLike {
 export class MemberSet {
   readonly members: Member[] = []
   readonly offline = new Set<string>()
+  delivered = 0
+  redispatched = 0
   private next = 0
   private stickyMember: Member | null = null
 
   constructor (private readonly strategy: SharedStrategy) {}
 
+  /** The member for this message (counted as delivered to it), or null when none is connected. */
   choose (message: RoutedPacket, except: Connection | null): Member | null {
+    const member = this.pick(message, except)
+    if (member !== null) {
+      member.delivered++
+      this.delivered++
+    }
+    return member
+  }
+
+  private pick (message: RoutedPacket, except: Connection | null): Member | null {
     // Connected: a member restored by a CONNECT gets nothing before its CONNACK.
     const live = this.members.filter(m => m.conn !== except && m.conn.connected)
     if (live.length === 0) return null
@@ -102,7 +139,7 @@ export class MemberSet {
   add (conn: Connection, sub: Subscription): void {
     const existing = this.members.find(m => m.conn === conn)
     if (existing !== undefined) existing.sub = sub
-    else this.members.push({ conn, sub })
+    else this.members.push({ conn, sub, delivered: 0 })
   }
 
   remove (conn: Connection, sessionStays: boolean): void {

@@ -81,6 +81,8 @@ describe('shared subscriptions (embedded storage)', () => {
     await waitFor(() => healthy.got.length === 50, 5000, 'the two unacknowledged messages, redispatched')
     assert.deepEqual(new Set(healthy.got.map(r => r.payload)), new Set(Array.from({ length: 50 }, (_, i) => `w${i}`)))
     assert.deepEqual(healthy.got.slice(48).map(r => r.payload).sort(), [...stuckPayloads].sort())
+    const metrics = await (await fetch(`${broker.httpUrl}/metrics`)).text()
+    assert.match(metrics, /swallow_shared_redispatched_total\{group="\$share\/g\/work\/#"\} 2/)
     await Promise.all([healthy.client.endAsync(), pub.endAsync()])
   })
 
