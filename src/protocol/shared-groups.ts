@@ -40,15 +40,21 @@ export class SharedGroup extends MemberSet implements SharedGroupLike {
 
   readonly key: string
   readonly filter: string
+  private readonly wildcardFirst: boolean
 
   constructor (private readonly metrics: CoreMetrics, private readonly log: Logger, persistence: Persistence, { key, group, filter }: SharedKey, settings: SharedSettings) {
     super(settings.strategy(group))
     this.key = key
     this.filter = filter
+    this.wildcardFirst = filter.startsWith('#') || filter.startsWith('+')
     this.backlog = new SharedBacklog(persistence, key, settings.backlogLimit, metrics, log)
   }
 
-  readonly deliver = (message: RoutedPacket, cb: () => void): void => this.dispatch(message, cb, null)
+  readonly deliver = (message: RoutedPacket, cb: () => void): void => {
+    // The router hands a filter starting with a wildcard $ topics too (MQTT-4.7.2-1: no match).
+    if (this.wildcardFirst && message.topic.startsWith('$')) return cb()
+    this.dispatch(message, cb, null)
+  }
 
   /**
    * Sends the message to one member (not `except`); with none connected, keeps it in the

@@ -1,10 +1,11 @@
 // Shared subscriptions and $SYS, against a real broker: the per-group figures a $SYS
-// subscriber reads (and /metrics).
+// subscriber reads (and /metrics), and a shared subscription to a $SYS filter
+// ($share/g/$SYS/#: the $ rule of MQTT-4.7.2-1 is about the inner filter).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { collect, connect, connect5, type MqttClient, type Received } from '../helpers/mqtt.js'
-import { waitFor } from '../helpers/system.js'
+import { needBinary, run, waitFor } from '../helpers/system.js'
 
 async function member (url: string, filter: string, clientId: string): Promise<{ client: MqttClient, got: Received[] }> {
   const client = await connect5(url, { clientId })
@@ -53,5 +54,27 @@ describe('shared groups in $SYS', () => {
     await waitFor(() => retained.some(r => r.topic === '$SYS/broker/uptime'), 5000, 'the other $SYS topics')
     assert.ok(!retained.some(r => r.topic.startsWith('$SYS/broker/shared/') && r.retain), 'no retained figures of a gone group')
     await Promise.all([watcher.endAsync(), pub.endAsync(), late.endAsync()])
+  })
+
+  test('$share/g/$SYS/#: a shared subscription to a $SYS filter gets the $SYS messages, shared by its members; $share/g/# gets none', async () => {
+    const sys = [await member(broker.mqttUrl, '$share/sysg/$SYS/#', 's1'), await member(broker.mqttUrl, '$share/sysg/$SYS/#', 's2')]
+    const exact = await member(broker.mqttUrl, '$share/up/$SYS/broker/uptime', 'u1')
+    const wild = await member(broker.mqttUrl, '$share/wild/#', 'x1')
+    const uptimes = (): Received[] => sys.flatMap(m => m.got).filter(r => r.topic === '$SYS/broker/uptime')
+    await waitFor(() => uptimes().length >= 3 && exact.got.length >= 3, 5000, 'three $SYS updates through the shared subscriptions')
+    assert.ok(sys.every(m => m.got.every(r => r.topic.startsWith('$SYS/'))))
+    assert.ok(exact.got.every(r => r.topic === '$SYS/broker/uptime'))
+    assert.ok(sys.every(m => m.got.length > 0), 'the members of sysg share them')
+    // The wildcard group: $SYS updates were published meanwhile; a sentinel proves none came.
+    const pub = await connect(broker.mqttUrl)
+    await pub.publishAsync('s/sentinel', 'x', { qos: 1 })
+    await waitFor(() => wild.got.some(r => r.topic === 's/sentinel'), 5000, 'the sentinel')
+    assert.deepEqual(wild.got.map(r => r.topic), ['s/sentinel'])
+    await Promise.all([...sys, exact, wild].map(m => m.client.endAsync()).concat(pub.endAsync()))
+  })
+
+  test('mosquitto_sub with $share/g/$SYS/broker/uptime gets the uptime', { skip: needBinary('mosquitto_sub', 'mosquitto-clients') }, async () => {
+    const out = await run('mosquitto_sub', ['-p', String(broker.mqttPort), '-V', 'mqttv5', '-t', '$share/msq/$SYS/broker/uptime', '-v', '-C', '1', '-W', '5'])
+    assert.match(out.stdout, /^\$SYS\/broker\/uptime \d+ seconds$/m)
   })
 })
