@@ -17,6 +17,30 @@
 //  - Nobody connected: the stream is the group's durable backlog (QoS 1/2, up to
 //    --shared-backlog entries, when a member is a persistent session); the first member back
 //    on any node reads it, in order. No member anywhere: dropped, counted, the stream deleted.
+// Strategies across nodes (the design note the README's Shared subscriptions section follows):
+//  - round_robin, random, least_inflight: among the members of the node that reads.
+//  - local (built): the node a message is published on, when one of its members has room,
+//    passes `take` to the hand-off script, which adds the entry and reads it for this node in
+//    the same step (XADD, then XREADGROUP as this node's consumer): it is in this node's
+//    pending entries from the start, so no other node reads it, and it is acknowledged, kept
+//    fresh and claimed after this node's death like any entry read. The other nodes routing
+//    the message defer to the publishing node while it holds a lease (its publisher's PUBACK
+//    waits for its own hand-off); without a lease, or with no member here with room, the
+//    entry is left for any node. A message published where nobody routes the group goes to
+//    whichever node hands it off first.
+//  - sticky, hash_clientid, hash_topic: consistent within a node only. Cluster-wide (designed,
+//    not built): a member registry per group in Redis (client id -> node id, joined-at
+//    order; written at a connected member's join and leave, read through the nodes' leases so
+//    a dead node's members drop out), plus a set of members whose window is full (written on
+//    the full/not-full transitions only). The hand-off script picks the member from the live,
+//    not-full ones (hash of the publisher's client id or of the topic over them sorted by
+//    client id, via redis.sha1hex; sticky: the earliest joined), stores its client id in the
+//    entry and XREADGROUPs the entry as that member's node's consumer, as `take` does. The
+//    node finds entries assigned to it by reading its own pending list (XREADGROUP from 0,
+//    skipping the ones it holds) when its router hands it the message and on its timer,
+//    and gives each to the named member, or another of its members, or back to the stream.
+//    Guarantees stay those of an entry read: one member cluster-wide, claimed after a
+//    node's death, the PUBACK after the script.
 import type { Logger } from '../logger.js'
 import type { CoreMetrics } from '../metrics.js'
 import type { ClusterEmitter } from '../cluster-emitter.js'
@@ -102,8 +126,14 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
     // that node knew the group): the route stream's reader does not wait. Hand-offs still
     // reach Redis in order, over one connection.
     const remote = message.brokerId !== undefined && message.brokerId !== this.node.brokerId
-    this.node.streams.handOff(this.key, message).then(result => {
-      this.handedOff(result)
+    // `local`: published here and a member here has room: this node reads the entry in the
+    // same step that adds it, so no other node can (see the design note above).
+    // The publishing node's hand-off is the one that counts then: the others defer to it.
+    const local = this.strategy === 'local'
+    const take = local && !remote && this.hasRoom(message)
+    this.node.streams.handOff(this.key, message, take, local && remote ? message.brokerId : '').then(({ result, taken }) => {
+      if (taken !== null) this.dispatch(taken).catch(err => this.warn(err, 'could not deliver a shared group\'s message'))
+      else this.handedOff(result)
       if (!remote) cb()
     }, err => {
       this.node.log.error({ err, group: this.key }, 'could not hand a message to a shared group\'s stream')
@@ -233,6 +263,10 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
       }
       if (entries.length < room) return
     }
+  }
+
+  private hasRoom (message: RoutedPacket): boolean {
+    return this.members.some(m => m.conn.connected && (message.qos === 0 || m.conn.outbound.room() > 0))
   }
 
   private room (): number {

@@ -10,8 +10,8 @@ import type { RoutedPacket, Subscription } from './types.js'
 
 export const SHARE_PREFIX = '$share/'
 
-export type SharedStrategy = 'round_robin' | 'random' | 'sticky' | 'hash_clientid' | 'hash_topic' | 'least_inflight'
-export const SHARED_STRATEGIES: readonly SharedStrategy[] = ['round_robin', 'random', 'sticky', 'hash_clientid', 'hash_topic', 'least_inflight']
+export type SharedStrategy = 'round_robin' | 'random' | 'sticky' | 'hash_clientid' | 'hash_topic' | 'least_inflight' | 'local'
+export const SHARED_STRATEGIES: readonly SharedStrategy[] = ['round_robin', 'random', 'sticky', 'hash_clientid', 'hash_topic', 'least_inflight', 'local']
 
 /** `$share/<group>/<filter>` split, or null when it is not a valid shared filter (MQTT-4.8.2-1, -2). */
 export function parseShared (filter: string): { group: string, filter: string } | null {
@@ -106,7 +106,7 @@ export class MemberSet {
   private next = 0
   private stickyMember: Member | null = null
 
-  constructor (private readonly strategy: SharedStrategy) {}
+  constructor (protected readonly strategy: SharedStrategy) {}
 
   /** The member for this message (counted as delivered to it), or null when none is connected. */
   choose (message: RoutedPacket, except: Connection | null): Member | null {
@@ -132,6 +132,7 @@ export class MemberSet {
       case 'sticky':
         if (this.stickyMember === null || !candidates.includes(this.stickyMember)) this.stickyMember = candidates[0]
         return this.stickyMember
+      // round_robin; also local, whose preference for this node is the cluster group's (shared-cluster.ts).
       default: return candidates[this.next++ % candidates.length]
     }
   }

@@ -16,13 +16,24 @@ import type { RoutedPacket } from './types.js'
 const CONSUMER_GROUP = 'members'
 const PREFIX = 'swallow:shared:'
 
-// KEYS: stream, seen, leases, persistent. ARGV: seen TTL ms, backlog limit, qos, fields...
-// 0: handed off already; 1: added; 2: no member anywhere (the stream is deleted: nobody
-// will read it); 3: QoS 0 and nobody connected; 4: the stream is full (--shared-backlog).
+// KEYS: stream, seen, leases, persistent. ARGV: seen TTL ms, backlog limit, qos, take ('1':
+// this node has a member with room and the group's strategy is local), consumer group,
+// node id, defer to (local strategy, a message published on another node: that node's id;
+// while it has a member connected it hands the message off itself, its PUBACK waits for
+// that), fields...
+// 0: handed off already (or deferred); 1: added; 2: no member anywhere (the stream is deleted: nobody
+// will read it); 3: QoS 0 and nobody connected; 4: the stream is full (--shared-backlog);
+// {5, id, fields}: added and read by this node in the same step (take): the oldest entry no
+// node has read, this one unless older ones wait; in this node's pending entries like any read.
 const HAND_OFF = `
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 local t = redis.call('TIME')
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', t[1] * 1000 + math.floor(t[2] / 1000))
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+if ARGV[7] ~= '' then
+  local leased = redis.call('ZSCORE', KEYS[3], ARGV[7])
+  if leased and tonumber(leased) > now then return 0 end
+end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if redis.call('ZCARD', KEYS[3]) == 0 then
   if redis.call('SCARD', KEYS[4]) == 0 then
     redis.call('DEL', KEYS[1])
@@ -31,8 +42,17 @@ if redis.call('ZCARD', KEYS[3]) == 0 then
   if ARGV[3] == '0' then return 3 end
 end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 4 end
-redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
-return 1`
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 8))
+if ARGV[4] ~= '1' then return 1 end
+local read = function () return redis.call('XREADGROUP', 'GROUP', ARGV[5], ARGV[6], 'COUNT', 1, 'STREAMS', KEYS[1], '>') end
+local ok, res = pcall(read)
+if not ok then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[5], '0')
+  res = read()
+end
+if not res then return 1 end
+local entry = res[1][2][1]
+return {5, entry[1], entry[2]}`
 
 // KEYS: leases. ARGV: node id, lease ms.
 const LEASE = `
@@ -65,13 +85,14 @@ return n`
 
 export const HandOff = { seen: 0, added: 1, noMember: 2, nobodyConnected: 3, full: 4 } as const
 export type HandOffResult = typeof HandOff[keyof typeof HandOff]
+const TAKEN = 5
 
 export interface StreamEntry { id: string, message: RoutedPacket }
 
 type RawEntries = Array<[Buffer, Buffer[] | null]>
 
 interface SharedCommands {
-  swallowSharedHandOff: (...args: Array<string | Buffer | number>) => Promise<number>
+  swallowSharedHandOffBuffer: (...args: Array<string | Buffer | number>) => Promise<number | [number, Buffer, Buffer[]]>
   swallowSharedLease: (...args: Array<string | number>) => Promise<number>
   swallowSharedForget: (...args: string[]) => Promise<number>
   swallowSharedPrune: (...args: Array<string | number>) => Promise<number>
@@ -89,11 +110,19 @@ export class SharedStreams {
     this.redis = redis as Redis & SharedCommands
   }
 
-  /** Adds the message to the group's stream unless a node did already (see HAND_OFF). */
-  async handOff (key: string, message: RoutedPacket): Promise<HandOffResult> {
+  /**
+   * Adds the message to the group's stream unless a node did already (see HAND_OFF); with
+   * `take`, also reads one entry for this node in the same step (`taken`: deliver it here);
+   * `deferTo`: a node that hands it off itself while it has a member connected (see HAND_OFF).
+   */
+  async handOff (key: string, message: RoutedPacket, take = false, deferTo = ''): Promise<{ result: HandOffResult, taken: StreamEntry | null }> {
     const identity = `${message.brokerId ?? this.nodeId}:${message.brokerCounter ?? 0}`
-    return await this.redis.swallowSharedHandOff(stream(key), `${PREFIX}seen:${key}:${identity}`, `${PREFIX}leases:${key}`,
-      `${PREFIX}persistent:${key}`, this.seenTtl, this.limit, String(message.qos), ...streamFields(this.nodeId, message)) as HandOffResult
+    const res = await this.redis.swallowSharedHandOffBuffer(stream(key), `${PREFIX}seen:${key}:${identity}`, `${PREFIX}leases:${key}`,
+      `${PREFIX}persistent:${key}`, this.seenTtl, this.limit, String(message.qos), take ? '1' : '0', CONSUMER_GROUP, this.nodeId,
+      deferTo, ...streamFields(this.nodeId, message))
+    if (typeof res === 'number') return { result: res as HandOffResult, taken: null }
+    if (res[0] !== TAKEN) throw new Error(`unexpected shared hand-off reply ${String(res[0])}`)
+    return { result: HandOff.added, taken: decode([[res[1], res[2]]])[0] ?? null }
   }
 
   /** Entries no consumer has read yet, up to `count`; creates the consumer group when missing (first use, Redis restarted). */

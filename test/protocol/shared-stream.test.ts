@@ -31,9 +31,9 @@ const message = (counter: number, qos: 0 | 1 = 1): RoutedPacket =>
 test('a message handed off by two nodes is in the stream once; the entry carries it whole', { skip }, async () => {
   const [a, b] = [node('a'), node('b')]
   await a.lease('$share/g1/t/#', 60_000)
-  assert.equal(await a.handOff('$share/g1/t/#', message(1)), HandOff.added)
-  assert.equal(await b.handOff('$share/g1/t/#', message(1)), HandOff.seen)
-  assert.equal(await b.handOff('$share/g1/t/#', message(2)), HandOff.added)
+  assert.equal((await a.handOff('$share/g1/t/#', message(1))).result, HandOff.added)
+  assert.equal((await b.handOff('$share/g1/t/#', message(1))).result, HandOff.seen)
+  assert.equal((await b.handOff('$share/g1/t/#', message(2))).result, HandOff.added)
   assert.equal(await a.depth('$share/g1/t/#'), 2)
   const entries = await a.read('$share/g1/t/#', 10)
   assert.deepEqual(entries.map(e => e.message.payload.toString()), ['m1', 'm2'])
@@ -41,14 +41,34 @@ test('a message handed off by two nodes is in the stream once; the entry carries
   assert.deepEqual(await b.read('$share/g1/t/#', 10), [], 'read by one node only')
 })
 
+test('local: take reads the entry for this node in the step that adds it; the other nodes defer to the publishing node while it holds a lease', { skip }, async () => {
+  const [pub, other] = [node('pub-node'), node('other')]
+  const key = '$share/gl/t/#'
+  await pub.lease(key, 60_000)
+  const first = await pub.handOff(key, message(1), true)
+  assert.equal(first.result, HandOff.added)
+  assert.equal(first.taken?.message.payload.toString(), 'm1', 'read by the publishing node at once (the consumer group made on first use)')
+  assert.deepEqual(await other.read(key, 10), [], 'no other node can read it')
+  // Another node routing message 2 first: deferred, not added; the publishing node's hand-off adds it.
+  assert.equal((await other.handOff(key, message(2), false, 'pub-node')).result, HandOff.seen)
+  assert.equal((await pub.handOff(key, message(2), true)).taken?.message.payload.toString(), 'm2')
+  // Without take (no member with room there): left for any node.
+  assert.equal((await pub.handOff(key, message(3))).taken, null)
+  assert.deepEqual((await other.read(key, 10)).map(e => e.message.payload.toString()), ['m3'])
+  // The publishing node without a lease: the other nodes hand off themselves.
+  await pub.release(key)
+  await other.lease(key, 60_000)
+  assert.equal((await other.handOff(key, message(4), false, 'pub-node')).result, HandOff.added)
+})
+
 test('nobody connected: QoS 1 kept for a persistent member, QoS 0 dropped; no member at all: dropped and the stream deleted', { skip }, async () => {
   const a = node('a')
   const key = '$share/g2/t/#'
   await a.addPersistent(key, 'worker-1')
-  assert.equal(await a.handOff(key, message(1)), HandOff.added)
-  assert.equal(await a.handOff(key, message(2, 0)), HandOff.nobodyConnected)
+  assert.equal((await a.handOff(key, message(1))).result, HandOff.added)
+  assert.equal((await a.handOff(key, message(2, 0))).result, HandOff.nobodyConnected)
   await a.forget('worker-1')
-  assert.equal(await a.handOff(key, message(3)), HandOff.noMember)
+  assert.equal((await a.handOff(key, message(3))).result, HandOff.noMember)
   assert.equal(await a.depth(key), 0)
 })
 
@@ -56,11 +76,11 @@ test('--shared-backlog bounds the stream; a lease that ran out does not count as
   const a = node('a', 2)
   const key = '$share/g3/t/#'
   await a.lease(key, 60_000)
-  assert.equal(await a.handOff(key, message(1)), HandOff.added)
-  assert.equal(await a.handOff(key, message(2)), HandOff.added)
-  assert.equal(await a.handOff(key, message(3)), HandOff.full)
+  assert.equal((await a.handOff(key, message(1))).result, HandOff.added)
+  assert.equal((await a.handOff(key, message(2))).result, HandOff.added)
+  assert.equal((await a.handOff(key, message(3))).result, HandOff.full)
   await a.lease(key, -1) // expired
-  assert.equal(await a.handOff(key, message(4)), HandOff.noMember)
+  assert.equal((await a.handOff(key, message(4))).result, HandOff.noMember)
 })
 
 test('the consumers of gone nodes that hold nothing are forgotten; one holding an entry is kept', { skip }, async () => {
