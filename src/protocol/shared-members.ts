@@ -118,6 +118,15 @@ export class MemberSet {
     return member
   }
 
+  /** The member named (cluster: picked by the hand-off) while it is connected here with room; else by the strategy. */
+  chooseNamed (message: RoutedPacket, clientId: string): Member | null {
+    const named = this.members.find(m => m.conn.id === clientId && m.conn.connected)
+    if (named === undefined || (message.qos > 0 && named.conn.outbound.room() <= 0)) return this.choose(message, null)
+    named.delivered++
+    this.delivered++
+    return named
+  }
+
   private pick (message: RoutedPacket, except: Connection | null): Member | null {
     // Connected: a member restored by a CONNECT gets nothing before its CONNACK.
     const live = this.members.filter(m => m.conn !== except && m.conn.connected)

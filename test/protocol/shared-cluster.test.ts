@@ -15,8 +15,7 @@ import { needBinary, waitFor } from '../helpers/system.js'
 
 const skip = needRedis()
 // Short, so that the node-death test takes seconds (the default is 10 s).
-// Group "loc" has the local strategy (the config's per-group setting); the others round robin.
-const ARGS = ['--shared-claim-timeout', '1s', '--heartbeat-interval', '500ms', '--shared-group', 'loc=local']
+const ARGS = ['--shared-claim-timeout', '1s', '--heartbeat-interval', '500ms']
 let redis: RedisProcess
 let a: BrokerProcess
 let b: BrokerProcess
@@ -163,59 +162,6 @@ test('QoS 0 messages published on both nodes reach one member of the group each'
   assert.equal(delivered.length, 100, 'no duplicates')
   assert.equal(new Set(delivered).size, 100)
   await Promise.all([...group.map(m => m.client.endAsync()), watcher.endAsync(), pubA.endAsync(), pubB.endAsync()])
-})
-
-test('local strategy: a message goes to a member on the node it was published on while one there has room, each once; with none there, to the other node\'s', { skip }, async (t) => {
-  const group = await members('$share/loc/l/#', [a, a, b, b])
-  const onA = group.filter(m => m.name.startsWith('A'))
-  const onB = group.filter(m => m.name.startsWith('B'))
-  const pubA = await connect(a.mqttUrl)
-  const pubB = await connect5(b.mqttUrl)
-  for (let i = 0; i < 40; i++) {
-    await pubA.publishAsync('l/a', `la${i}`, { qos: 1 })
-    await pubB.publishAsync('l/b', `lb${i}`, { qos: 1 })
-  }
-  await waitFor(() => payloadsOf(group, /^l[ab]\d+$/).length >= 80, 10_000, 'eighty messages')
-  t.diagnostic(`distribution: ${distribution(group, /^la/)} (published on A); ${distribution(group, /^lb/)} (published on B)`)
-  assert.equal(new Set(payloadsOf(group, /^l[ab]\d+$/)).size, 80)
-  assert.equal(payloadsOf(group, /^l[ab]\d+$/).length, 80, 'no duplicates')
-  assert.equal(payloadsOf(onA, /^la/).length, 40, 'every message published on A at a member on A')
-  assert.equal(payloadsOf(onB, /^lb/).length, 40, 'every message published on B at a member on B')
-  assert.ok(onA.every(m => m.got.length === 20), 'round robin among a node\'s members')
-  // No member left on A: what is published there goes to B's members.
-  await Promise.all(onA.map(m => m.client.endAsync()))
-  for (let i = 0; i < 10; i++) await pubA.publishAsync('l/a', `lx${i}`, { qos: 1 })
-  await waitFor(() => payloadsOf(onB, /^lx/).length >= 10, 10_000, 'the ten published on A, at B\'s members')
-  assert.equal(new Set(payloadsOf(onB, /^lx/)).size, 10)
-  assert.equal(payloadsOf(onB, /^lx/).length, 10)
-  await Promise.all([...onB.map(m => m.client.endAsync()), pubA.endAsync(), pubB.endAsync()])
-})
-
-test('local strategy, the publishing node dies (kill -9) mid-stream: every message it acknowledged reaches a member, those its members held on the other node', { skip }, async (t) => {
-  const x = await startBroker({ storage: 'redis', redisUrl: redis.url, args: ARGS })
-  try {
-    const group = await members('$share/loc/k/#', [x, x, b, b])
-    // A member on node X that acknowledges nothing: the five it holds were read by X alone.
-    const stuck = await raw5(x.mqttPort, { clientId: 'loc-dying', properties: { receiveMaximum: 5 } })
-    stuck.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/loc/k/#', qos: 1 }] })
-    await stuck.next(p => p.cmd === 'suback', 'SUBACK')
-    const pub = await connect(x.mqttUrl)
-    pub.on('error', () => {})
-    const stream = publishStream(pub, 'k/1', 1000, 20, 'k')
-    await waitFor(() => payloadsOf(group, /^k/).length >= 200 && receivedOf(stuck, 'publish').length === 5, 20_000, 'the stream under way')
-    const atBBefore = payloadsOf(group.filter(m => m.name.startsWith('B')), /^k/).length
-    await x.crash()
-    const acked = [...stream.acked]
-    assert.ok(acked.length >= 200)
-    await waitFor(() => acked.every(p => new Set(payloadsOf(group, /^k/)).has(p)), 20_000, 'every acknowledged message at a member')
-    const stuckPayloads = receivedOf(stuck, 'publish').map(p => (p as { payload: Buffer }).payload.toString())
-    const onB = group.filter(m => m.name.startsWith('B'))
-    assert.ok(stuckPayloads.every(p => payloadsOf(onB, /^k/).includes(p)), 'what the dead node\'s stuck member held, claimed and delivered on B')
-    t.diagnostic(`acknowledged before the kill: ${acked.length}; at B's members before the kill: ${atBBefore}; distribution: ${distribution(group, /^k/)}`)
-    await Promise.all(onB.map(m => m.client.endAsync()))
-  } finally {
-    await x.crash()
-  }
 })
 
 test('a node stopped gracefully gives its members\' unacknowledged messages back: a member on another node gets them well before the claim timeout', { skip }, async (t) => {
