@@ -116,9 +116,7 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
     // that node knew the group): the route stream's reader does not wait. Hand-offs still
     // reach Redis in order, over one connection.
     const remote = message.brokerId !== undefined && message.brokerId !== this.node.brokerId
-    // `local`: published here and a member here has room: this node reads the entry in the
-    // same step that adds it, so no other node can (see the design note above).
-    // local: the publishing node's hand-off is the one that counts: the others defer to it.
+    // Who reads the entry (the strategies across nodes, above); local: the others defer to the publishing node.
     const deferTo = this.strategy === 'local' && remote ? message.brokerId ?? '' : ''
     this.node.streams.handOff(this.key, message, this.handOffMode(message, remote), deferTo, this.hashKey(message)).then(({ result, taken }) => {
       // sticky, hash_*: read from the pending list like the entries other nodes picked for this one (one path, no race).
