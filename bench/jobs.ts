@@ -56,7 +56,8 @@ export type Job = PublishJob | SubscribeJob | IdleJob
 export type Command =
   | { cmd: 'setup', job: Job }
   | { cmd: 'start' }
-  | { cmd: 'finish', expected: number[] }
+  /** `expectedTotal`: the connections share the messages (a shared subscription): done when they hold that many together. */
+  | { cmd: 'finish', expected: number[], expectedTotal?: number }
   | { cmd: 'storm' }
   /** Every device disconnects cleanly, waits settleMs, and connects again (a warm round). */
   | { cmd: 'reconnect', settleMs: number }

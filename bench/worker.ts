@@ -24,7 +24,7 @@ async function handle (msg: Command): Promise<void> {
       if (role instanceof IdleDevices) return reply({ type: 'result', result: await role.connectAll() })
       return
     case 'finish':
-      if (role instanceof Subscriber) return reply({ type: 'result', result: await role.finish(msg.expected) })
+      if (role instanceof Subscriber) return reply({ type: 'result', result: await role.finish(msg.expected, msg.expectedTotal) })
       return
     case 'storm':
       if (role instanceof IdleDevices) return reply({ type: 'result', result: await role.storm() })

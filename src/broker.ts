@@ -23,6 +23,7 @@ import { checkAedesSeam, registeredClients } from './aedes-seam.js'
 import { Connection } from './protocol/connection.js'
 import { SysListeners } from './protocol/sys-listeners.js'
 import { createCore, createRoute } from './protocol/core.js'
+import type { SharedGroupFigures } from './protocol/shared-members.js'
 import { sweepExpiredSessions } from './protocol/session.js'
 import { ReasonCode } from './protocol/reason-codes.js'
 
@@ -85,9 +86,12 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
       if (reloadParts === null) throw new Error('reload before the broker started')
       return await reloadParts(trigger)
     }
+    // The shared groups are made after the plugins (the core needs their hooks): none before.
+    let sharedFigures: () => SharedGroupFigures[] = () => []
+    const sharedGroups = (): SharedGroupFigures[] => sharedFigures()
     for (const plugin of plugins) {
       const handle = await plugin.setup({
-        config, broker: aedes, hooks, http: routes, metrics: metrics.registry, storage, publish, sysListened: () => sysListeners.any, log: log.child({ plugin: plugin.name }), reload: reloadForPlugins
+        config, broker: aedes, hooks, http: routes, metrics: metrics.registry, storage, publish, sysListened: () => sysListeners.any, log: log.child({ plugin: plugin.name }), reload: reloadForPlugins, sharedGroups
       })
       if (handle) handles.push(handle)
     }
@@ -110,7 +114,8 @@ export async function createSwallow (config: Config, plugins: readonly Plugin[],
     })
     // Before the listeners open: a message published before the first member is back waits for it.
     await core.shared.restore()
-    sharedGroupGauges(metrics.registry, () => core.shared.sizes())
+    sharedGroupGauges(metrics.registry, () => core.shared.figures())
+    sharedFigures = () => core.shared.figures()
     const stopSweeps = sweepExpiredSessions(core, config.storage === 'redis' ? config.sessionSweepInterval : null)
     const traffic = new Traffic()
     const onConnection = createConnectionHandler(core, traffic)

@@ -4,6 +4,7 @@ import { ConfigError } from './errors.js'
 import { envName, flagName, parseOptionValue, type OptionSpec } from './options.js'
 import { QUEUE_FULL_POLICIES, type QueueFullPolicy } from './protocol/outbound.js'
 import { SHARED_STRATEGIES, type SharedStrategy } from './protocol/shared-members.js'
+import { parseSharedGroupEntry, parseSharedGroupItem, sharedGroupsByName, type SharedGroupConfig } from './shared-group-config.js'
 
 export type StorageKind = 'embedded' | 'memory' | 'redis'
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -49,6 +50,8 @@ export interface Config {
   maxKeepalive: number | null
   responseInformation: string | null
   sharedStrategy: SharedStrategy
+  /** Per shared group name: its strategy, overriding sharedStrategy. */
+  sharedGroups: Record<string, { strategy: SharedStrategy }>
   logRepeatLimit: number
   maxBufferedBytes: number
   partialPacketTimeout: number
@@ -99,7 +102,8 @@ export const coreOptions: readonly OptionSpec[] = [
   { key: 'partialPacketTimeout', type: 'duration', min: 100, default: 30_000, help: 'longest one packet may stay unfinished; then the client is disconnected (counted)' },
   { key: 'maxQueuedBytes', type: 'size', min: 0, default: 8 * 1024 * 1024, help: 'unsent bytes per client socket beyond which QoS 0 deliveries to it wait (1 s at most), then are dropped (counted)' },
   { key: 'maxSubscriptionsPerClient', type: 'int', min: 1, default: 1000, help: 'topic filters one session may hold; further filters get SUBACK 0x80 (counted)' },
-  { key: 'sharedStrategy', type: 'enum', choices: SHARED_STRATEGIES, default: 'round_robin', help: 'how a shared subscription ($share/GROUP/FILTER) picks the member for each message: round_robin, random, sticky (the same member until it leaves), hash_clientid (by publisher), hash_topic, least_inflight' },
+  { key: 'sharedStrategy', type: 'enum', choices: SHARED_STRATEGIES, default: 'round_robin', help: 'how a shared subscription ($share/GROUP/FILTER) picks the member for each message: round_robin, random, sticky (the same member until it leaves), hash_clientid (by publisher), hash_topic, least_inflight, local (Redis storage: a member on the node the message was published on while one there has room)' },
+  { key: 'sharedGroups', flag: '--shared-group', type: 'list', parseItem: parseSharedGroupItem, parseEntry: parseSharedGroupEntry, default: [], defaultText: '(none)', help: 'GROUP=STRATEGY: the strategy of one shared group (every $share/GROUP/... filter), overriding --shared-strategy, e.g. orders=hash_topic (repeatable; in the config file an object: "sharedGroups": { "orders": { "strategy": "hash_topic" } })' },
   { key: 'sharedBacklog', type: 'int', min: 0, default: 10_000, help: 'QoS 1/2 messages a shared group keeps while none of its members is connected (when one is a persistent session); more are dropped and counted' },
   { key: 'sharedClaimTimeout', type: 'duration', min: 500, default: 10_000, help: 'Redis storage: a shared group\'s message a node handed to a member and did not settle for this long (the node died) is delivered again by another node' },
   { key: 'responseInformation', type: 'string', default: null, defaultText: '(none)', help: 'MQTT 5: what a client asking for Response Information gets in CONNACK, the base of its response topics; %c is replaced by its client id (e.g. reply/%c/)' },
@@ -164,6 +168,7 @@ function toConfig (values: Map<string, unknown>, specs: readonly OptionSpec[], h
   if (core.adminReadToken != null && (core.adminToken == null || core.adminReadToken === core.adminToken)) {
     throw new ConfigError('--admin-read-token: needs an --admin-token that differs from it (the read-only token can change nothing, so a broker with only it could not be operated)')
   }
+  core.sharedGroups = sharedGroupsByName(core.sharedGroups as SharedGroupConfig[])
   delete core.config
   return { ...(core as unknown as Omit<Config, 'hostExplicit' | 'configFile' | 'sections'>), hostExplicit, configFile, sections }
 }

@@ -1,5 +1,6 @@
 // The prom-client registry shared by the core and the plugins, and the core's metrics.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { SharedGroupFigures } from './protocol/shared-members.js'
 
 export type { Registry }
 
@@ -16,7 +17,7 @@ export interface CoreMetrics {
   sessionsRefused: Counter
   subscriptionsRefused: Counter<'reason'>
   sessionsExpired: Counter
-  sharedRedispatched: Counter
+  sharedRedispatched: Counter<'group'>
   storageOps: Histogram<'op'>
   storageErrors: Counter<'op'>
   storageUp: Gauge
@@ -66,7 +67,7 @@ export function createMetrics (): CoreMetrics {
     queueFull: new Counter({ name: 'swallow_queue_full_total', help: 'QoS 1/2 deliveries that waited because the receiving client\'s queue was full (--max-queued)', registers: [registry] }),
     sessionsRefused: new Counter({ name: 'swallow_sessions_refused_total', help: 'CONNECTs refused because --max-sessions stored sessions exist', registers: [registry] }),
     queueSpilled: new Counter({ name: 'swallow_queue_spilled_total', help: 'QoS 1/2 messages of a persistent session left in its stored queue (sent from there later) because its memory queue was full', registers: [registry] }),
-    sharedRedispatched: new Counter({ name: 'swallow_shared_redispatched_total', help: 'Shared-subscription messages given to another member because the first left before acknowledging them', registers: [registry] }),
+    sharedRedispatched: new Counter({ name: 'swallow_shared_redispatched_total', help: 'Shared-subscription messages given to another member because the first left before acknowledging them (or its node died), by group ($share/GROUP/FILTER)', labelNames: ['group'], registers: [registry] }),
     sessionsExpired: new Counter({ name: 'swallow_sessions_expired_total', help: 'Stored sessions deleted because their Session Expiry Interval (or --max-session-expiry) passed', registers: [registry] }),
     subscriptionsRefused: new Counter({ name: 'swallow_subscriptions_refused_total', help: 'Topic filters refused in a SUBACK by a broker limit, by reason', labelNames: ['reason'], registers: [registry] }),
     storageOps: new Histogram({
@@ -82,7 +83,7 @@ export function createMetrics (): CoreMetrics {
 }
 
 /** Per shared-subscription group (src/protocol/shared-groups.ts), read when /metrics is scraped. */
-export function sharedGroupGauges (registry: Registry, sizes: () => Array<{ key: string, members: number, offline: number, backlog: number }>): void {
+export function sharedGroupGauges (registry: Registry, figures: () => SharedGroupFigures[]): void {
   new Gauge({
     name: 'swallow_shared_group_members',
     help: 'Members of each shared-subscription group ($share/GROUP/FILTER), connected or offline (persistent sessions)',
@@ -90,7 +91,7 @@ export function sharedGroupGauges (registry: Registry, sizes: () => Array<{ key:
     registers: [registry],
     collect () {
       this.reset()
-      for (const g of sizes()) {
+      for (const g of figures()) {
         this.set({ group: g.key, state: 'connected' }, g.members)
         this.set({ group: g.key, state: 'offline' }, g.offline)
       }
@@ -103,7 +104,19 @@ export function sharedGroupGauges (registry: Registry, sizes: () => Array<{ key:
     registers: [registry],
     collect () {
       this.reset()
-      for (const g of sizes()) this.set({ group: g.key }, g.backlog)
+      for (const g of figures()) this.set({ group: g.key }, g.backlog)
+    }
+  })
+  // Counted by the group as a plain number (a labelled inc() per message costs, see QoSCounts);
+  // one series per group, not per member: per-member counts are in $SYS (plugins/sys).
+  new Counter({
+    name: 'swallow_shared_deliveries_total',
+    help: 'Messages each shared-subscription group gave to one of its members on this node since the group was made here (a redispatch counts again)',
+    labelNames: ['group'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const g of figures()) if (g.delivered > 0) this.labels(g.key).inc(g.delivered)
     }
   })
 }

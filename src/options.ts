@@ -25,6 +25,12 @@ export interface OptionSpec {
    * value from the config file, e.g. an object); throws ConfigError naming `where`.
    */
   parseItem?: (raw: unknown, where: string) => unknown
+  /**
+   * For `list`: the config file may give an object instead of an array, keyed by name
+   * (e.g. "sharedGroups": { "orders": { "strategy": "hash_topic" } }); each entry is parsed
+   * by this, which throws ConfigError naming `where`.
+   */
+  parseEntry?: (name: string, value: unknown, where: string) => unknown
 }
 
 
@@ -98,6 +104,9 @@ export function parseOptionValue (spec: OptionSpec, raw: unknown, where: string)
       return bytes
     }
     case 'list': {
+      if (spec.parseEntry !== undefined && text !== null && typeof text === 'object' && !Array.isArray(text)) {
+        return Object.entries(text).map(([name, value]) => spec.parseEntry?.(name, value, where))
+      }
       const items: unknown[] = Array.isArray(text) ? text : typeof text === 'string' ? text.split(',').map(s => s.trim()).filter(Boolean) : fail()
       if (spec.parseItem) return items.map((item, i) => spec.parseItem?.(item, Array.isArray(text) ? `${where}[${i}]` : where))
       if (!items.every(v => typeof v === 'string')) fail()

@@ -2,6 +2,7 @@
 // returns a handle to close. Nothing global, nothing patched from outside.
 import type { Aedes, Client } from 'aedes'
 import type { RoutedPacket } from './protocol/types.js'
+import type { SharedGroupFigures } from './protocol/shared-members.js'
 import type { Config } from './config.js'
 import type { Hooks } from './hooks.js'
 import type { HttpRoutes } from './listeners/http.js'
@@ -43,6 +44,8 @@ export interface PluginContext {
   sysListened: () => boolean
   /** What SIGHUP does (TLS certificates, every plugin's files), logged as one line; resolves the parts. */
   reload: (trigger: string) => Promise<ReloadPart[]>
+  /** This node's shared-subscription groups and their figures (empty before PluginHandle.start). */
+  sharedGroups: () => SharedGroupFigures[]
 }
 
 export interface PluginHandle {

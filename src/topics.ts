@@ -2,6 +2,7 @@
 // with $ are not matched by filters starting with a wildcard (MQTT-4.7.2-1).
 import type { AedesPublishPacket, Client } from 'aedes'
 import { subscriptionsOf } from './aedes-seam.js'
+import { parseShared } from './protocol/shared-members.js'
 
 /**
  * True when `filter` (may hold + and #) matches `topic`, including MQTT-4.7.2-1. Walks both
@@ -37,11 +38,14 @@ export function topicMatches (filter: string, topic: string): boolean {
  * authorizeForward step. Aedes filters $ topics out of live deliveries to wildcard
  * subscriptions, but not out of the retained messages it sends when a client subscribes
  * to "#" or "+/...": without this, "#" would receive every retained $SYS topic.
+ * A shared subscription is judged by its inner filter: `$share/g/$SYS/#` is a filter
+ * `$SYS/#` (MQTT-4.7.2-1 is about the filter's first character), `$share/g/#` is `#`.
  */
 export function dollarTopicsNeedExplicitFilter (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
   if (packet.topic.charCodeAt(0) !== 36) return packet // '$'
   const subscriptions = subscriptionsOf(client)
-  for (const filter in subscriptions) {
+  for (const key in subscriptions) {
+    const filter = parseShared(key)?.filter ?? key
     if (filter.charCodeAt(0) === 36 && topicMatches(filter, packet.topic)) return packet
   }
   return null

@@ -118,3 +118,28 @@ test('a list option with an item parser takes strings from flags and objects fro
   assert.deepEqual(parseOptionValue(spec, [{ name: 'c' }], 'file'), [{ name: 'c' }])
   assert.throws(() => parseOptionValue(spec, [{ nope: 1 }], 'file: key "x.rules"'), /file: key "x.rules"\[0\]: bad rule/)
 })
+
+test('sharedGroups: GROUP=STRATEGY from flags and env, an object keyed by group from the file; errors name the group and the bad value', () => {
+  assert.deepEqual({ ...load(['--shared-group', 'orders=hash_topic', '--shared-group', 'jobs=sticky']).sharedGroups }, { orders: { strategy: 'hash_topic' }, jobs: { strategy: 'sticky' } })
+  assert.deepEqual({ ...load([], { SWALLOW_SHARED_GROUP: 'a=random,b=least_inflight' }).sharedGroups }, { a: { strategy: 'random' }, b: { strategy: 'least_inflight' } })
+  assert.deepEqual({ ...load([]).sharedGroups }, {})
+  const dir = tempDir()
+  try {
+    const file = join(dir.path, 'swallow.json')
+    writeFileSync(file, JSON.stringify({ sharedGroups: { orders: { strategy: 'hash_clientid' } } }))
+    assert.deepEqual({ ...load(['--config', file]).sharedGroups }, { orders: { strategy: 'hash_clientid' } })
+    const bad = (value: unknown, message: RegExp): void => {
+      writeFileSync(file, JSON.stringify({ sharedGroups: value }))
+      assert.throws(() => load(['--config', file]), (err: unknown) => err instanceof ConfigError && message.test(err.message))
+    }
+    bad({ orders: { strategy: 'fastest' } }, /key "sharedGroups": shared group "orders": invalid strategy "fastest"; expected round_robin, random/)
+    bad({ orders: { strategy: 'sticky', backlog: 3 } }, /shared group "orders": unknown key "backlog"; expected strategy/)
+    bad({ orders: 'sticky' }, /shared group "orders": expected an object like \{ "strategy": "hash_topic" \}/)
+    bad({ 'a/b': { strategy: 'sticky' } }, /invalid shared group name "a\/b"/)
+  } finally {
+    dir.remove()
+  }
+  assert.throws(() => load(['--shared-group', 'orders=fast']), /--shared-group: shared group "orders": invalid strategy "fast"/)
+  assert.throws(() => load(['--shared-group', 'orders']), /--shared-group: invalid value "orders"; expected GROUP=STRATEGY/)
+  assert.throws(() => load(['--shared-group', 'a=sticky', '--shared-group', 'a=random']), /shared group "a" is given twice/)
+})

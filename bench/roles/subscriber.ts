@@ -66,15 +66,16 @@ export class Subscriber {
   /**
    * Waits until each connection has `expected[c]` messages, or nothing arrived for idleMs
    * (FIRST_MESSAGE_MS while nothing has arrived yet: a loaded broker may start late).
+   * With `expectedTotal` (members of one shared group): until they have that many together.
    */
-  async finish (expected: number[]): Promise<SubscribeResult> {
+  async finish (expected: number[], expectedTotal?: number): Promise<SubscribeResult> {
     const started = Date.now()
     let lastSeen = -1
     let lastChange = Date.now()
     for (;;) {
-      const complete = this.sinks.every((s, c) => s.unique >= (expected[c] ?? 0))
-      if (complete) break
       const total = this.sinks.reduce((a, s) => a + s.unique, 0)
+      const complete = expectedTotal !== undefined ? total >= expectedTotal : this.sinks.every((s, c) => s.unique >= (expected[c] ?? 0))
+      if (complete) break
       if (total !== lastSeen) { lastSeen = total; lastChange = Date.now() }
       const patience = total === 0 ? FIRST_MESSAGE_MS : this.job.idleMs
       if (Date.now() - lastChange > patience || Date.now() - started > 120_000) break

@@ -24,6 +24,11 @@ export interface FlowParams {
   /** Connections per generator process. */
   pubsPerProc: number
   subsPerProc: number
+  /**
+   * The subscribers are one shared group (`filter` is $share/...): each message is expected
+   * once over all of them, not once at each. Needs them in one generator process.
+   */
+  shared?: boolean
 }
 
 export interface FlowOutcome {
@@ -45,6 +50,8 @@ export interface FlowOutcome {
   /** Average CPU of the load's cores while the publishers ran, % of those cores. */
   loadCoresCpu: number | null
   histogram: Histogram | null
+  /** Shared group: messages each subscriber got (null otherwise). */
+  perSubscriber: number[] | null
 }
 
 const pct = (r: { cpuMs: number, wallMs: number }): number => Math.round(100 * r.cpuMs / Math.max(1, r.wallMs))
@@ -55,6 +62,7 @@ export async function runFlow (target: RunningTarget, p: FlowParams): Promise<Fl
   const pubAt = { host: publisherEndpoint(target).host, port: publisherEndpoint(target).port }
   const subAt = { host: subscriberEndpoint(target).host, port: subscriberEndpoint(target).port }
   const subProcs = split(p.subs, p.subsPerProc).map((n, i) => ({ n, gen: new GenProcess(`subscribers#${i}`) }))
+  if (p.shared === true && subProcs.length > 1) throw new Error('a shared group\'s subscribers must be in one generator process (subsPerProc >= subs)')
   const pubProcs = split(p.pubs, p.pubsPerProc).map((n, i) => ({ n, gen: new GenProcess(`publishers#${i}`) }))
   try {
     let idBase = 0
@@ -79,7 +87,7 @@ export async function runFlow (target: RunningTarget, p: FlowParams): Promise<Fl
     const sentPerPub = pubResults.flatMap(r => r.sent)
     const expectedPerSub = sentPerPub.reduce((a, b) => a + b, 0)
     const subResults = await Promise.all(subProcs.map(({ n, gen }) =>
-      gen.ask<SubscribeResult>({ cmd: 'finish', expected: new Array(n).fill(expectedPerSub) }, 180_000)))
+      gen.ask<SubscribeResult>({ cmd: 'finish', expected: new Array(n).fill(expectedPerSub), expectedTotal: p.shared === true ? expectedPerSub : undefined }, 180_000)))
     const brokerCpuPct = brokerCpu.percent()
     const outcome = account(p, pubResults, subResults, expectedPerSub, brokerCpuPct, loadCoresCpu)
     const usedMs = brokerCpu.usedMs()
@@ -92,18 +100,34 @@ export async function runFlow (target: RunningTarget, p: FlowParams): Promise<Fl
 
 function account (p: FlowParams, pubs: PublishResult[], subs: SubscribeResult[], expectedPerSub: number, brokerCpu: number | null, loadCoresCpu: number | null): FlowOutcome {
   const acked = pubs.flatMap(r => r.acked.map(b => unpackBits(b, p.perPub)))
+  const countAckedLost = (got: Uint8Array): number => {
+    let n = 0
+    for (let pub = 0; pub < acked.length; pub++) {
+      const a = acked[pub]
+      for (let seq = 0; seq < p.perPub; seq++) if (a[seq] === 1 && got[pub * p.perPub + seq] === 0) n++
+    }
+    return n
+  }
+  const received = subs.flatMap(s => s.received.map(b64 => unpackBits(b64, p.pubs * p.perPub)))
   let ackedLost = 0
-  for (const s of subs) {
-    for (const b64 of s.received) {
-      const got = unpackBits(b64, p.pubs * p.perPub)
-      for (let pub = 0; pub < acked.length; pub++) {
-        const a = acked[pub]
-        for (let seq = 0; seq < p.perPub; seq++) if (a[seq] === 1 && got[pub * p.perPub + seq] === 0) ackedLost++
+  let delivered = subs.reduce((a, s) => a + s.unique.reduce((x, y) => x + y, 0), 0)
+  let crossDuplicates = 0
+  if (p.shared === true) {
+    // One group: a message counts once over the members; one at two members is a duplicate.
+    const union = new Uint8Array(p.pubs * p.perPub)
+    for (const got of received) {
+      for (let i = 0; i < got.length; i++) {
+        if (got[i] === 0) continue
+        if (union[i] === 1) crossDuplicates++
+        else union[i] = 1
       }
     }
+    delivered -= crossDuplicates
+    ackedLost = countAckedLost(union)
+  } else {
+    for (const got of received) ackedLost += countAckedLost(got)
   }
-  const delivered = subs.reduce((a, s) => a + s.unique.reduce((x, y) => x + y, 0), 0)
-  const expected = expectedPerSub * p.subs
+  const expected = expectedPerSub * (p.shared === true ? 1 : p.subs)
   const firstSend = Math.min(...pubs.map(r => r.firstSendNs))
   const lastRecv = Math.max(...subs.map(r => r.lastRecvNs))
   // Nothing delivered: the span is the publishers' own run, so the CPU figures stay meaningful.
@@ -122,7 +146,7 @@ function account (p: FlowParams, pubs: PublishResult[], subs: SubscribeResult[],
     disconnected: pubs.reduce((a, r) => a + r.disconnected, 0),
     expected,
     delivered,
-    duplicates: subs.reduce((a, s) => a + s.duplicates, 0),
+    duplicates: subs.reduce((a, s) => a + s.duplicates, 0) + crossDuplicates,
     lost: expected - delivered,
     ackedLost,
     seconds,
@@ -132,6 +156,7 @@ function account (p: FlowParams, pubs: PublishResult[], subs: SubscribeResult[],
     loadCoresCpu,
     // Subscribers idle before the first and after the last message: charge their CPU to the flow's span.
     generatorCpu: Math.max(...pubs.map(pct), ...subs.map(s => pct({ cpuMs: s.cpuMs, wallMs: seconds * 1000 }))),
-    histogram
+    histogram,
+    perSubscriber: p.shared === true ? subs.flatMap(s => s.unique) : null
   }
 }

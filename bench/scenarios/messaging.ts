@@ -1,4 +1,4 @@
-// Message scenarios: 1->1 at QoS 0/1/2, fan-out, fan-in, fixed-rate latency.
+// Message scenarios: 1->1 at QoS 0/1/2, fan-out, a shared group, fan-in, fixed-rate latency.
 import { runFlow, type FlowOutcome, type FlowParams } from './flow.js'
 import { metric, type Metric, type Scenario, type ScenarioResult } from './types.js'
 
@@ -99,6 +99,36 @@ const fanOut: Scenario = {
   }
 }
 
+/**
+ * 1 publisher -> a shared group of 10 QoS 1 members ($share/bench/...): each message to one
+ * member. The 1 -> 1 QoS 1 settings (window 100, 64-byte payloads, up to 8 s), so the rate
+ * reads against pubsub-qos1; how evenly the broker spreads the messages is reported too.
+ */
+const SHARED_MEMBERS = 10
+const shared: Scenario = {
+  id: 'shared-qos1',
+  title: `shared subscription 1 publisher -> group of ${SHARED_MEMBERS} members, QoS 1`,
+  primary: 'rate',
+  placement: 'split',
+  summary: ['rate', 'cpuPer100k', 'memberMin', 'memberMax', 'lost', 'ackedLost'],
+  describe: quick => `One publisher sends up to ${(quick ? 20_000 : 400_000).toLocaleString('en')} messages of ${PAYLOAD} bytes at QoS 1 (window 100, stopping after ` +
+    `${base(quick).capMs / 1000} s) on bench/shared; ${SHARED_MEMBERS} members subscribed to $share/bench/bench/shared (QoS 1) share them, each message to one member ` +
+    '(the broker\'s default strategy: round robin on both). Rate = messages delivered (once over the group) / time from first send to last delivery; ' +
+    'per member: the least and the most served member\'s share of the messages (10% each is even); a message at two members counts as a duplicate.',
+  async run (target, quick) {
+    const o = await runFlow(target, {
+      ...base(quick), pubs: 1, subs: SHARED_MEMBERS, qos: 1, perPub: quick ? 20_000 : 400_000, window: 100, topic: 'bench/shared', filter: '$share/bench/bench/shared', shared: true
+    })
+    const per = o.perSubscriber ?? []
+    const share = (n: number): number | null => o.delivered === 0 ? null : 100 * n / o.delivered
+    return result(o, [
+      ...throughput(o, 'delivered msgs/s', 'msgs/s'),
+      metric('memberMin', 'least-served member (% of messages)', '%', 'none', per.length === 0 ? null : share(Math.min(...per))),
+      metric('memberMax', 'most-served member (% of messages)', '%', 'none', per.length === 0 ? null : share(Math.max(...per)))
+    ], 1, [`messages per member: ${per.map(n => n.toLocaleString('en')).join(' / ')}`])
+  }
+}
+
 /** fan-in P -> 1 wildcard subscriber at QoS 1, 10 unacknowledged messages per publisher. */
 function fanIn (pubs: number, perPub: (quick: boolean) => number): Scenario {
   return {
@@ -150,6 +180,6 @@ function latency (rate: number): Scenario {
 }
 
 export const messagingScenarios: Scenario[] = [
-  oneToOne(0), oneToOne(1), oneToOne(1, 10), oneToOne(2), bridgeQos1(), fanOut,
+  oneToOne(0), oneToOne(1), oneToOne(1, 10), oneToOne(2), bridgeQos1(), fanOut, shared,
   fanIn(200, quick => quick ? 100 : 1_000), fanIn(10, quick => quick ? 2_000 : 40_000), latency(1_000), latency(5_000), latency(10_000)
 ]

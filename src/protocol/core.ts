@@ -113,7 +113,7 @@ const SEEN_TTL_MS = 120_000
 
 export function createCore ({ broker, config, persistence, storedSessions, metrics, log, isDropped, authMethod, route, sysListeners, cluster }: CoreParts): Core {
   const stored = asPersistence(persistence)
-  const settings = { strategy: config.sharedStrategy, backlogLimit: config.sharedBacklog }
+  const settings = { strategy: (group: string) => config.sharedGroups[group]?.strategy ?? config.sharedStrategy, backlogLimit: config.sharedBacklog }
   const factory: GroupFactory = cluster === null
     ? localGroups(stored, metrics, log, settings)
     : clusterGroups({

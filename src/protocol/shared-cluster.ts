@@ -17,14 +17,25 @@
 //  - Nobody connected: the stream is the group's durable backlog (QoS 1/2, up to
 //    --shared-backlog entries, when a member is a persistent session); the first member back
 //    on any node reads it, in order. No member anywhere: dropped, counted, the stream deleted.
+// Strategies across nodes (the README's Shared subscriptions section has the details):
+//  - round_robin, random, least_inflight: among the members of the node that reads.
+//  - local: the publishing node, when a member of its has room, has the hand-off script read
+//    the entry for itself as it adds it (XADD, then XREADGROUP as its consumer); the other
+//    nodes defer to it while it holds a lease (its publisher's PUBACK waits for its own).
+//  - sticky, hash_*: nodes record their connected members in Redis; the script picks one
+//    among those of nodes holding a lease (when no older entry waits), names it in the entry
+//    and reads the entry as that member's node's consumer; that node finds it in its pending
+//    list (pullAssigned) and gives it to that member while it has room, else to another.
+//  A read entry is in one node's pending list: the guarantees of any read entry hold (one
+//  member cluster-wide, kept fresh, claimed after that node's death, PUBACK after the script).
 import type { Logger } from '../logger.js'
 import type { CoreMetrics } from '../metrics.js'
 import type { ClusterEmitter } from '../cluster-emitter.js'
 import type { Connection } from './connection.js'
 import { deliverShared } from './deliver.js'
 import type { GroupFactory } from './shared-groups.js'
-import { MemberSet, type Member, type SharedGroupLike, type SharedOrigin, type SharedSettings } from './shared-members.js'
-import { HandOff, type HandOffResult, type SharedStreams, type StreamEntry } from './shared-stream.js'
+import { MemberSet, type Member, type SharedGroupLike, type SharedKey, type SharedOrigin, type SharedSettings } from './shared-members.js'
+import { HandOff, type HandOffMode, type HandOffResult, type SharedStreams, type StreamEntry } from './shared-stream.js'
 import type { RoutedPacket } from './types.js'
 
 /**
@@ -73,6 +84,8 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
   private readonly held = new Map<string, Connection>()
   /** Entries read and not handed to a member yet (behind a member whose queue is full). */
   private readonly reading = new Set<string>()
+  /** Entries acknowledged or given back, their write to Redis on its way. */
+  private readonly settling = new Set<string>()
   private pulling = false
   private pullAgain = false
   /** A hand-off found no member on any node (until one joins here). */
@@ -81,12 +94,18 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
   private warnedFull = false
   private rounds = 0
   private claimCursor = '0-0'
+  private assignedCursor = '0-0'
 
   /** The filter begins with a wildcard: the router still hands it $-topics (MQTT-4.7.2-1 says no). */
   private readonly wildcardFirst: boolean
 
-  constructor (private readonly node: Node, readonly key: string, readonly filter: string, private readonly gone: (group: SharedGroupLike) => void) {
-    super(node.settings.strategy)
+  readonly key: string
+  readonly filter: string
+
+  constructor (private readonly node: Node, { key, group, filter }: SharedKey, private readonly gone: (group: SharedGroupLike) => void) {
+    super(node.settings.strategy(group))
+    this.key = key
+    this.filter = filter
     this.wildcardFirst = filter.startsWith('#') || filter.startsWith('+')
   }
 
@@ -97,8 +116,12 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
     // that node knew the group): the route stream's reader does not wait. Hand-offs still
     // reach Redis in order, over one connection.
     const remote = message.brokerId !== undefined && message.brokerId !== this.node.brokerId
-    this.node.streams.handOff(this.key, message).then(result => {
-      this.handedOff(result)
+    // Who reads the entry (the strategies across nodes, above); local: the others defer to the publishing node.
+    const deferTo = this.strategy === 'local' && remote ? message.brokerId ?? '' : ''
+    this.node.streams.handOff(this.key, message, this.handOffMode(message, remote), deferTo, this.hashKey(message)).then(({ result, taken }) => {
+      // sticky, hash_*: read from the pending list like the entries other nodes picked for this one (one path, no race).
+      if (taken !== null && !this.picksMember) this.dispatch(taken).catch(err => this.warn(err, 'could not deliver a shared group\'s message'))
+      else this.handedOff(result)
       if (!remote) cb()
     }, err => {
       this.node.log.error({ err, group: this.key }, 'could not hand a message to a shared group\'s stream')
@@ -107,8 +130,28 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
     if (remote) cb()
   }
 
+  /** Who reads the entry: any node (''), this one (local, with room here), or the member the script picks cluster-wide. */
+  private handOffMode (message: RoutedPacket, remote: boolean): HandOffMode {
+    switch (this.strategy) {
+      case 'local': return !remote && this.hasRoom(message) ? 'take' : ''
+      case 'sticky': return 'sticky'
+      case 'hash_clientid':
+      case 'hash_topic': return 'hash'
+      default: return ''
+    }
+  }
+
+  private hashKey (message: RoutedPacket): string {
+    return this.strategy === 'hash_topic' ? message.topic : this.strategy === 'hash_clientid' ? message.clientId ?? '' : ''
+  }
+
+  /** The script picks the member (sticky, hash_*): the entries it read for this node's members are in its pending list. */
+  private get picksMember (): boolean {
+    return this.strategy === 'sticky' || this.strategy === 'hash_clientid' || this.strategy === 'hash_topic'
+  }
+
   private handedOff (result: HandOffResult): void {
-    if (result === HandOff.added || result === HandOff.seen) return this.pull()
+    if (result === HandOff.added || result === HandOff.seen || result === HandOff.assigned) return this.pull()
     if (result === HandOff.full) {
       this.node.metrics.dropped.inc({ reason: 'shared_backlog_full' })
       if (!this.warnedFull) this.node.log.warn({ group: this.key, limit: this.node.settings.backlogLimit }, 'shared group stream full (--shared-backlog): messages for it are dropped until a member takes some')
@@ -125,12 +168,14 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
   async joined (conn: Connection): Promise<void> {
     this.nobody = false
     if (!conn.clean) await this.node.streams.addPersistent(this.key, conn.id)
+    if (this.picksMember && conn.connected) await this.node.streams.register(this.key, conn.id)
     // Leased before the SUBACK: a message published right after it is kept for this member.
     if (conn.connected) await this.node.streams.lease(this.key, this.node.settings.claimTimeout)
   }
 
   memberReady (conn: Connection): void {
     this.offline.delete(conn.id)
+    if (this.picksMember) this.node.streams.register(this.key, conn.id).catch(err => this.warn(err, 'could not record a connected member'))
     if (!this.node.active.has(this)) {
       this.node.active.add(this)
       this.node.streams.lease(this.key, this.node.settings.claimTimeout).catch(err => this.warn(err, 'could not record a connected member'))
@@ -140,6 +185,7 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
 
   override remove (conn: Connection, sessionStays: boolean): void {
     super.remove(conn, sessionStays)
+    if (this.picksMember) track(this.node, this.node.streams.unregister(this.key, conn.id), this.key, 'could not record a member leaving')
     if (sessionStays) this.nobody = false
     // Unsubscribed (the connection goes on): no longer a member its messages are kept for.
     if (!conn.closed && !conn.clean) this.node.streams.removePersistent(this.key, conn.id).catch(err => this.warn(err, 'could not record a member leaving'))
@@ -206,7 +252,8 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
       this.claimCursor = next
       for (const entry of entries) {
         if (this.held.has(entry.id) || this.reading.has(entry.id)) continue
-        this.node.metrics.sharedRedispatched.inc()
+        this.node.metrics.sharedRedispatched.inc({ group: this.key })
+        this.redispatched++
         await this.dispatch(entry)
       }
     }
@@ -219,6 +266,7 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
       this.pullAgain = false
       const room = this.room()
       if (room <= 0) return
+      if (this.picksMember) await this.pullAssigned(room)
       const entries = await this.node.streams.read(this.key, room)
       for (const entry of entries) this.reading.add(entry.id)
       for (const entry of entries) {
@@ -229,6 +277,22 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
     }
   }
 
+  private hasRoom (message: RoutedPacket): boolean {
+    return this.members.some(m => m.conn.connected && (message.qos === 0 || m.conn.outbound.room() > 0))
+  }
+
+  /** Entries the hand-off read for this node's members (after the last seen; those held here are skipped). */
+  private async pullAssigned (room: number): Promise<void> {
+    const entries = await this.node.streams.assigned(this.key, room, this.assignedCursor)
+    for (const entry of entries) {
+      this.assignedCursor = entry.id
+      if (this.held.has(entry.id) || this.reading.has(entry.id) || this.settling.has(entry.id)) continue
+      this.reading.add(entry.id)
+      await this.dispatch(entry)
+      this.reading.delete(entry.id)
+    }
+  }
+
   private room (): number {
     let room = 0
     for (const m of this.members) if (m.conn.connected) room += Math.max(0, m.conn.outbound.room())
@@ -236,7 +300,7 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
   }
 
   private async dispatch (entry: StreamEntry): Promise<void> {
-    const member = this.choose(entry.message, null)
+    const member = entry.member !== undefined ? this.chooseNamed(entry.message, entry.member) : this.choose(entry.message, null)
     if (member === null) return this.giveBack(entry)
     await this.hand(entry, member)
   }
@@ -254,13 +318,19 @@ class ClusterGroup extends MemberSet implements SharedGroupLike {
   private giveBack (entry: StreamEntry): void {
     this.held.delete(entry.id)
     // Failed: the entry stays with this node unacknowledged, and is claimed after the timeout.
-    track(this.node, this.node.streams.giveBack(this.key, entry), this.key, 'could not give a shared group\'s message back to its stream')
+    this.settle(entry.id, this.node.streams.giveBack(this.key, entry), 'could not give a shared group\'s message back to its stream')
   }
 
   private acknowledge (id: string): void {
     if (!this.held.delete(id)) return
     this.warnedFull = false
-    track(this.node, this.node.streams.ack(this.key, id), this.key, 'could not acknowledge a shared group\'s message in its stream; it may be delivered again')
+    this.settle(id, this.node.streams.ack(this.key, id), 'could not acknowledge a shared group\'s message in its stream; it may be delivered again')
+  }
+
+  /** Until the write is done, a read of this node's pending list sent before it may still return the entry: skipped. */
+  private settle (id: string, write: Promise<void>, failure: string): void {
+    this.settling.add(id)
+    track(this.node, write.finally(() => this.settling.delete(id)), this.key, failure)
   }
 
   private warn (err: unknown, msg: string): void {
@@ -310,8 +380,8 @@ export function clusterGroups ({ streams, brokerId, emitter, settings, metrics, 
   }, Math.min(PULL_INTERVAL_MS, upkeepEvery))
   timer.unref()
   return {
-    create: (key, filter, gone) => {
-      const group = new ClusterGroup(node, key, filter, gone)
+    create: (shared, gone) => {
+      const group = new ClusterGroup(node, shared, gone)
       node.all.add(group)
       return group
     },

@@ -19,13 +19,13 @@ import { SHARED_MARKER_TOPIC } from '../session-marker.js'
 import type { Connection } from './connection.js'
 import { deliverShared } from './deliver.js'
 import { SharedBacklog } from './shared-backlog.js'
-import { MemberSet, parseShared, type SharedGroupLike, type SharedOrigin, type SharedSettings } from './shared-members.js'
+import { MemberSet, parseShared, type SharedGroupFigures, type SharedGroupLike, type SharedKey, type SharedOrigin, type SharedSettings } from './shared-members.js'
 import type { OutgoingPublish, Persistence, RoutedPacket, Subscription } from './types.js'
 
 /** Makes the groups of this node: one-node groups, or groups that span a cluster. */
 export interface GroupFactory {
   /** `gone`: the group found that nobody is a member any more (cluster: on any node). */
-  create: (key: string, filter: string, gone: (group: SharedGroupLike) => void) => SharedGroupLike
+  create: (shared: SharedKey, gone: (group: SharedGroupLike) => void) => SharedGroupLike
   /** A stored session was deleted: it is no longer a member of any group. */
   forgetSession: (clientId: string) => void
   /** A member joined the group on this node (cluster: the other nodes route the group too). */
@@ -38,12 +38,23 @@ export interface GroupFactory {
 export class SharedGroup extends MemberSet implements SharedGroupLike {
   readonly backlog: SharedBacklog
 
-  constructor (private readonly metrics: CoreMetrics, private readonly log: Logger, persistence: Persistence, readonly key: string, readonly filter: string, settings: SharedSettings) {
-    super(settings.strategy)
+  readonly key: string
+  readonly filter: string
+  private readonly wildcardFirst: boolean
+
+  constructor (private readonly metrics: CoreMetrics, private readonly log: Logger, persistence: Persistence, { key, group, filter }: SharedKey, settings: SharedSettings) {
+    super(settings.strategy(group))
+    this.key = key
+    this.filter = filter
+    this.wildcardFirst = filter.startsWith('#') || filter.startsWith('+')
     this.backlog = new SharedBacklog(persistence, key, settings.backlogLimit, metrics, log)
   }
 
-  readonly deliver = (message: RoutedPacket, cb: () => void): void => this.dispatch(message, cb, null)
+  readonly deliver = (message: RoutedPacket, cb: () => void): void => {
+    // The router hands a filter starting with a wildcard $ topics too (MQTT-4.7.2-1: no match).
+    if (this.wildcardFirst && message.topic.startsWith('$')) return cb()
+    this.dispatch(message, cb, null)
+  }
 
   /**
    * Sends the message to one member (not `except`); with none connected, keeps it in the
@@ -116,7 +127,7 @@ export class SharedGroup extends MemberSet implements SharedGroupLike {
 /** Groups of one node: SharedGroup each. */
 export function localGroups (persistence: Persistence, metrics: CoreMetrics, log: Logger, settings: SharedSettings): GroupFactory {
   return {
-    create: (key, filter) => new SharedGroup(metrics, log, persistence, key, filter, settings),
+    create: shared => new SharedGroup(metrics, log, persistence, shared, settings),
     forgetSession: noop,
     joined: noop,
     close: async () => {}
@@ -171,7 +182,7 @@ export class SharedGroups {
     if (existing !== undefined) return existing
     const parsed = parseShared(key)
     if (parsed === null) return null
-    const group = this.factory.create(key, parsed.filter, gone => { if (gone.empty && this.groups.get(gone.key) === gone) this.end(gone) })
+    const group = this.factory.create({ key, ...parsed }, gone => { if (gone.empty && this.groups.get(gone.key) === gone) this.end(gone) })
     this.groups.set(key, group)
     await new Promise<void>((resolve, reject) => {
       this.broker.subscribe(group.filter, group.deliver as never, (err?: Error | null) => err ? reject(err) : resolve())
@@ -214,7 +225,8 @@ export class SharedGroups {
         cb()
         continue
       }
-      this.metrics.sharedRedispatched.inc()
+      this.metrics.sharedRedispatched.inc({ group: origin.group.key })
+      origin.group.redispatched++
       origin.group.redispatch(origin, cb, from)
     }
   }
@@ -223,9 +235,19 @@ export class SharedGroups {
     return this.factory.close(timeoutMs)
   }
 
-  /** Members and backlog per group (for metrics and listings). */
-  sizes (): Array<{ key: string, members: number, offline: number, backlog: number }> {
-    return [...this.groups.values()].map(g => ({ key: g.key, members: g.members.length, offline: g.offline.size, backlog: g.backlogSize() }))
+  /** Members, backlog and deliveries per group (for /metrics and $SYS). */
+  figures (): SharedGroupFigures[] {
+    return [...this.groups.values()].map(g => ({
+      key: g.key,
+      group: parseShared(g.key)?.group ?? '',
+      filter: g.filter,
+      members: g.members.length,
+      offline: g.offline.size,
+      backlog: g.backlogSize(),
+      delivered: g.delivered,
+      redispatched: g.redispatched,
+      perMember: g.members.map(m => ({ clientId: m.conn.id, delivered: m.delivered }))
+    }))
   }
 }
 

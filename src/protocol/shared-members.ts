@@ -10,8 +10,8 @@ import type { RoutedPacket, Subscription } from './types.js'
 
 export const SHARE_PREFIX = '$share/'
 
-export type SharedStrategy = 'round_robin' | 'random' | 'sticky' | 'hash_clientid' | 'hash_topic' | 'least_inflight'
-export const SHARED_STRATEGIES: readonly SharedStrategy[] = ['round_robin', 'random', 'sticky', 'hash_clientid', 'hash_topic', 'least_inflight']
+export type SharedStrategy = 'round_robin' | 'random' | 'sticky' | 'hash_clientid' | 'hash_topic' | 'least_inflight' | 'local'
+export const SHARED_STRATEGIES: readonly SharedStrategy[] = ['round_robin', 'random', 'sticky', 'hash_clientid', 'hash_topic', 'least_inflight', 'local']
 
 /** `$share/<group>/<filter>` split, or null when it is not a valid shared filter (MQTT-4.8.2-1, -2). */
 export function parseShared (filter: string): { group: string, filter: string } | null {
@@ -24,7 +24,29 @@ export function parseShared (filter: string): { group: string, filter: string } 
   return { group, filter: inner }
 }
 
-export interface Member { conn: Connection, sub: Subscription }
+export interface Member {
+  conn: Connection
+  sub: Subscription
+  /** Messages given to it since it joined the group on this node (or reconnected). */
+  delivered: number
+}
+
+/**
+ * One group's figures on this node, for /metrics and $SYS. Per-member counts go to $SYS
+ * only: as a Prometheus label a client id would make a series per worker ever seen.
+ */
+export interface SharedGroupFigures {
+  key: string
+  group: string
+  filter: string
+  members: number
+  offline: number
+  backlog: number
+  /** Messages given to a member since the group was made on this node (a redispatch counts again). */
+  delivered: number
+  redispatched: number
+  perMember: Array<{ clientId: string, delivered: number }>
+}
 
 /** What a shared delivery carries back to its group: its acknowledgement, or the message when the member leaves first. */
 export interface SharedOrigin {
@@ -36,13 +58,23 @@ export interface SharedOrigin {
   entryId?: string
 }
 
-export interface SharedSettings { strategy: SharedStrategy, backlogLimit: number }
+export interface SharedSettings {
+  /** The strategy of a group by its name: its own (the sharedGroups option), else --shared-strategy. */
+  strategy: (group: string) => SharedStrategy
+  backlogLimit: number
+}
+
+/** A shared filter split (parseShared), with the registry's key for it: `$share/<group>/<filter>`. */
+export interface SharedKey { key: string, group: string, filter: string }
 
 /** A group as the registry of this node's groups (shared-groups.ts SharedGroups) uses it. */
 export interface SharedGroupLike {
   readonly key: string
   readonly filter: string
   readonly members: readonly Member[]
+  /** Messages given to a member, and given again after a member left (or its node died). */
+  readonly delivered: number
+  redispatched: number
   /** Client ids of persistent-session members known to be offline. */
   readonly offline: Set<string>
   /** The router's listener for the group's filter. */
@@ -69,12 +101,33 @@ export interface SharedGroupLike {
 export class MemberSet {
   readonly members: Member[] = []
   readonly offline = new Set<string>()
+  delivered = 0
+  redispatched = 0
   private next = 0
   private stickyMember: Member | null = null
 
-  constructor (private readonly strategy: SharedStrategy) {}
+  constructor (protected readonly strategy: SharedStrategy) {}
 
+  /** The member for this message (counted as delivered to it), or null when none is connected. */
   choose (message: RoutedPacket, except: Connection | null): Member | null {
+    const member = this.pick(message, except)
+    if (member !== null) {
+      member.delivered++
+      this.delivered++
+    }
+    return member
+  }
+
+  /** The member named (cluster: picked by the hand-off) while it is connected here with room; else by the strategy. */
+  chooseNamed (message: RoutedPacket, clientId: string): Member | null {
+    const named = this.members.find(m => m.conn.id === clientId && m.conn.connected)
+    if (named === undefined || (message.qos > 0 && named.conn.outbound.room() <= 0)) return this.choose(message, null)
+    named.delivered++
+    this.delivered++
+    return named
+  }
+
+  private pick (message: RoutedPacket, except: Connection | null): Member | null {
     // Connected: a member restored by a CONNECT gets nothing before its CONNACK.
     const live = this.members.filter(m => m.conn !== except && m.conn.connected)
     if (live.length === 0) return null
@@ -88,6 +141,7 @@ export class MemberSet {
       case 'sticky':
         if (this.stickyMember === null || !candidates.includes(this.stickyMember)) this.stickyMember = candidates[0]
         return this.stickyMember
+      // round_robin; also local, whose preference for this node is the cluster group's (shared-cluster.ts).
       default: return candidates[this.next++ % candidates.length]
     }
   }
@@ -95,7 +149,7 @@ export class MemberSet {
   add (conn: Connection, sub: Subscription): void {
     const existing = this.members.find(m => m.conn === conn)
     if (existing !== undefined) existing.sub = sub
-    else this.members.push({ conn, sub })
+    else this.members.push({ conn, sub, delivered: 0 })
   }
 
   remove (conn: Connection, sessionStays: boolean): void {

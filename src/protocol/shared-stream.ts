@@ -16,13 +16,29 @@ import type { RoutedPacket } from './types.js'
 const CONSUMER_GROUP = 'members'
 const PREFIX = 'swallow:shared:'
 
-// KEYS: stream, seen, leases, persistent. ARGV: seen TTL ms, backlog limit, qos, fields...
-// 0: handed off already; 1: added; 2: no member anywhere (the stream is deleted: nobody
-// will read it); 3: QoS 0 and nobody connected; 4: the stream is full (--shared-backlog).
+// KEYS: stream, seen, leases, persistent, members. ARGV: seen TTL ms, backlog limit, qos,
+// mode, consumer group, node id, defer to, hash key, fields...
+//  - mode 'take' (local strategy; this node has a member with room): the entry is read for
+//    this node in the same step, the oldest entry no node has read (this one unless older
+//    ones wait). 'sticky' / 'hash': when no older entry waits, the member is picked from the
+//    members connected on nodes holding a lease (the earliest joined; or by the SHA-1 of the
+//    hash key over them sorted by client id), named in the entry (field m) and the entry read
+//    for that member's node. Read entries are in that node's pending list like any read.
+//  - defer to (local strategy, a message published on another node): that node's id; while
+//    it holds a lease it hands the message off itself (its PUBACK waits for that).
+// 0: handed off already (or deferred); 1: added; 2: no member anywhere (the stream is deleted: nobody
+// will read it); 3: QoS 0 and nobody connected; 4: the stream is full (--shared-backlog);
+// {5, id, fields}: added and read for this node; 6: added and read for another node.
 const HAND_OFF = `
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 local t = redis.call('TIME')
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', t[1] * 1000 + math.floor(t[2] / 1000))
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local function live (node)
+  local leased = redis.call('ZSCORE', KEYS[3], node)
+  return leased and tonumber(leased) > now
+end
+if ARGV[7] ~= '' and live(ARGV[7]) then return 0 end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if redis.call('ZCARD', KEYS[3]) == 0 then
   if redis.call('SCARD', KEYS[4]) == 0 then
     redis.call('DEL', KEYS[1])
@@ -31,7 +47,58 @@ if redis.call('ZCARD', KEYS[3]) == 0 then
   if ARGV[3] == '0' then return 3 end
 end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 4 end
-redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+local function waiting ()
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if #last == 0 then return false end
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+  if not ok then return true end
+  for _, g in ipairs(groups) do
+    local f = {}
+    for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+    if f['name'] == ARGV[5] then return f['last-delivered-id'] ~= last[1][1] end
+  end
+  return true
+end
+local reader, member = nil, ''
+if ARGV[4] == 'take' then
+  reader = ARGV[6]
+elseif ARGV[4] ~= '' and not waiting() then
+  local all = redis.call('HGETALL', KEYS[5])
+  local members = {}
+  for i = 1, #all, 2 do
+    local sep = string.find(all[i + 1], ':', 1, true)
+    local node = string.sub(all[i + 1], sep + 1)
+    if live(node) then table.insert(members, { id = all[i], joined = tonumber(string.sub(all[i + 1], 1, sep - 1)), node = node }) end
+  end
+  if #members > 0 then
+    table.sort(members, function (x, y) return x.id < y.id end)
+    local pick = members[1]
+    if ARGV[4] == 'sticky' then
+      for _, m in ipairs(members) do if m.joined < pick.joined then pick = m end end
+    else
+      pick = members[tonumber(string.sub(redis.sha1hex(ARGV[8]), 1, 8), 16) % #members + 1]
+    end
+    reader, member = pick.node, pick.id
+  end
+end
+redis.call('XADD', KEYS[1], '*', 'm', member, unpack(ARGV, 9))
+if not reader then return 1 end
+local read = function () return redis.call('XREADGROUP', 'GROUP', ARGV[5], reader, 'COUNT', 1, 'STREAMS', KEYS[1], '>') end
+local ok, res = pcall(read)
+if not ok then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[5], '0')
+  res = read()
+end
+if not res then return 1 end
+if reader ~= ARGV[6] then return 6 end
+local entry = res[1][2][1]
+return {5, entry[1], entry[2]}`
+
+// KEYS: members. ARGV: client id, node id. A member leaving this node: forgotten unless it
+// is connected on another node by now (joined there, recorded there).
+const UNREGISTER = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.sub(v, -#ARGV[2] - 1) == ':' .. ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 1`
 
 // KEYS: leases. ARGV: node id, lease ms.
@@ -63,17 +130,27 @@ for _, c in ipairs(consumers) do
 end
 return n`
 
-export const HandOff = { seen: 0, added: 1, noMember: 2, nobodyConnected: 3, full: 4 } as const
+export const HandOff = { seen: 0, added: 1, noMember: 2, nobodyConnected: 3, full: 4, assigned: 6 } as const
 export type HandOffResult = typeof HandOff[keyof typeof HandOff]
+const TAKEN = 5
 
-export interface StreamEntry { id: string, message: RoutedPacket }
+/** How the hand-off picks a reader: none (any node pulls), this node (local), or a member cluster-wide. */
+export type HandOffMode = '' | 'take' | 'sticky' | 'hash'
+
+export interface StreamEntry {
+  id: string
+  message: RoutedPacket
+  /** The member the hand-off picked (sticky, hash_* strategies), when it picked one. */
+  member?: string
+}
 
 type RawEntries = Array<[Buffer, Buffer[] | null]>
 
 interface SharedCommands {
-  swallowSharedHandOff: (...args: Array<string | Buffer | number>) => Promise<number>
+  swallowSharedHandOffBuffer: (...args: Array<string | Buffer | number>) => Promise<number | [number, Buffer, Buffer[]]>
   swallowSharedLease: (...args: Array<string | number>) => Promise<number>
   swallowSharedForget: (...args: string[]) => Promise<number>
+  swallowSharedUnregister: (...args: string[]) => Promise<number>
   swallowSharedPrune: (...args: Array<string | number>) => Promise<number>
 }
 
@@ -82,18 +159,43 @@ export class SharedStreams {
   private readonly redis: Redis & SharedCommands
 
   constructor (redis: Redis, readonly nodeId: string, private readonly seenTtl: number, private readonly limit: number) {
-    redis.defineCommand('swallowSharedHandOff', { numberOfKeys: 4, lua: HAND_OFF })
+    redis.defineCommand('swallowSharedHandOff', { numberOfKeys: 5, lua: HAND_OFF })
     redis.defineCommand('swallowSharedLease', { numberOfKeys: 1, lua: LEASE })
     redis.defineCommand('swallowSharedForget', { numberOfKeys: 1, lua: FORGET })
+    redis.defineCommand('swallowSharedUnregister', { numberOfKeys: 1, lua: UNREGISTER })
     redis.defineCommand('swallowSharedPrune', { numberOfKeys: 1, lua: PRUNE })
     this.redis = redis as Redis & SharedCommands
   }
 
-  /** Adds the message to the group's stream unless a node did already (see HAND_OFF). */
-  async handOff (key: string, message: RoutedPacket): Promise<HandOffResult> {
+  /**
+   * Adds the message to the group's stream unless a node did already (see HAND_OFF); `mode`
+   * may have it read for a node in the same step (`taken`: read for this one, deliver it
+   * here); `deferTo`: a node that hands it off itself while it holds a lease.
+   */
+  async handOff (key: string, message: RoutedPacket, mode: HandOffMode = '', deferTo = '', hashKey = ''): Promise<{ result: HandOffResult, taken: StreamEntry | null }> {
     const identity = `${message.brokerId ?? this.nodeId}:${message.brokerCounter ?? 0}`
-    return await this.redis.swallowSharedHandOff(stream(key), `${PREFIX}seen:${key}:${identity}`, `${PREFIX}leases:${key}`,
-      `${PREFIX}persistent:${key}`, this.seenTtl, this.limit, String(message.qos), ...streamFields(this.nodeId, message)) as HandOffResult
+    const res = await this.redis.swallowSharedHandOffBuffer(stream(key), `${PREFIX}seen:${key}:${identity}`, `${PREFIX}leases:${key}`,
+      `${PREFIX}persistent:${key}`, `${PREFIX}members:${key}`, this.seenTtl, this.limit, String(message.qos), mode, CONSUMER_GROUP, this.nodeId,
+      deferTo, hashKey, ...streamFields(this.nodeId, message))
+    if (typeof res === 'number') return { result: res as HandOffResult, taken: null }
+    if (res[0] !== TAKEN) throw new Error(`unexpected shared hand-off reply ${String(res[0])}`)
+    return { result: HandOff.added, taken: decode([[res[1], res[2]]])[0] ?? null }
+  }
+
+  /** A member connected here (the sticky and hash_* strategies pick among these cluster-wide). */
+  async register (key: string, clientId: string): Promise<void> {
+    await this.redis.hset(`${PREFIX}members:${key}`, clientId, `${Date.now()}:${this.nodeId}`)
+  }
+
+  async unregister (key: string, clientId: string): Promise<void> {
+    await this.redis.swallowSharedUnregister(`${PREFIX}members:${key}`, clientId, this.nodeId)
+  }
+
+  /** Entries the hand-off read for this node's members, after `cursor` (an entry id), up to `count`. */
+  async assigned (key: string, count: number, cursor: string): Promise<StreamEntry[]> {
+    const res = await this.redis.callBuffer('XREADGROUP', 'GROUP', CONSUMER_GROUP, this.nodeId, 'COUNT', count, 'STREAMS', stream(key), cursor)
+      .catch((err: Error) => { if (String(err.message).startsWith('NOGROUP')) return null; throw err }) as Array<[Buffer, RawEntries]> | null
+    return res === null ? [] : decode(res[0][1])
   }
 
   /** Entries no consumer has read yet, up to `count`; creates the consumer group when missing (first use, Redis restarted). */
@@ -182,7 +284,10 @@ function decode (raw: RawEntries): StreamEntry[] {
   for (const [id, fields] of raw) {
     // '' is no node's id: entries this node wrote are read back too.
     const message = fields === null ? null : decodeStreamEntry(fields, '')
-    if (message !== null) out.push({ id: id.toString(), message })
+    if (message === null) continue
+    const m = fields?.findIndex((f, i) => i % 2 === 0 && f.length === 1 && f[0] === 0x6d) ?? -1 // 'm'
+    const member = m === -1 ? '' : fields?.[m + 1]?.toString() ?? ''
+    out.push(member === '' ? { id: id.toString(), message } : { id: id.toString(), message, member })
   }
   return out
 }

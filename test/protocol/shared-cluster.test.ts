@@ -210,7 +210,7 @@ test('a node dies (kill -9) mid-stream: every message the publisher got a PUBACK
     const delivered = payloadsOf(group, /^w/)
     const duplicates = delivered.length - new Set(delivered).size
     const metrics = await (await fetch(`${b.httpUrl}/metrics`)).text()
-    const redispatched = Number(/^swallow_shared_redispatched_total (\d+)$/m.exec(metrics)?.[1] ?? 0)
+    const redispatched = Number(/^swallow_shared_redispatched_total\{group="\$share\/d\/work\/#"\} (\d+)$/m.exec(metrics)?.[1] ?? 0)
     t.diagnostic(`distribution: ${distribution(group, /^w/)}; duplicates after the node's death: ${duplicates}; claimed by node B: ${redispatched}`)
     assert.ok(redispatched >= 5, 'node B took over what node X had handed out')
     await Promise.all(group.filter(m => m.name.startsWith('B')).map(m => m.client.endAsync()))

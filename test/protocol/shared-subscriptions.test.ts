@@ -6,11 +6,13 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { IConnackPacket, ISubackPacket } from 'mqtt-packet'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { collect, connect, connect5, connectCollecting, publishStream, type MqttClient, type Received } from '../helpers/mqtt.js'
 import { raw5, reasonOf, receivedOf } from '../helpers/raw5.js'
-import { needBinary, waitFor } from '../helpers/system.js'
+import { needBinary, tempDir, waitFor } from '../helpers/system.js'
 
 async function members (url: string, filter: string, count: number, v5 = true): Promise<Array<{ client: MqttClient, got: Received[] }>> {
   const out = []
@@ -79,6 +81,8 @@ describe('shared subscriptions (embedded storage)', () => {
     await waitFor(() => healthy.got.length === 50, 5000, 'the two unacknowledged messages, redispatched')
     assert.deepEqual(new Set(healthy.got.map(r => r.payload)), new Set(Array.from({ length: 50 }, (_, i) => `w${i}`)))
     assert.deepEqual(healthy.got.slice(48).map(r => r.payload).sort(), [...stuckPayloads].sort())
+    const metrics = await (await fetch(`${broker.httpUrl}/metrics`)).text()
+    assert.match(metrics, /swallow_shared_redispatched_total\{group="\$share\/g\/work\/#"\} 2/)
     await Promise.all([healthy.client.endAsync(), pub.endAsync()])
   })
 
@@ -215,4 +219,28 @@ describe('strategies', () => {
       }
     })
   }
+
+  test('the config file\'s sharedGroups gives one group its own strategy (all its filters); the other groups keep --shared-strategy', async () => {
+    const dir = tempDir()
+    const file = join(dir.path, 'swallow.json')
+    writeFileSync(file, JSON.stringify({ sharedStrategy: 'round_robin', sharedGroups: { pinned: { strategy: 'sticky' } } }))
+    const broker = await startBroker({ storage: 'memory', args: ['--config', file] })
+    try {
+      const pinned = await members(broker.mqttUrl, '$share/pinned/t/#', 3)
+      const pinnedOther = await members(broker.mqttUrl, '$share/pinned/u/#', 2)
+      const rr = await members(broker.mqttUrl, '$share/rr/t/#', 3)
+      const pub = await connect(broker.mqttUrl)
+      for (let i = 0; i < 30; i++) await pub.publishAsync(`t/${i % 3}`, `p${i}`, { qos: 1 })
+      for (let i = 0; i < 10; i++) await pub.publishAsync('u/x', `u${i}`, { qos: 1 })
+      await waitFor(() => rr.reduce((n, m) => n + m.got.length, 0) === 30 && pinned.reduce((n, m) => n + m.got.length, 0) === 30 &&
+        pinnedOther.reduce((n, m) => n + m.got.length, 0) === 10, 5000, 'every message, once per group')
+      assert.deepEqual(pinned.map(m => m.got.length).sort((a, b) => b - a), [30, 0, 0], 'sticky: one member of "pinned" gets everything')
+      assert.deepEqual(pinnedOther.map(m => m.got.length).sort((a, b) => b - a), [10, 0], 'sticky too on the group\'s other filter')
+      assert.deepEqual(rr.map(m => m.got.length), [10, 10, 10], 'round robin in "rr"')
+      await Promise.all([...pinned, ...pinnedOther, ...rr].map(m => m.client.endAsync()).concat(pub.endAsync()))
+    } finally {
+      await broker.stop()
+      dir.remove()
+    }
+  })
 })
