@@ -8,10 +8,11 @@ import { spawn } from 'node:child_process'
 import { Redis } from 'ioredis'
 import type { IConnackPacket, ISubackPacket } from 'mqtt-packet'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { collect, connect, connect5, connectCollecting, publishStream, publishUntilReceived, type MqttClient, type Received } from '../helpers/mqtt.js'
+import { collect, connect, connect5, connectCollecting, publishStream, publishUntilReceived } from '../helpers/mqtt.js'
 import { raw5, receivedOf } from '../helpers/raw5.js'
 import { needRedis, startRedis, type RedisProcess } from '../helpers/redis.js'
 import { needBinary, waitFor } from '../helpers/system.js'
+import { distribution, members as membersOn, payloadsOf, type Member } from './shared-cluster-helpers.js'
 
 const skip = needRedis()
 // Short, so that the node-death test takes seconds (the default is 10 s).
@@ -32,23 +33,8 @@ after(async () => {
   await redis.stop()
 })
 
-interface Member { name: string, client: MqttClient, got: Received[] }
-
-/** Members alternating MQTT 5.0 and 3.1.1, each on the node given for it. */
-async function members (filter: string, nodes: BrokerProcess[]): Promise<Member[]> {
-  const out: Member[] = []
-  for (const [i, node] of nodes.entries()) {
-    const client = i % 2 === 0 ? await connect5(node.mqttUrl) : await connect(node.mqttUrl)
-    client.on('error', () => {})
-    const got = collect(client)
-    await client.subscribeAsync(filter, { qos: 1 })
-    out.push({ name: `${node === a ? 'A' : node === b ? 'B' : 'X'}${i}/v${i % 2 === 0 ? 5 : 3}`, client, got })
-  }
-  return out
-}
-
-const payloadsOf = (group: Member[], pattern: RegExp): string[] => group.flatMap(m => m.got.map(r => r.payload).filter(p => pattern.test(p)))
-const distribution = (group: Member[], pattern: RegExp): string => group.map(m => `${m.name}=${m.got.filter(r => pattern.test(r.payload)).length}`).join(' ')
+const members = async (filter: string, nodes: BrokerProcess[]): Promise<Member[]> =>
+  await membersOn(filter, nodes, node => node === a ? 'A' : node === b ? 'B' : 'X')
 
 test('Redis storage: CONNACK says Shared Subscription Available and $share is granted', { skip }, async () => {
   const c = await raw5(a.mqttPort)
