@@ -78,7 +78,9 @@ async function main (): Promise<number> {
   if (args.help) { process.stdout.write(USAGE); return 0 }
   const log = (line: string): void => { process.stdout.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}\n`) }
   const started = Date.now()
-  const budgetMs = args.minutes * 60_000
+  const budgetEnd = started + args.minutes * 60_000
+  const selected = PROBES.filter(p => args.only === null || args.only.includes(p.id))
+  let sharesLeft = selected.reduce((sum, p) => sum + p.share, 0)
   log(`seed ${args.seed} (replay: npm run soak -- --seed ${args.seed}), --minutes ${args.minutes}`)
   const sections: Section[] = []
   const notRun: NotRun[] = []
@@ -88,8 +90,11 @@ async function main (): Promise<number> {
       notRun.push({ id: probe.id, title: probe.title, why: `left out of this run (\`--only ${args.only.join(',')}\`)` })
       continue
     }
-    const ctx: SoakContext = { scale: args.minutes / 10, seed: args.seed, deadline: Date.now() + probe.share * budgetMs, log: line => log(`${probe.id}: ${line}`) }
-    log(`${probe.id}: start (${(probe.share * budgetMs / 1000).toFixed(0)} s budget)`)
+    // Its share of what is left: a probe that ran over shortens the ones after it, not the run.
+    const budgetMs = Math.max(5000, (budgetEnd - Date.now()) * probe.share / sharesLeft)
+    sharesLeft -= probe.share
+    const ctx: SoakContext = { scale: args.minutes / 10, seed: args.seed, deadline: Date.now() + budgetMs, log: line => log(`${probe.id}: ${line}`) }
+    log(`${probe.id}: start (${(budgetMs / 1000).toFixed(0)} s budget)`)
     const t0 = Date.now()
     try {
       const section = await probe.run(ctx)

@@ -98,7 +98,7 @@ async function queueBomb (ctx: SoakContext): Promise<Table> {
     await waitFor(() => frozen.received.some(p => p.cmd === 'suback'), 5000, 'SUBACK')
     const before = rssMiB(broker.proc.pid)
     const pub = await connect(broker.mqttUrl, { clientId: 'qb-pub' })
-    const until = Date.now() + timeLeft(ctx) * 0.45
+    const until = Date.now() + Math.max(3000, timeLeft(ctx) * 0.45)
     let next = 0
     let acked = 0
     const t0 = Date.now()

@@ -66,7 +66,7 @@ export const churnProbe: Probe = {
     ]
     const rows: string[][] = []
     // The first run stores every session (the slow case): it gets 60% of the budget.
-    for (const [i, [label, args]] of runs.entries()) rows.push(await churn(ctx, label, args, cycles, Date.now() + timeLeft(ctx) * (i === 0 ? 0.6 : 1) - 3000))
+    for (const [i, [label, args]] of runs.entries()) rows.push(await churn(ctx, label, args, cycles, Date.now() + Math.max(2000, timeLeft(ctx) * (i === 0 ? 0.6 : 1) - 3000)))
     return {
       title: 'Session churn',
       method: `Raw MQTT 3.1.1 clients, ${PARALLEL} at a time, each with a new client id: CONNECT with CleanSession 0,
