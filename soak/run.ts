@@ -122,5 +122,7 @@ async function main (): Promise<number> {
   return failed > 0 ? 1 : 0
 }
 
-// Exit even if a probe left a socket or timer behind; the helpers kill their brokers on exit.
+// Exit even if a probe left a socket or timer behind; the helpers kill their brokers on exit,
+// also when the soak is interrupted.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130))
 process.exit(await main())

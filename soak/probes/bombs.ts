@@ -133,7 +133,7 @@ async function queueBomb (ctx: SoakContext): Promise<Table> {
 export const bombsProbe: Probe = {
   id: 'bombs',
   title: 'Resource bombs',
-  share: 0.15,
+  share: 0.13,
   run: async ctx => {
     const tables = [await partialPackets(ctx), await subscribeBombs(ctx), await queueBomb(ctx)]
     return {

@@ -116,7 +116,7 @@ async function bridgeCase (): Promise<Table> {
 export const corruptionProbe: Probe = {
   id: 'corruption',
   title: 'Damaged storage',
-  share: 0.08,
+  share: 0.10,
   run: async ctx => {
     const rows: string[][] = []
     for (const c of CASES) {

@@ -32,7 +32,7 @@ export const fuzzProbe: Probe = {
   title: 'Seeded fuzzer',
   share: 0.08,
   run: async ctx => {
-    const packets = scaled(ctx, 100_000, 1000)
+    const packets = scaled(ctx, 150_000, 1000)
     const rows = [await fuzzOne(ctx, 'embedded', {}, packets)]
     if (hasBinary('redis-server')) {
       const redis = await startRedis()

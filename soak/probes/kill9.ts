@@ -29,6 +29,7 @@ async function cycles (ctx: SoakContext, storage: 'embedded' | 'redis', n: numbe
       const broker = await start()
       const { client: sub, got } = await connectCollecting(broker.mqttUrl, { clientId: 'k9-sub', clean: false })
       received.push(got)
+      sub.on('error', () => {}) // the kill -9 may reset the connection
       if (c === 0) await sub.subscribeAsync('k9/#', { qos: 1 })
       // What the crash left in the stored queue arrives on this connection.
       await waitFor(everyAckedSeen, 5000, 'the stored queue').catch(() => {})
@@ -43,6 +44,7 @@ async function cycles (ctx: SoakContext, storage: 'embedded' | 'redis', n: numbe
         break
       }
       const pub: MqttClient = await connect(broker.mqttUrl, { clientId: 'k9-pub' })
+      pub.on('error', () => {})
       const stream = publishStream(pub, 'k9/x', 1e9, 20, `c${c}-`)
       await sleep(1000 + Math.floor(rnd() * 2000))
       const killRedis = redis !== null && c % 3 === 2

@@ -20,7 +20,7 @@ test('npm run soak -- --minutes 0.2 --only fuzz --out FILE writes the fuzz table
     assert.match(report, /^- seed: 4242 /m)
     assert.match(report, /^- commit: [0-9a-f]{7,}(\+dirty)? *$/m)
     assert.match(report, /^## Seeded fuzzer$/m)
-    assert.match(report, /^\| embedded \| 2,000 \| 200 \| \d+ of \d+: complete, once, in order \| yes \| 200 ok \|/m)
+    assert.match(report, /^\| embedded \| 3,000 \| 300 \| \d+ of \d+: complete, once, in order \| yes \| 200 ok \|/m)
     assert.match(report, /^## Not run by this soak \(yet\)$/m)
     assert.match(report, /^- \*\*kill -9 cycles\*\* \(`kill9`\): left out of this run/m)
     assert.match(report, /^## Before the fixes \(historical, measured by hand on 2026-12-03\)$/m)
