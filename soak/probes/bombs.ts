@@ -35,10 +35,9 @@ async function partialPublishers (port: number, sockets: number): Promise<{ clos
 async function partialRow (label: string, port: number, pid: number | undefined, sockets: number, extra: () => Promise<string>): Promise<string[]> {
   const before = rssMiB(pid)
   const held = await partialPublishers(port, sockets)
-  const closedAtOnce = held.closed()
   const rssHeld = rssMiB(pid)
   await waitFor(() => held.closed() === sockets, HOLD_MS, 'every partial publisher closed').catch(() => {})
-  const row = [label, count(sockets), count(closedAtOnce), `${count(held.closed())} of ${count(sockets)}`, `${mib(before)} → ${mib(rssHeld)} → ${mib(rssMiB(pid))}`, await extra()]
+  const row = [label, count(sockets), `${count(held.closed())} of ${count(sockets)}`, `${mib(before)} → ${mib(rssHeld)} → ${mib(rssMiB(pid))}`, await extra()]
   held.destroy()
   return row
 }
@@ -49,14 +48,14 @@ async function partialPackets (ctx: SoakContext): Promise<Table> {
   const rows: string[][] = []
   try {
     rows.push(await partialRow('Swallow (`--max-buffered-bytes 128MiB`, the default; `--partial-packet-timeout 5s`)', broker.mqttPort, broker.proc.pid, sockets, async () =>
-      `buffered_bytes_limit ${await metric(broker, 'swallow_connection_errors_total{reason="buffered_bytes_limit"}')}, partial_packet_timeout ${await metric(broker, 'swallow_connection_errors_total{reason="partial_packet_timeout"}')}`))
+      `at once (buffered_bytes_limit) ${await metric(broker, 'swallow_connection_errors_total{reason="buffered_bytes_limit"}')}, after the timeout (partial_packet_timeout) ${await metric(broker, 'swallow_connection_errors_total{reason="partial_packet_timeout"}')}`))
   } finally { await broker.stop() }
   const mosquitto = await startMosquitto()
   try {
     rows.push(await partialRow('Mosquitto 2.0.11 (defaults)', mosquitto.port, mosquitto.pid, sockets, async () => '—'))
   } finally { await mosquitto.stop() }
-  ctx.log(`partial packets: ${rows.map(r => r[3]).join(' / ')} closed`)
-  return { header: [`~1 MB unfinished PUBLISH, keep alive 0`, 'sockets', 'closed at once', `closed within ${HOLD_MS / 1000} s`, 'RSS before → held → after', 'counted'], rows }
+  ctx.log(`partial packets: ${rows.map(r => r[2]).join(' / ')} closed`)
+  return { header: [`~1 MB unfinished PUBLISH, keep alive 0`, 'sockets', `closed within ${HOLD_MS / 1000} s`, 'RSS before → held → after', 'counted'], rows }
 }
 
 async function subscribeBombs (ctx: SoakContext): Promise<Table> {
@@ -98,7 +97,8 @@ async function queueBomb (ctx: SoakContext): Promise<Table> {
     await waitFor(() => frozen.received.some(p => p.cmd === 'suback'), 5000, 'SUBACK')
     const before = rssMiB(broker.proc.pid)
     const pub = await connect(broker.mqttUrl, { clientId: 'qb-pub' })
-    const until = Date.now() + Math.max(3000, timeLeft(ctx) * 0.45)
+    // Draining (acknowledging, from storage) is several times slower than queueing: a fifth of the time queues.
+    const until = Date.now() + Math.max(3000, timeLeft(ctx) * 0.2)
     let next = 0
     let acked = 0
     const t0 = Date.now()
@@ -125,7 +125,7 @@ async function queueBomb (ctx: SoakContext): Promise<Table> {
       header: ['never-acknowledging persistent subscriber (embedded)', 'queued', 'publisher throughput', 'RSS before → queued', 'broker alive, /healthz', 'after reconnecting and acknowledging'],
       rows: [[`QoS 1, 100 in flight from one publisher`, `${count(acked)}${acked < target ? ` of ${count(target)} (time budget)` : ''}`, `${count(Math.round(acked / pubSeconds))} msgs/s`,
         `${mib(before)} → ${mib(rssQueued)}`, wasAlive ? 'yes, 200 ok' : '**no**',
-        `${count(distinct)} of ${count(acked)} distinct (${count(got.length - distinct)} repeated) in ${drainSeconds.toFixed(0)} s`]]
+        `${count(distinct)} of ${count(acked)} distinct (${count(got.length - distinct)} repeated) in ${drainSeconds.toFixed(0)} s${distinct < acked ? ' (**stopped by the time budget**, the rest not checked)' : ''}`]]
     }
   } finally { await broker.stop() }
 }
