@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { runCli, startBroker, type BrokerProcess } from '../helpers/broker.js'
 import { connect, connectCollecting } from '../helpers/mqtt.js'
 import { tempDir, waitFor } from '../helpers/system.js'
+import { newest, queueMessages as queue } from './queued-session.js'
 
 const QUEUED = 1000
 
@@ -21,29 +22,7 @@ async function start (dataDir?: string): Promise<BrokerProcess> {
 }
 afterEach(async () => { for (const broker of started.splice(0)) await broker.stop() })
 
-/** A persistent session with QUEUED QoS 1 messages waiting; the broker stopped cleanly after. */
-async function queueMessages (dataDir: string, restartAfter: boolean): Promise<void> {
-  let broker = await start(dataDir)
-  const sub = await connect(broker.mqttUrl, { clientId: 'offline-sub', clean: false })
-  await sub.subscribeAsync('q/#', { qos: 1 })
-  await sub.endAsync()
-  const pub = await connect(broker.mqttUrl, { clientId: 'pub' })
-  await pub.publishAsync('r/kept', 'value', { qos: 1, retain: true })
-  await Promise.all(Array.from({ length: QUEUED }, (_, i) => pub.publishAsync('q/x', String(i), { qos: 1 })))
-  await pub.endAsync()
-  assert.equal(await broker.stop(), 0)
-  // A restart turns the log into a table (.ldb): the cases that damage a table need one.
-  if (restartAfter) {
-    broker = await start(dataDir)
-    assert.equal(await broker.stop(), 0)
-  }
-}
-
-function newest (dir: string, ext: string): string {
-  const name = readdirSync(dir).filter(f => f.endsWith(ext)).sort().pop()
-  assert.ok(name, `a ${ext} file in ${dir}`)
-  return join(dir, name)
-}
+const queueMessages = async (dataDir: string, restartAfter: boolean): Promise<void> => { await queue(dataDir, restartAfter, QUEUED, start) }
 
 async function refusesToStart (dataDir: string, problem: RegExp): Promise<string> {
   const r = await runCli(['start', '--mqtt-port', '0', '--ws-port', 'off', '--http-port', 'off', '--data-dir', dataDir, '--log-format', 'json'])

@@ -6,16 +6,16 @@
 // The data dir is a 16 MiB tmpfs (needs mount: root).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import { rmSync, statfsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startBroker, type BrokerProcess } from '../helpers/broker.js'
-import { connect, connectCollecting, type MqttClient } from '../helpers/mqtt.js'
+import { smallDisk, publishUntilRefused } from '../helpers/full-disk.js'
+import { connect, connectCollecting } from '../helpers/mqtt.js'
 import { raw5, rawMqtt, reasonOf } from '../helpers/raw5.js'
-import { tempDir, waitFor } from '../helpers/system.js'
+import { waitFor } from '../helpers/system.js'
 
-const disk = tempDir('swallow-full-')
-const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', disk.path]).status === 0
+const disk = smallDisk('16m')
+const mounted = disk.mounted
 if (!mounted) process.stderr.write('\n*** SKIPPING sessions disk-full test: cannot mount a tmpfs (needs root) ***\n\n')
 
 interface Health { status: number, body: { status: string, storage: { state: string, failingWrites: Array<{ store: string, error: string }> } } }
@@ -24,20 +24,6 @@ async function health (broker: BrokerProcess): Promise<Health> {
   const res = await fetch(`${broker.httpUrl}/healthz`)
   return { status: res.status, body: await res.json() as Health['body'] }
 }
-
-/** Publishes QoS 1 until one is refused (the connection closes without PUBACK); returns the acknowledged ones. */
-async function publishUntilRefused (client: MqttClient, from: number, max: number): Promise<{ acked: number[], refused: number }> {
-  const acked: number[] = []
-  const closed = new Promise<'closed'>(resolve => client.once('close', () => resolve('closed')))
-  for (let i = from; i < from + max; i++) {
-    const result = await Promise.race([client.publishAsync('q/big', payload(i), { qos: 1 }).then(() => 'acked' as const), closed])
-    if (result === 'closed') return { acked, refused: i }
-    acked.push(i)
-  }
-  return { acked, refused: -1 }
-}
-
-const payload = (i: number): Buffer => Buffer.concat([Buffer.from(`${i};`), Buffer.alloc(100 * 1024, 'x')])
 
 test('a full disk: /healthz degraded naming the sessions store, no PUBACK for what is not stored; ok again once writes succeed, and nothing acknowledged is lost across a kill -9', { skip: mounted ? false : 'cannot mount a tmpfs' }, async () => {
   let broker: BrokerProcess | null = null
@@ -95,7 +81,6 @@ test('a full disk: /healthz degraded naming the sessions store, no PUBACK for wh
     await back.endAsync()
   } finally {
     await broker?.stop()
-    spawnSync('umount', [disk.path])
     disk.remove()
   }
 })
