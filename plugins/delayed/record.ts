@@ -5,7 +5,11 @@ import { decodeExtras, encodeExtras, type MessageExtras } from '../../src/protoc
 import type { QoS } from '../../src/protocol/types.js'
 
 export interface DelayedRecord extends MessageExtras {
-  /** Sorts by due time: zero-padded due time in ms, '-', random hex (unique across nodes). */
+  /**
+   * Sorts by due time, and messages due in the same millisecond on one node in the order they
+   * were stored: zero-padded due time in ms, '-', this process's sequence number (6 hex
+   * digits), 6 random hex digits (unique across nodes).
+   */
   id: string
   /** The inner topic: where the message is published at release. */
   topic: string
@@ -23,8 +27,11 @@ interface Header { t: string, q: QoS, r: boolean, d: number, s: number, c: strin
 
 const ID_PATTERN = /^\d{13}-[0-9a-f]{12}$/
 
+let sequence = 0
+
 export function newId (dueAt: number): string {
-  return `${String(dueAt).padStart(13, '0')}-${randomBytes(6).toString('hex')}`
+  sequence = (sequence + 1) % 0x1000000
+  return `${String(dueAt).padStart(13, '0')}-${sequence.toString(16).padStart(6, '0')}${randomBytes(3).toString('hex')}`
 }
 
 export const isId = (text: string): boolean => ID_PATTERN.test(text)
