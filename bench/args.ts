@@ -25,7 +25,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --quick                     every scenario with small counts against swallow-embedded,
                               mosquitto-unlimited and node-floor (about 2 min)
   --only SCENARIO[,..]        scenario ids or prefixes: pubsub, bridge, fanout, shared, fanin, latency, idle,
-                              storm, auth, retained, pubsub-qos1, latency-10k, idle-max, ...
+                              storm, auth, retained, delayed, pubsub-qos1, latency-10k, idle-max, ...
                               (and plugins: the plugin benchmarks)
   --targets ID[,..]           all, or: swallow-embedded, swallow-memory, swallow-redis, swallow-redis-2,
                               mosquitto, mosquitto-unlimited, node-floor (connection and latency

@@ -5,7 +5,8 @@ import { barChart, formatNumber } from './svg.js'
 import { BASELINE, type TargetSpec } from './targets.js'
 import type { Metric, Scenario, ScenarioResult } from './scenarios/types.js'
 
-export interface Outcome { result?: ScenarioResult, error?: string }
+/** notApplicable: the scenario does not apply to this target (Scenario.kinds), why. */
+export interface Outcome { result?: ScenarioResult, error?: string, notApplicable?: string }
 
 export interface ScenarioRecord {
   scenario: Scenario
@@ -73,6 +74,7 @@ export function table (rec: ScenarioRecord, info: RunInfo, keys?: string[]): str
   for (const m of metrics) {
     const cells = ids.map(id => {
       const o = rec.outcomes.get(id)
+      if (o?.notApplicable !== undefined) return 'not applicable'
       if (o?.error !== undefined) return 'failed'
       const bound = m.key === rec.scenario.primary && o?.result?.raw.generatorBound === true ? ' generator-bound' : ''
       return cell(find(o, m.key), find(base, m.key), id === BASELINE) + bound
@@ -102,6 +104,7 @@ function scenarioMarkdown (rec: ScenarioRecord, info: RunInfo): string {
   for (const [id, o] of rec.outcomes) {
     for (const n of o.result?.notes ?? []) notes.push(`- ${id}: ${n}`)
     if (o.error !== undefined) notes.push(`- ${id} failed: ${o.error}`)
+    if (o.notApplicable !== undefined) notes.push(`- ${id}: not applicable (${o.notApplicable})`)
   }
   for (const t of info.unavailable) notes.push(`- ${t.label}: ${t.note ?? 'not available'}`)
   if (notes.length > 0) parts.push('', ...notes)

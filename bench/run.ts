@@ -10,13 +10,14 @@ import { connectionScenarios, FD_LIMIT_NOTE } from './scenarios/connections.js'
 import { authConnect } from './scenarios/auth.js'
 import { messagingScenarios } from './scenarios/messaging.js'
 import { retainedScenarios } from './scenarios/retained.js'
+import { delayedScenario } from './scenarios/delayed.js'
 import { runPluginBenchmarks } from './plugins.js'
 import { metric, type Metric, type Scenario, type ScenarioResult } from './scenarios/types.js'
 import { choosePlacement, type Placement } from './placement.js'
 import { MachineCpu } from './procstat.js'
 import { BASELINE, BUILTIN_TARGETS, externalTarget, nodeAOnly, startTarget, targetSettings, type RunningTarget, type TargetSpec } from './targets.js'
 
-const ALL: Scenario[] = [...messagingScenarios, ...connectionScenarios, authConnect, ...retainedScenarios]
+const ALL: Scenario[] = [...messagingScenarios, ...connectionScenarios, authConnect, ...retainedScenarios, delayedScenario]
 const PENDING = 'plugin benchmarks (retained 10k/100k/1M, log bridge durable vs none, catch-up): bench/results/<date>-plugins.md; ' +
   'auth: scenario auth-connect; log bridge against Mosquitto: scenario bridge-qos1; two-node Redis cluster: target swallow-redis-2'
 
@@ -150,7 +151,10 @@ async function main (): Promise<void> {
   log(`${scenarios.length} scenarios x ${targets.length} targets${args.quick ? ' (quick)' : ''}: ${targets.map(t => t.id).join(', ')}`)
   for (const t of unavailable) log(`skipping ${t.id}: ${t.note ?? 'not available'}`)
   const t0 = Date.now()
-  const runs = (rec: ScenarioRecord): TargetSpec[] => targets.filter(t => t.only === undefined || t.only.includes(rec.scenario.id))
+  const applies = (rec: ScenarioRecord, t: TargetSpec): boolean => rec.scenario.kinds?.only.includes(t.kind) ?? true
+  const runs = (rec: ScenarioRecord): TargetSpec[] => targets.filter(t => (t.only === undefined || t.only.includes(rec.scenario.id)) && applies(rec, t))
+  // A scenario for some kinds of target only: the others get a "not applicable" column, not a failure.
+  for (const rec of records) for (const t of targets) if (!applies(rec, t)) rec.outcomes.set(t.id, { notApplicable: rec.scenario.kinds?.why ?? '' })
   const total = records.reduce((n, rec) => n + runs(rec).length, 0)
   let step = 0
   // Scenario-major: all targets run one scenario back to back, so the figures a ratio compares

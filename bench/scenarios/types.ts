@@ -1,5 +1,5 @@
 // What a scenario is and what it returns; shared by the scenarios, the runner and the report.
-import type { BrokerOptions, RunningTarget } from '../targets.js'
+import type { BrokerOptions, RunningTarget, TargetSpec } from '../targets.js'
 
 export interface Metric {
   key: string
@@ -35,6 +35,8 @@ export interface Scenario {
   placement: Placement
   /** Broker settings this scenario needs (password file, extra Swallow flags); none when absent. */
   broker?: () => BrokerOptions
+  /** The only kinds of target the scenario applies to (absent: all); the others' report says "not applicable" and why. */
+  kinds?: { only: ReadonlyArray<TargetSpec['kind']>, why: string }
   /** Why the scenario cannot run on this machine (e.g. a missing tool), or null. */
   unavailable?: () => string | null
   run: (target: RunningTarget, quick: boolean, progress: (line: string) => void) => Promise<ScenarioResult>

@@ -1,8 +1,9 @@
 // The benchmark report's tables: one column per target that ran the scenario, so a target
-// limited to some scenarios (node-floor: the connection scenarios) is absent from the others.
+// limited to some scenarios (node-floor: the connection scenarios) is absent from the others;
+// a scenario limited to some kinds of target (delayed-10k: Swallow) says "not applicable".
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { table, type RunInfo, type ScenarioRecord } from '../../bench/report.js'
+import { table, type Outcome, type RunInfo, type ScenarioRecord } from '../../bench/report.js'
 import { BUILTIN_TARGETS } from '../../bench/targets.js'
 import { metric, type Scenario } from '../../bench/scenarios/types.js'
 
@@ -32,4 +33,12 @@ test('a primary figure measured while the load cores were above 85% is marked ge
   bound.result.raw.generatorBound = true
   const rec: ScenarioRecord = { scenario: scenario('fanin-qos1'), outcomes: new Map([['swallow-embedded', ran(450)], ['mosquitto-unlimited', bound]]) }
   assert.match(table(rec, info), /\| 450 \(0\.50x\) \| 900 generator-bound \|/)
+})
+
+test('a scenario for Swallow targets only: the others\' cells say "not applicable", not "failed", and no ratio is made', () => {
+  const targets = BUILTIN_TARGETS.filter(t => ['swallow-embedded', 'mosquitto-unlimited', 'node-floor'].includes(t.id))
+  const info: RunInfo = { date: '2026-12-04', quick: false, machine: [], placement: 'pinned', settings: {}, targets, unavailable: [], protocol: 4 as const }
+  const na: Outcome = { notApplicable: 'a Swallow plugin' }
+  const rec: ScenarioRecord = { scenario: scenario('delayed-10k'), outcomes: new Map<string, Outcome>([['swallow-embedded', ran(40)], ['mosquitto-unlimited', na], ['node-floor', na]]) }
+  assert.match(table(rec, info), /\| 40 \| not applicable \| not applicable \|/)
 })

@@ -67,15 +67,20 @@ export interface PublishStream {
 /**
  * Publishes `count` QoS 1 messages `${prefix}${i}` with up to `window` in flight,
  * recording which were acknowledged. Stops quietly when the connection goes away.
+ * `topic` may be a function of the message's number; message n waits for `hold(n)` if that gives
+ * a promise (a test keeps the end of the stream back until its churn is done).
  */
-export function publishStream (pub: MqttClient, topic: string, count: number, window: number, prefix = 'm'): PublishStream {
+export function publishStream (pub: MqttClient, topic: string | ((n: number) => string), count: number, window: number, prefix = 'm',
+  hold: (n: number) => Promise<void> | undefined = () => undefined): PublishStream {
   const acked = new Set<string>()
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < count) {
-      const payload = `${prefix}${next++}`
+      const n = next++
+      const payload = `${prefix}${n}`
+      await hold(n)
       try {
-        await pub.publishAsync(topic, payload, { qos: 1 })
+        await pub.publishAsync(typeof topic === 'string' ? topic : topic(n), payload, { qos: 1 })
       } catch {
         return
       }
