@@ -176,7 +176,7 @@ export class ClusterEmitter {
         if (!res) continue
         for (const [idBuf, fields] of res[0][1]) {
           this.lastId = idBuf.toString()
-          for (const packet of this.entryMessages(fields)) await new Promise<void>(resolve => this.local.emit(packet as never, () => resolve()))
+          await this.emitLocally(this.entryMessages(fields))
         }
       } catch (err) {
         if (this.closed) return
@@ -185,6 +185,20 @@ export class ClusterEmitter {
         await new Promise(resolve => setTimeout(resolve, 250))
       }
     }
+  }
+
+  /**
+   * Hands an entry's messages to this node's router; resolves when it has called back for all.
+   * mqemitter calls the listeners of each emit in emit order (and queues beyond its
+   * concurrency in order), so one wait per entry keeps the order a wait per message kept.
+   */
+  private async emitLocally (packets: RoutedPacket[]): Promise<void> {
+    if (packets.length === 0) return
+    await new Promise<void>(resolve => {
+      let left = packets.length
+      const one = (): void => { if (--left === 0) resolve() }
+      for (const packet of packets) this.local.emit(packet as never, one)
+    })
   }
 
   /** The messages of an entry another node wrote (none for this node's own, or a malformed one). */

@@ -10,6 +10,24 @@ import { sleep, waitFor } from '../helpers/system.js'
 const skip = needRedis()
 const cluster = twoNodesForFile(skip, ['--appendonly', 'yes'])
 
+test('QoS 1 pipelined (50 in flight) across nodes: 1,000 messages arrive once and in order (the route stream holds them in batches)', { skip }, async () => {
+  const sub = await connect(cluster.a.mqttUrl)
+  const pub = await connect(cluster.b.mqttUrl)
+  try {
+    const all = collect(sub)
+    await sub.subscribeAsync('cluster/pipe/#', { qos: 1 })
+    await publishUntilReceived(pub, all, 'cluster/pipe/probe')
+    const stream = publishStream(pub, 'cluster/pipe/x', 1000, 50)
+    await stream.done
+    const got = (): Received[] => all.filter(m => m.topic === 'cluster/pipe/x')
+    await waitFor(() => got().length >= 1000, 10_000, '1,000 messages')
+    await sentinel(pub, all, 'cluster/pipe/sentinel')
+    assert.deepEqual(got().map(m => m.payload), Array.from({ length: 1000 }, (_, i) => `m${i}`), 'once, in order')
+  } finally {
+    await Promise.all([sub.endAsync(), pub.endAsync()])
+  }
+})
+
 for (const qos of [0, 1, 2] as const) {
   test(`QoS ${qos}: a subscriber on node A gets what a publisher on node B sends, exactly once`, { skip }, async () => {
     const sub = await connect(cluster.a.mqttUrl)
