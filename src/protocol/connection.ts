@@ -20,14 +20,9 @@ import type { OutboundAliases } from './topic-aliases.js'
 import { deliverRouted } from './deliver.js'
 import { handlePacket } from './handlers/index.js'
 import { endSession, readUnsent, unrouteFrom } from './session.js'
+import { ClientWarnings } from './client-warnings.js'
 import { endExchange, type PendingExchange } from './extended-auth.js'
 import type { OutgoingPublish, RoutedPacket, Subscription } from './types.js'
-
-const QUEUE_FULL_LINES: Record<Overflow, string> = {
-  wait: 'client queue full (--max-queued): publishers to its topics wait until it catches up',
-  spill: 'client queue full (--max-queued): its further messages stay in its stored queue and are sent from there as it catches up',
-  drop: 'client queue full (--max-queued): its further QoS 1/2 messages are dropped (clean session) until it catches up'
-}
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss'
 
@@ -120,11 +115,8 @@ export class Connection implements RegisteredClient, InboxHost {
   /** The unfinished packet this connection holds (partial-packets.ts). */
   private readonly partial: PartialPacketWatch
   private connectTimer: NodeJS.Timeout | null
-  /** Warnings already logged for this connection (warnOnce). */
-  private warned: Set<string> | null = null
-  /** Date.now() of the last "queue full" warning, and whether it belongs to the current episode. */
-  private queueFullWarnedAt = 0
-  private queueFullWarned = false
+  /** What was logged about this client (made with the first warning). */
+  private warningsMade: ClientWarnings | null = null
 
   constructor (readonly core: Core, readonly conn: Duplex, readonly req: IncomingMessage | undefined, readonly transport: Transport, readonly remoteAddress: string) {
     this.persistence = core.persistence
@@ -239,12 +231,13 @@ export class Connection implements RegisteredClient, InboxHost {
     return (this.subscriptionArray ??= Object.values(this.subscriptions))
   }
 
+  private get warnings (): ClientWarnings {
+    return (this.warningsMade ??= new ClientWarnings(this.core.log, this.core.metrics, this.id))
+  }
+
   /** Logs a warning about this client the first time only. */
   warnOnce (message: string, fields: object): void {
-    this.warned ??= new Set()
-    if (this.warned.has(message)) return
-    this.warned.add(message)
-    this.core.log.warn({ clientId: this.id, ...fields }, message)
+    this.warnings.warnOnce(message, fields)
   }
 
   /**
@@ -253,7 +246,7 @@ export class Connection implements RegisteredClient, InboxHost {
    * operation; swallow_storage_errors_total counts them all.
    */
   storageFailed (operation: string, err: unknown, consequence: string): void {
-    this.warnOnce(`storage error in ${operation}: ${consequence}`, { operation, error: err instanceof Error ? err.message : String(err) })
+    this.warnings.storageFailed(operation, err, consequence)
   }
 
   authTimedOut (): void {
@@ -335,22 +328,11 @@ export class Connection implements RegisteredClient, InboxHost {
   }
 
   queueFull (firstOfEpisode: boolean, inflight: number, queued: number, overflow: Overflow): void {
-    if (overflow === 'wait') this.core.metrics.queueFull.inc()
-    else if (overflow === 'spill') this.core.metrics.queueSpilled.inc()
-    else this.core.metrics.dropped.inc({ reason: 'queue_full' })
-    // A big backlog (a # subscription to many retained messages) fills and drains the queue
-    // thousands of times: the metric counts every time, the log says it once a minute.
-    const now = Date.now()
-    if (!firstOfEpisode || now - this.queueFullWarnedAt < 60_000) return
-    this.queueFullWarnedAt = now
-    this.queueFullWarned = true
-    this.core.log.warn({ clientId: this.id, inflight, queued }, QUEUE_FULL_LINES[overflow])
+    this.warnings.queueFull(firstOfEpisode, inflight, queued, overflow)
   }
 
   caughtUp (): void {
-    if (!this.queueFullWarned) return
-    this.queueFullWarned = false
-    this.core.log.info({ clientId: this.id }, 'client caught up: its queue has room again')
+    this.warningsMade?.caughtUp()
   }
 
   droppedQoS0 (firstOfEpisode: boolean): void {
