@@ -96,6 +96,11 @@ test('a mixed SUBSCRIBE gets [granted, 0x80]: each filter is checked on its own'
   assert.deepEqual(await subscribeCodes(alice, ['shared/+', 'shared/news', 'bob/x'], 0), [0, 0, 128])
 })
 
+test('a shared subscription is authorized on its inner filter: $share/g/<granted> granted, $share/g/<denied> 0x80', async () => {
+  const alice = await as('alice')
+  assert.deepEqual(await subscribeCodes(alice, ['$share/g/alice/#', '$share/g/bob/#', '$share/g/shared/news'], 0), [0, 128, 0])
+})
+
 test('wildcard subscriptions that would reach beyond the grants are refused', async () => {
   const alice = await as('alice', 'alice-dev')
   assert.deepEqual(await subscribeCodes(alice, ['#', '+/inbox', 'inbox/+/x', 'inbox/#', 'devices/#', 'alice/+/deep/#']), [128, 128, 128, 128, 128, 1])
