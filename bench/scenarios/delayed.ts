@@ -2,32 +2,16 @@
 // $delayed/<d>/bench/delayed with d spread over 1-10 s, each payload carrying its due time;
 // one subscriber on bench/delayed measures arrival - due. Swallow only: Mosquitto has no
 // delayed publish, node-floor is no broker. Runs in the harness process on raw sockets.
-import { connect as tcpConnect, type Socket } from 'node:net'
 import { build } from 'hdr-histogram-js'
 import mqttPacket from 'mqtt-packet'
-import { publisherEndpoint, subscriberEndpoint, type BrokerEndpoint } from '../targets.js'
+import { publisherEndpoint, subscriberEndpoint } from '../targets.js'
 import { metric, type Scenario, type ScenarioResult } from './types.js'
+import { session, type Session } from './raw-session.js'
 
 const WINDOW = 100
 const TOPIC = 'bench/delayed'
 const MAX_DELAY_S = 10
 
-interface Session { socket: Socket, onPacket: (fn: (p: mqttPacket.Packet) => void) => void }
-
-async function session (node: BrokerEndpoint, clientId: string): Promise<Session> {
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = tcpConnect(node.port, node.host, () => resolve(s))
-    s.once('error', reject)
-  })
-  const parser = mqttPacket.parser()
-  const handlers: Array<(p: mqttPacket.Packet) => void> = []
-  parser.on('packet', p => { for (const h of handlers) h(p) })
-  socket.on('data', d => parser.parse(d))
-  const connack = new Promise<void>(resolve => handlers.push(p => { if (p.cmd === 'connack') resolve() }))
-  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 120, clientId }))
-  await connack
-  return { socket, onPacket: fn => handlers.push(fn) }
-}
 
 // Wall time in ms with sub-millisecond resolution; publisher and subscriber share this process's clock.
 const now = (): number => performance.timeOrigin + performance.now()

@@ -1,36 +1,19 @@
 // Retained messages at scale: N retained topics are stored (QoS 1, acknowledged), then a new
 // subscriber to "bench/retained/#" receives them all. Measures how fast, and how much broker
 // memory that takes. Runs in the harness process on raw sockets (one publisher, one subscriber).
-import { connect as tcpConnect, type Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
 import { rssKbTotal } from '../procstat.js'
 import { brokerPids, publisherEndpoint, type RunningTarget } from '../targets.js'
 import { metric, type Scenario, type ScenarioResult } from './types.js'
+import { session } from './raw-session.js'
 
 const PAYLOAD = Buffer.alloc(64, 'r')
 const WINDOW = 500
 
-interface Session { socket: Socket, onPacket: (fn: (p: mqttPacket.Packet) => void) => void }
-
-async function session (target: RunningTarget, clientId: string): Promise<Session> {
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const node = publisherEndpoint(target) // node A: the runner gives this scenario node A only
-    const s = tcpConnect(node.port, node.host, () => resolve(s))
-    s.once('error', reject)
-  })
-  const parser = mqttPacket.parser()
-  const handlers: Array<(p: mqttPacket.Packet) => void> = []
-  parser.on('packet', p => { for (const h of handlers) h(p) })
-  socket.on('data', d => parser.parse(d))
-  const connack = new Promise<void>(resolve => handlers.push(p => { if (p.cmd === 'connack') resolve() }))
-  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 120, clientId }))
-  await connack
-  return { socket, onPacket: fn => handlers.push(fn) }
-}
 
 /** Publishes `count` retained QoS 1 messages with WINDOW in flight; resolves when all are acknowledged. */
 async function store (target: RunningTarget, count: number): Promise<void> {
-  const pub = await session(target, 'bench-retained-pub')
+  const pub = await session(publisherEndpoint(target), 'bench-retained-pub')
   await new Promise<void>(resolve => {
     let next = 0
     let acked = 0
@@ -50,7 +33,7 @@ async function store (target: RunningTarget, count: number): Promise<void> {
 }
 
 async function deliver (target: RunningTarget, count: number, capMs: number): Promise<{ seconds: number, received: number, peakRssKb: number | null }> {
-  const sub = await session(target, 'bench-retained-sub')
+  const sub = await session(publisherEndpoint(target), 'bench-retained-sub') // node A: the runner gives this scenario node A only
   const pids = brokerPids(target)
   let peak = rssKbTotal(pids)
   const sampler = setInterval(() => {
