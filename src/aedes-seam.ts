@@ -9,7 +9,9 @@
 //     same id through client.close(done) and then records the new one (MQTT-3.1.4-2, also
 //     across cluster nodes via Aedes's $SYS/<id>/new/clients handler, which calls close too);
 //     broker.unregisterClient(client) removes it and emits 'clientDisconnect';
-//  2. broker.clients[id] is that registry (a plain object);
+//  2. broker.clients[id] is that registry (a plain object), broker.connectedClients its
+//     count, and registering emits 'client', unregistering 'clientDisconnect' (done by hand
+//     when no other node needs Aedes's $SYS/<id>/new|disconnect/clients message);
 //  3. a registered client has a `duplicates` object: Aedes's $SYS/<id>/birth handler deletes
 //     entries of it when another node starts;
 //  4. the publish route (src/protocol/route.ts) takes from Aedes what its broker.publish
@@ -56,20 +58,43 @@ export interface RegisteredClient {
 
 interface RegistryInternals {
   clients: Record<string, RegisteredClient | undefined>
+  connectedClients: number
   registerClient: (client: RegisteredClient) => void
   unregisterClient: (client: RegisteredClient) => void
+  emit: (event: string, client: RegisteredClient) => boolean
 }
 
 const registry = (broker: Aedes): RegistryInternals => broker as unknown as RegistryInternals
 
-/** Takes over a connected client with the same id (closing it), then records this one. */
-export function registerClient (broker: Aedes, client: RegisteredClient): void {
-  registry(broker).registerClient(client)
+/**
+ * Takes over a connected client with the same id (closing it), then records this one.
+ * `announce`: through Aedes, which also publishes `$SYS/<broker id>/new/clients` (other
+ * cluster nodes close their client of that id on it, item 1); without, the same registry
+ * steps only (counter, record, 'client' event): one node with no `$SYS` subscriber gains
+ * nothing from the message, and building and routing it was a connect's largest cost after
+ * the socket's own.
+ */
+export function registerClient (broker: Aedes, client: RegisteredClient, announce: boolean): void {
+  const r = registry(broker)
+  if (announce) return r.registerClient(client)
+  const record = (): void => {
+    r.connectedClients++
+    r.clients[client.id] = client
+    r.emit('client', client)
+  }
+  const existing = r.clients[client.id]
+  if (existing !== undefined) existing.close(record)
+  else record()
 }
 
-/** Removes the client from the registry (if it is the one recorded) and emits 'clientDisconnect'. */
-export function unregisterClient (broker: Aedes, client: RegisteredClient): void {
-  if (registry(broker).clients[client.id] === client) registry(broker).unregisterClient(client)
+/** Removes the client from the registry (if it is the one recorded) and emits 'clientDisconnect'; `announce` as for registerClient. */
+export function unregisterClient (broker: Aedes, client: RegisteredClient, announce: boolean): void {
+  const r = registry(broker)
+  if (r.clients[client.id] !== client) return
+  if (announce) return r.unregisterClient(client)
+  r.connectedClients--
+  delete r.clients[client.id]
+  r.emit('clientDisconnect', client)
 }
 
 export function registeredClient (broker: Aedes, id: string): RegisteredClient | undefined {

@@ -205,7 +205,7 @@ export class Connection implements RegisteredClient, InboxHost {
   /** CONNACK sent: the session is live. */
   register (): void {
     this.connectedAt = Date.now()
-    registerClient(this.core.broker, this)
+    registerClient(this.core.broker, this, this.core.announceClients())
   }
 
   get subscriptions (): Readonly<Record<string, Subscription>> {
@@ -390,7 +390,7 @@ export class Connection implements RegisteredClient, InboxHost {
     }
     this.core.shared.redispatch(this, this.outbound.close())
     endSession(this, wasConnected)
-    if (wasConnected) unregisterClient(this.core.broker, this)
+    if (wasConnected) unregisterClient(this.core.broker, this, this.core.announceClients())
     this.flushWrites()
     this.conn.end()
     this.conn.destroy()

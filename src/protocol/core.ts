@@ -80,6 +80,8 @@ export interface Core {
   sessionLimit: SessionLimit
   /** Whether anybody here subscribes to $SYS topics (the plugins skip $SYS messages nobody gets). */
   sysListeners: SysListeners
+  /** Other nodes or a $SYS subscriber may want Aedes's client announcements (src/aedes-seam.ts registerClient). */
+  announceClients: () => boolean
 }
 
 export interface CoreParts {
@@ -158,6 +160,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     shared,
     route,
     sessionLimit: new SessionLimit(stored, config.maxSessions, metrics.sessionsRefused),
-    sysListeners
+    sysListeners,
+    announceClients: cluster !== null ? () => true : () => sysListeners.any
   }
 }
