@@ -82,6 +82,34 @@ async function inFlightAtCrash (storage: Storage, redisUrl?: string): Promise<vo
   }
 }
 
+/** A clean start after a crash deletes the old session's queue, the message it had in flight included. */
+async function cleanStartAfterCrash (storage: Storage, redisUrl?: string): Promise<void> {
+  let broker = await startBroker({ storage, redisUrl })
+  const dataDir = broker.dataDir
+  try {
+    const raw = await rawSession(broker.mqttPort, 'two-clean', false)
+    raw.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'two/t', qos: 1 }] }))
+    await waitFor(() => raw.received.some(p => p.cmd === 'suback'), 5000, 'SUBACK')
+    const pub = await connect(broker.mqttUrl, { clientId: 'two-pub' })
+    await pub.publishAsync('two/t', 'in flight', { qos: 1 })
+    await waitFor(() => raw.received.some(p => p.cmd === 'publish'), 5000, 'the raw session got it (and never acknowledges)')
+    await pub.endAsync()
+    await broker.crash()
+    raw.socket.destroy()
+    broker = await startBroker({ storage, redisUrl, dataDir })
+    const clean = await connect(broker.mqttUrl, { clientId: 'two-clean', clean: true })
+    await clean.endAsync()
+    const again = await resume(broker, 'two-clean')
+    await again.client.subscribeAsync('two/t', { qos: 1 })
+    const probe = await connect(broker.mqttUrl, { clientId: 'two-probe' })
+    await sentinel(probe, again.got, 'two/t')
+    assert.deepEqual(again.got.map(m => m.payload), [], 'the deleted session\'s message does not come back')
+    await Promise.all([probe.endAsync(), again.client.endAsync()])
+  } finally {
+    await broker.stop()
+  }
+}
+
 for (const storage of ['embedded', 'memory', 'redis'] as const) {
   test(`a message queued for two persistent sessions reaches each once and leaves both queues (${storage} storage)`, { skip: storage === 'redis' && needRedis() }, async () => {
     const redis = storage === 'redis' ? await startRedis() : null
@@ -100,6 +128,15 @@ for (const storage of ['embedded', 'redis'] as const) {
     const redis = storage === 'redis' ? await startRedis() : null
     try {
       await inFlightAtCrash(storage, redis?.url)
+    } finally {
+      await redis?.stop()
+    }
+  })
+
+  test(`a clean start after a kill -9 deletes the old session's queue, its message in flight included (${storage} storage)`, { skip: storage === 'redis' && needRedis() }, async () => {
+    const redis = storage === 'redis' ? await startRedis() : null
+    try {
+      await cleanStartAfterCrash(storage, redis?.url)
     } finally {
       await redis?.stop()
     }
