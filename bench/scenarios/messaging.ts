@@ -69,18 +69,21 @@ function oneToOne (qos: 0 | 1 | 2, window = qos === 2 ? 20 : 100): Scenario {
 
 // Every 1->1 message is on bench/1to1. ':embedded' pins the log to disk on every Swallow target:
 // with --storage redis the bridge's default store is Redis, which the harness runs without persistence.
-const BRIDGE_RULE = 'bench/#=bench:durable:embedded'
+const bridgeRule = (ack: 'durable' | 'written'): string => `bench/#=bench:${ack}:embedded`
 
-/** pubsub-qos1 with Swallow's log bridge on the topic (PUBACK after fsync); Mosquitto unchanged. */
-function bridgeQos1 (): Scenario {
+/** pubsub-qos1 with Swallow's log bridge on the topic (PUBACK after fsync, or after the
+ *  write with ack:written); Mosquitto unchanged. */
+function bridgeQos1 (ack: 'durable' | 'written'): Scenario {
   const plain = oneToOne(1)
+  const rule = bridgeRule(ack)
+  const when = ack === 'durable' ? 'after fsync' : 'once the operating system has it (fsynced within a second)'
   return {
     ...plain,
-    id: 'bridge-qos1',
-    title: '1 publisher -> 1 subscriber, QoS 1, Swallow with a durable log bridge',
-    describe: quick => `${plain.describe(quick)} Swallow targets run with \`--bridge-rule '${BRIDGE_RULE}'\`: every message is appended to a ` +
-      'log on disk and PUBACKed after fsync. Mosquitto has no bridge and runs unchanged: the ratio reads "Swallow with a durable log vs Mosquitto without".',
-    broker: () => ({ swallowArgs: ['--bridge-rule', BRIDGE_RULE] })
+    id: ack === 'durable' ? 'bridge-qos1' : 'bridge-written-qos1',
+    title: `1 publisher -> 1 subscriber, QoS 1, Swallow with ${ack === 'durable' ? 'a durable' : 'an ack:written'} log bridge rule`,
+    describe: quick => `${plain.describe(quick)} Swallow targets run with \`--bridge-rule '${rule}'\`: every message is appended to a ` +
+      `log on disk and PUBACKed ${when}. Mosquitto has no bridge and runs unchanged: the ratio reads "Swallow with a log vs Mosquitto without".`,
+    broker: () => ({ swallowArgs: ['--bridge-rule', rule] })
   }
 }
 
@@ -180,6 +183,6 @@ function latency (rate: number): Scenario {
 }
 
 export const messagingScenarios: Scenario[] = [
-  oneToOne(0), oneToOne(1), oneToOne(1, 10), oneToOne(2), bridgeQos1(), fanOut, shared,
+  oneToOne(0), oneToOne(1), oneToOne(1, 10), oneToOne(2), bridgeQos1('durable'), bridgeQos1('written'), fanOut, shared,
   fanIn(200, quick => quick ? 100 : 1_000), fanIn(10, quick => quick ? 2_000 : 40_000), latency(1_000), latency(5_000), latency(10_000)
 ]

@@ -2,7 +2,8 @@
 // (embedded segment log or Redis Streams). Wiring only; the pieces live next to it.
 //
 // Steps of a client PUBLISH through the bridge (authorizePublish, after auth and retained):
-//   skipRetransmission -> matchStreams -> appendRecords -> (durable: wait for fsync) -> done
+//   skipRetransmission -> matchStreams -> appendRecords -> (durable: wait for fsync;
+//   written: wait for the write) -> done
 // then Aedes publishes; the `published` hook forgets the packet id (answer written).
 // Broker-originated publishes (broker.publish from code, $SYS, wills of expired sessions)
 // never pass authorizePublish: the `published` hook appends those, async, never durable.
@@ -19,7 +20,7 @@ import type { MessageExtras } from '../../src/protocol/message-extras.js'
 import { InflightIds } from './dedup.js'
 import { registerStreamApi } from './http.js'
 import type { RecordInput } from './log/record.js'
-import { matchRoute, parseRule, routeByStream, type Rule, type StreamRoute } from './rules.js'
+import { MATCH_DURABLE, MATCH_NONE, MATCH_WRITTEN, matchRoute, parseRule, routeByStream, type Rule, type StreamRoute } from './rules.js'
 import { EmbeddedStore, type StreamStore } from './store.js'
 import { StreamRegistry } from './streams.js'
 
@@ -33,7 +34,7 @@ export interface BridgeSettings {
 }
 
 export const bridgeOptions: readonly OptionSpec[] = [
-  { key: 'bridge.rules', flag: '--bridge-rule', type: 'list', parseItem: parseRule, default: [], defaultText: '(none)', help: "mirror matching PUBLISHes into a stream: 'FILTER=STREAM[:durable|async][:embedded|redis]' (repeatable; durable = PUBACK after the record is on disk)" },
+  { key: 'bridge.rules', flag: '--bridge-rule', type: 'list', parseItem: parseRule, default: [], defaultText: '(none)', help: "mirror matching PUBLISHes into a stream: 'FILTER=STREAM[:durable|written|async][:embedded|redis]' (repeatable; durable = PUBACK after the record is fsynced, written = after the OS has it)" },
   { key: 'bridge.segmentSize', type: 'size', min: 4096, default: 64 * 1024 * 1024, help: 'log bridge: roll to a new segment file at this size' },
   { key: 'bridge.retentionSize', type: 'size', min: 0, default: 0, defaultText: '0 (no limit)', help: 'log bridge: delete the oldest segments while a stream is larger than this' },
   { key: 'bridge.retentionTime', type: 'duration', allowOff: true, min: 1000, default: 7 * 86_400_000, help: 'log bridge: delete segments whose newest record is older than this' },
@@ -121,23 +122,24 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
     }
   }
 
-  /** Step matchStreams: fills matched[] (0 none, 1 async, 2 durable) per stream; true if any. */
+  /** Step matchStreams: fills matched[] (a RouteMatch: none, async, written, durable) per stream; true if any. */
   const matchStreams = (topic: string): boolean => {
     let any = false
     for (let i = 0; i < routes.length; i++) {
       matched[i] = matchRoute(routes[i], topic)
-      if (matched[i] !== 0) any = true
+      if (matched[i] !== MATCH_NONE) any = true
     }
     return any
   }
 
   /**
    * Step appendRecords (after matchStreams): one record per matched stream. With `mayWait`,
-   * `done` runs once every durable append is on disk; otherwise at once.
+   * `done` runs once every durable append is fsynced and every written one is written;
+   * otherwise at once.
    */
   const appendRecords = (packet: BridgedPacket, client: Client | null, done: (err?: Error | null) => void, mayWait: boolean): void => {
-    let durable = 0
-    if (mayWait) for (let i = 0; i < routes.length; i++) if (matched[i] === 2) durable++
+    let waits = 0
+    if (mayWait) for (let i = 0; i < routes.length; i++) if (matched[i] >= MATCH_WRITTEN) waits++
     scratch.topic = packet.topic
     scratch.payload = packet.payload
     scratch.qos = packet.qos
@@ -149,17 +151,18 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
     scratch.properties = packet.properties ?? null
     scratch.messageExpiry = packet.messageExpiry ?? null
     const time = Date.now()
-    const join = durable > 1 ? new Join(durable, done) : null
+    const join = waits > 1 ? new Join(waits, done) : null
     for (let i = 0; i < routes.length; i++) {
       const m = matched[i]
-      if (m === 0) continue
+      if (m === MATCH_NONE) continue
       const route = routes[i]
-      if (m === 2 && mayWait) route.target.appendDurable(scratch, time, join ? join.one : done)
-      else if (m === 2) route.target.appendDurable(scratch, time, noop)
+      const settled = mayWait ? (join ? join.one : done) : noop
+      if (m === MATCH_DURABLE) route.target.appendDurable(scratch, time, settled)
+      else if (m === MATCH_WRITTEN) route.target.appendWritten(scratch, time, settled)
       else if (!route.target.appendAsync(scratch, time)) { overflow(route); continue }
       route.records.inc()
     }
-    if (durable === 0) done(null)
+    if (waits === 0) done(null)
   }
 
   if (routes.length > 0) {
@@ -210,7 +213,7 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
   }
 }
 
-/** Calls `done` once all durable appends of a message finished (first error wins). */
+/** Calls `done` once all waited-for appends of a message finished (first error wins). */
 class Join {
   constructor (private remaining: number, private readonly done: (err?: Error | null) => void) {}
   private failed = false

@@ -102,6 +102,12 @@ export class RedisStreamStore implements StreamStore {
     })
   }
 
+  /** Redis has no write-without-fsync step of its own to wait for: its reply is the write
+   *  (how durable is its appendfsync setting's business), so written waits like durable. */
+  appendWritten (input: RecordInput, time: number, done: Done): void {
+    this.appendDurable(input, time, done)
+  }
+
   appendAsync (input: RecordInput, time: number): boolean {
     if (this.pending >= this.opts.maxPending) {
       this.dropped++

@@ -1,12 +1,14 @@
 // Bridge rules: which topics go to which stream, with which acknowledgement guarantee.
-// From the command line: --bridge-rule 'FILTER=STREAM[:durable|async][:embedded|redis]'
+// From the command line: --bridge-rule 'FILTER=STREAM[:durable|written|async][:embedded|redis]'
 // (repeatable); in the config file: { "filter", "stream", "ack", "store" } objects or the
 // same strings. parseRule is the bridge.rules option's parseItem, so loadConfig validates.
 import { ConfigError } from '../../src/errors.js'
 import { isValidName } from './log/layout.js'
 import type { StoreKind } from './store.js'
 
-export type AckMode = 'durable' | 'async'
+/** durable: PUBACK after fsync; written: PUBACK once the OS has the record (fsync within a
+ *  second); async: no wait, bounded buffer. See plugins/bridge/README.md, Guarantees. */
+export type AckMode = 'durable' | 'written' | 'async'
 
 export interface Rule {
   filter: string
@@ -16,7 +18,7 @@ export interface Rule {
   store: StoreKind | null
 }
 
-const FLAG_FORM = "expected FILTER=STREAM[:durable|async][:embedded|redis], e.g. 'sensors/#=telemetry:durable'"
+const FLAG_FORM = "expected FILTER=STREAM[:durable|written|async][:embedded|redis], e.g. 'sensors/#=telemetry:durable'"
 
 export function parseRuleFlag (text: string, where = '--bridge-rule'): Rule {
   const eq = text.lastIndexOf('=')
@@ -46,8 +48,8 @@ function checkRule (r: { filter: unknown, stream: unknown, ack: unknown, store: 
   if (typeof r.stream !== 'string' || !isValidName(r.stream)) {
     throw new ConfigError(`${where}: invalid stream name ${JSON.stringify(r.stream)}; stream names are 1-128 characters of A-Z a-z 0-9 . _ -`)
   }
-  if (r.ack !== 'durable' && r.ack !== 'async') {
-    throw new ConfigError(`${where}: invalid ack ${JSON.stringify(r.ack)}; expected durable or async`)
+  if (r.ack !== 'durable' && r.ack !== 'written' && r.ack !== 'async') {
+    throw new ConfigError(`${where}: invalid ack ${JSON.stringify(r.ack)}; expected durable, written or async`)
   }
   if (r.store !== undefined && r.store !== null && r.store !== '' && r.store !== 'embedded' && r.store !== 'redis') {
     throw new ConfigError(`${where}: invalid store ${JSON.stringify(r.store)}; expected embedded or redis`)
@@ -93,11 +95,13 @@ function indexOrEnd (s: string, from: number): number {
   return i === -1 ? s.length : i
 }
 
-/** The rules grouped by stream: a message lands once per stream, durable if any matching rule says so. */
+/** The rules grouped by stream: a message lands once per stream, with the strongest ack of
+ *  the rules it matches there (durable over written over async). */
 export interface StreamRoute<S> {
   stream: string
   target: S
   durable: string[]
+  written: string[]
   async: string[]
 }
 
@@ -105,15 +109,22 @@ export function routeByStream<S> (rules: readonly Rule[], target: (stream: strin
   const byStream = new Map<string, StreamRoute<S>>()
   for (const rule of rules) {
     let route = byStream.get(rule.stream)
-    if (!route) byStream.set(rule.stream, route = { stream: rule.stream, target: target(rule.stream), durable: [], async: [] })
+    if (!route) byStream.set(rule.stream, route = { stream: rule.stream, target: target(rule.stream), durable: [], written: [], async: [] })
     route[rule.ack].push(rule.filter)
   }
   return [...byStream.values()]
 }
 
-/** 2: a durable rule matches, 1: only async ones, 0: none. */
-export function matchRoute (route: StreamRoute<unknown>, topic: string): 0 | 1 | 2 {
-  for (let i = 0; i < route.durable.length; i++) if (matchFilter(route.durable[i], topic)) return 2
-  for (let i = 0; i < route.async.length; i++) if (matchFilter(route.async[i], topic)) return 1
-  return 0
+export const MATCH_NONE = 0
+export const MATCH_ASYNC = 1
+export const MATCH_WRITTEN = 2
+export const MATCH_DURABLE = 3
+export type RouteMatch = typeof MATCH_NONE | typeof MATCH_ASYNC | typeof MATCH_WRITTEN | typeof MATCH_DURABLE
+
+/** The strongest ack among the route's rules that match `topic` (MATCH_NONE: none match). */
+export function matchRoute (route: StreamRoute<unknown>, topic: string): RouteMatch {
+  for (let i = 0; i < route.durable.length; i++) if (matchFilter(route.durable[i], topic)) return MATCH_DURABLE
+  for (let i = 0; i < route.written.length; i++) if (matchFilter(route.written[i], topic)) return MATCH_WRITTEN
+  for (let i = 0; i < route.async.length; i++) if (matchFilter(route.async[i], topic)) return MATCH_ASYNC
+  return MATCH_NONE
 }

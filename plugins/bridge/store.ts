@@ -22,6 +22,9 @@ export interface StreamStore {
   readonly kind: StoreKind
   /** `done` runs once the record is durable, or with the error that refused it. */
   appendDurable: (input: RecordInput, time: number, done: Done) => void
+  /** `done` runs once the record is written (embedded: handed to the OS, fsynced within the
+   *  sync interval; Redis: Redis replied, as appendDurable), or with the error that refused it. */
+  appendWritten: (input: RecordInput, time: number, done: Done) => void
   /** Appends in the background; false when the bounded buffer is full (record dropped). */
   appendAsync: (input: RecordInput, time: number) => boolean
   /** Records appended by this process (for records/s). */
@@ -85,6 +88,11 @@ export class EmbeddedStore implements StreamStore {
   appendDurable (input: RecordInput, time: number, done: Done): void {
     this.appended++
     this.log.appendDurable(input, time, done)
+  }
+
+  appendWritten (input: RecordInput, time: number, done: Done): void {
+    this.appended++
+    this.log.appendWritten(input, time, done)
   }
 
   appendAsync (input: RecordInput, time: number): boolean {

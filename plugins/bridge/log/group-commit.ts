@@ -1,6 +1,7 @@
 // Group commit: appends that arrive while a write is in progress (or in the same event-loop
 // turn) are written together with one writev and share one fdatasync. A durable append's
-// callback runs only after the batch holding it is on disk; an async one never waits.
+// callback runs only after the batch holding it is on disk; a written one's after the batch
+// is written (fsynced only if a durable append shares it); an async one never waits.
 export type Done = (err?: Error | null) => void
 
 export interface CommitSink {
@@ -23,13 +24,13 @@ export class GroupCommit {
   /** Bytes appended and not yet written. */
   get pendingBytes (): number { return this.bytes }
 
-  add (frame: Buffer, done: Done | null): void {
+  /** `done` (null: nobody waits) runs once the batch holding the frame is written, and
+   *  fsynced when `sync`. */
+  add (frame: Buffer, done: Done | null, sync: boolean): void {
     this.frames.push(frame)
     this.bytes += frame.length
-    if (done !== null) {
-      this.waiters.push(done)
-      this.sync = true
-    }
+    if (done !== null) this.waiters.push(done)
+    if (sync) this.sync = true
     this.schedule()
   }
 

@@ -71,7 +71,7 @@ export class Log {
       write: (frames, sync) => this.write(frames, sync),
       failed: (err, lost) => {
         this.dropped += lost
-        this.events.error({ err, stream: this.name, lostAsync: lost }, 'log write failed; durable appends in the batch were refused')
+        this.events.error({ err, stream: this.name, lostAsync: lost }, 'log write failed; the waiting (durable, written) appends in the batch were refused')
         this.onError?.(err)
       }
     })
@@ -112,7 +112,13 @@ export class Log {
 
   /** Appends; `done` runs once the record is fsynced (or with the error that refused it). */
   appendDurable (input: RecordInput, time: number, done: Done): void {
-    this.commit.add(encodeFrame(input, time), done)
+    this.commit.add(encodeFrame(input, time), done, true)
+  }
+
+  /** Appends; `done` runs once the record is written to the file (the OS has it: a crash of
+   *  the process cannot lose it, a power loss can until the next fsync, within syncIntervalMs). */
+  appendWritten (input: RecordInput, time: number, done: Done): void {
+    this.commit.add(encodeFrame(input, time), done, false)
   }
 
   /** Appends without waiting; false when the bounded buffer is full (the record is dropped). */
@@ -121,7 +127,7 @@ export class Log {
       this.dropped++
       return false
     }
-    this.commit.add(encodeFrame(input, time), null)
+    this.commit.add(encodeFrame(input, time), null, false)
     return true
   }
 

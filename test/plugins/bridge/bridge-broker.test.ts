@@ -8,7 +8,7 @@ import { openLog } from '../../../plugins/bridge/log/index.js'
 import { runCli, startBroker } from '../../helpers/broker.js'
 import { connect } from '../../helpers/mqtt.js'
 
-const RULES = ['--bridge-rule', 'sensors/#=telemetry:durable', '--bridge-rule', 'logs/+/app=applogs:async', '--bridge-rule', 'sensors/alarm=alarms', '--sys-interval', 'off']
+const RULES = ['--bridge-rule', 'sensors/#=telemetry:durable', '--bridge-rule', 'logs/+/app=applogs:async', '--bridge-rule', 'sensors/alarm=alarms', '--bridge-rule', 'events/#=events:written', '--sys-interval', 'off']
 
 test('a QoS 1 publish matching a rule is a record with every field, read by CLI, API and library', async () => {
   const broker = await startBroker({ args: RULES })
@@ -18,6 +18,11 @@ test('a QoS 1 publish matching a rule is a record with every field, read by CLI,
     await client.publishAsync('sensors/alarm', 'fire', { qos: 1, retain: true })
     await client.publishAsync('logs/7/app', Buffer.from([0xff, 0x00]), { qos: 0 })
     await client.publishAsync('other/topic', 'not mirrored', { qos: 1 })
+    // ack:written: once the PUBACK is here, the record is in the file (the file readers see it
+    // before the broker's API does, which hands out fsynced records only)
+    await client.publishAsync('events/door', 'open', { qos: 1 })
+    const events = (await runCli(['log', 'tail', 'events', '--data-dir', broker.dataDir])).stdout.trim().split('\n').map(l => JSON.parse(l))
+    assert.deepEqual(events.map(r => [r.topic, r.payload]), [['events/door', 'open']])
     await client.endAsync()
 
     const lines = (await runCli(['log', 'tail', 'telemetry', '--data-dir', broker.dataDir])).stdout.trim().split('\n').map(l => JSON.parse(l))
@@ -42,7 +47,7 @@ test('a QoS 1 publish matching a rule is a record with every field, read by CLI,
     assert.deepEqual(applogs.map(r => [r.payload, r.encoding]), [['/wA=', 'base64']])
 
     const streams = await (await fetch(`${broker.httpUrl}/api/streams`)).json() as { streams: Array<{ name: string, records: number }> }
-    assert.deepEqual(streams.streams.map(s => [s.name, s.records]).sort(), [['alarms', 1], ['applogs', 1], ['telemetry', 2]])
+    assert.deepEqual(streams.streams.map(s => [s.name, s.records]).sort(), [['alarms', 1], ['applogs', 1], ['events', 1], ['telemetry', 2]])
 
     const log = openLog(broker.dataDir)
     const records = []

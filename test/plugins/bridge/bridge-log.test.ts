@@ -168,6 +168,37 @@ test('a reader follows a live writer and never sees a partial record', async () 
   await log.close()
 })
 
+test('a written append is acknowledged once it is in the file, before its fsync; the fsync follows within the interval', async () => {
+  const dir = freshDir()
+  const log = await Log.open(dir, 's', opts({ syncIntervalMs: 200 }), quiet)
+  const durableAtAck: number[] = []
+  await Promise.all(Array.from({ length: 200 }, (_, i) => new Promise<void>((resolve, reject) => log.appendWritten(rec(i), Date.now(), err => {
+    if (err) return reject(err)
+    durableAtAck.push(log.durableOffset)
+    resolve()
+  }))))
+  // Acknowledged without waiting for an fsync: the durable end had not reached them yet ...
+  assert.ok(durableAtAck.every(d => d === 0), `durable offsets at acknowledgement: ${[...new Set(durableAtAck)].join(',')}`)
+  // ... but the records are in the file, where a restarted broker (or the file readers) find them.
+  assert.equal((await readAll(dir)).length, 200)
+  // The periodic fsync moves the durable end (what the broker's API hands out) over them.
+  if (log.durableOffset < 200) {
+    const keepAlive = setInterval(() => {}, 1000) // the log's own sync timer does not hold the process
+    await new Promise<void>(resolve => {
+      const stop = log.subscribe(() => { if (log.durableOffset >= 200) { stop(); resolve() } })
+    })
+    clearInterval(keepAlive)
+  }
+  assert.equal(log.durableOffset, 200)
+  // A durable append sharing a batch with written ones fsyncs them all.
+  await Promise.all([
+    new Promise<void>(resolve => log.appendWritten(rec(200), Date.now(), () => resolve())),
+    new Promise<void>(resolve => log.appendDurable(rec(201), Date.now(), () => resolve()))
+  ])
+  assert.equal(log.durableOffset, 202)
+  await log.close()
+})
+
 test('async appends beyond the bounded buffer are refused and counted, durable ones are not', async () => {
   const dir = freshDir()
   const log = await Log.open(dir, 's', opts({ maxPendingBytes: 1000 }), quiet)

@@ -9,12 +9,13 @@ import { bridgeOptions } from '../../../plugins/bridge/index.js'
 import { tempDir } from '../../helpers/system.js'
 import { InflightIds } from '../../../plugins/bridge/dedup.js'
 import { parseFrom } from '../../../plugins/bridge/format.js'
-import { matchFilter, matchRoute, parseRule, parseRuleFlag, routeByStream } from '../../../plugins/bridge/rules.js'
+import { MATCH_ASYNC, MATCH_DURABLE, MATCH_NONE, MATCH_WRITTEN, matchFilter, matchRoute, parseRule, parseRuleFlag, routeByStream } from '../../../plugins/bridge/rules.js'
 
 test('the flag form names filter, stream, ack and store', () => {
   assert.deepEqual(parseRuleFlag('sensors/#=telemetry:durable'), { filter: 'sensors/#', stream: 'telemetry', ack: 'durable', store: null })
   assert.deepEqual(parseRuleFlag('a/+/b=logs'), { filter: 'a/+/b', stream: 'logs', ack: 'durable', store: null })
   assert.deepEqual(parseRuleFlag('x=y:async:redis'), { filter: 'x', stream: 'y', ack: 'async', store: 'redis' })
+  assert.deepEqual(parseRuleFlag('x=y:written'), { filter: 'x', stream: 'y', ack: 'written', store: null })
   assert.deepEqual(parseRule({ filter: 'sensors/#', stream: 'telemetry', ack: 'async' }, 'file'), { filter: 'sensors/#', stream: 'telemetry', ack: 'async', store: null })
 })
 
@@ -36,13 +37,14 @@ test('filters match like MQTT subscriptions; wildcards never match $ topics', ()
   for (const [filter, topic, expected] of cases) assert.equal(matchFilter(filter, topic), expected, `${filter} vs ${topic}`)
 })
 
-test('a message matching several rules of one stream lands once, durable if any rule says so', () => {
-  const routes = routeByStream([parseRuleFlag('a/#=s:async'), parseRuleFlag('a/b=s:durable'), parseRuleFlag('#=t:async')], name => name)
+test('a message matching several rules of one stream lands once, with the strongest ack of them', () => {
+  const routes = routeByStream([parseRuleFlag('a/#=s:async'), parseRuleFlag('a/b=s:durable'), parseRuleFlag('a/+=s:written'), parseRuleFlag('#=t:async')], name => name)
   assert.equal(routes.length, 2)
-  assert.equal(matchRoute(routes[0], 'a/b'), 2)
-  assert.equal(matchRoute(routes[0], 'a/c'), 1)
-  assert.equal(matchRoute(routes[0], 'z'), 0)
-  assert.equal(matchRoute(routes[1], 'z'), 1)
+  assert.equal(matchRoute(routes[0], 'a/b'), MATCH_DURABLE)
+  assert.equal(matchRoute(routes[0], 'a/c'), MATCH_WRITTEN)
+  assert.equal(matchRoute(routes[0], 'a/c/d'), MATCH_ASYNC)
+  assert.equal(matchRoute(routes[0], 'z'), MATCH_NONE)
+  assert.equal(matchRoute(routes[1], 'z'), MATCH_ASYNC)
 })
 
 test('packet ids are remembered per client until answered; a retransmission waits for the store', () => {
