@@ -124,8 +124,11 @@ export function outgoingPublish (conn: Connection, message: Omit<RoutedPacket, '
   if (typeof message.messageExpiry === 'number') out.messageExpiry = message.messageExpiry
   const receivedAt = queuedAt(message)
   if (receivedAt !== null) out.receivedAt = receivedAt
-  if (conn.version === 5) {
-    const properties = outgoingProperties(message, identifiers, Date.now())
+  // Most messages carry none: no properties object, and the clock read only for a remaining
+  // expiry (reading it for every MQTT 5 delivery was ~40 ns each, the one MQTT 5-only cost
+  // per message in a fan-in profile).
+  if (conn.version === 5 && (message.properties != null || identifiers !== null || out.messageExpiry !== undefined)) {
+    const properties = outgoingProperties(message, identifiers)
     if (properties !== undefined) out.properties = properties
   }
   return out
@@ -135,13 +138,13 @@ export function outgoingPublish (conn: Connection, message: Omit<RoutedPacket, '
  * The publisher's properties a subscriber receives, with the remaining expiry and its
  * subscription identifiers. (Packets read back from storage carry null for absent fields.)
  */
-function outgoingProperties (packet: Omit<RoutedPacket, 'cmd'>, identifiers: number[] | null, now: number): OutgoingPublish['properties'] {
+function outgoingProperties (packet: Omit<RoutedPacket, 'cmd'>, identifiers: number[] | null): OutgoingPublish['properties'] {
   const from: MessageProperties | null | undefined = packet.properties
   const expiry = typeof packet.messageExpiry === 'number' ? packet.messageExpiry : null
   if (from == null && identifiers === null && expiry === null) return undefined
   const properties: NonNullable<OutgoingPublish['properties']> = {}
   if (from?.payloadFormatIndicator != null) properties.payloadFormatIndicator = from.payloadFormatIndicator
-  if (expiry !== null) properties.messageExpiryInterval = Math.max(1, Math.ceil((expiry - now) / 1000))
+  if (expiry !== null) properties.messageExpiryInterval = Math.max(1, Math.ceil((expiry - Date.now()) / 1000))
   if (from?.contentType != null) properties.contentType = from.contentType
   if (from?.responseTopic != null) properties.responseTopic = from.responseTopic
   if (from?.correlationData != null) properties.correlationData = Buffer.from(from.correlationData)
