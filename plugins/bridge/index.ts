@@ -57,7 +57,6 @@ export const bridgePlugin: Plugin = {
 }
 
 interface Route extends StreamRoute<StreamStore> {
-  records: Counter.Internal
   dropped: Counter.Internal
   droppedSinceLog: number
   lastOverflowLog: number
@@ -74,7 +73,18 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
     events: log
   })
   const registers = [metrics]
-  const recordsTotal = new Counter({ name: 'swallow_bridge_records_total', help: 'Records appended to log bridge streams', labelNames: ['stream'], registers })
+  new Counter({
+    name: 'swallow_bridge_records_total',
+    help: 'Records appended to log bridge streams',
+    labelNames: ['stream'],
+    registers,
+    // Read from the stores' own counts at scrape time: a labelled inc() per record was ~1-2%
+    // of the broker's busy time at 1->1 QoS 1.
+    collect () {
+      this.reset()
+      for (const store of registry.list()) if (store.appended > 0) this.labels(store.name).inc(store.appended)
+    }
+  })
   const droppedTotal = new Counter({ name: 'swallow_bridge_dropped_total', help: 'ack:async records dropped (buffer full or write failed)', labelNames: ['stream'], registers })
   const duplicates = new Counter({ name: 'swallow_bridge_duplicates_total', help: 'QoS 1/2 retransmissions not appended again', registers })
   const writeErrors = new Counter({ name: 'swallow_bridge_write_errors_total', help: 'Failed store writes (durable publishers were not acknowledged)', registers })
@@ -95,7 +105,7 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
 
   const inflight = new InflightIds()
   const routes: Route[] = routeByStream(rules, name => registry.get(name) as StreamStore).map(r => ({
-    ...r, records: recordsTotal.labels(r.stream), dropped: droppedTotal.labels(r.stream), droppedSinceLog: 0, lastOverflowLog: 0
+    ...r, dropped: droppedTotal.labels(r.stream), droppedSinceLog: 0, lastOverflowLog: 0
   }))
   for (const store of registry.list()) {
     // The files' health is in /healthz (storage.writes); Redis's is watched by the core already.
@@ -159,8 +169,7 @@ async function setupBridge (ctx: PluginContext, settings: BridgeSettings): Promi
       const settled = mayWait ? (join ? join.one : done) : noop
       if (m === MATCH_DURABLE) route.target.appendDurable(scratch, time, settled)
       else if (m === MATCH_WRITTEN) route.target.appendWritten(scratch, time, settled)
-      else if (!route.target.appendAsync(scratch, time)) { overflow(route); continue }
-      route.records.inc()
+      else if (!route.target.appendAsync(scratch, time)) overflow(route)
     }
     if (waits === 0) done(null)
   }

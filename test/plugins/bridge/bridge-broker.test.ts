@@ -48,6 +48,9 @@ test('a QoS 1 publish matching a rule is a record with every field, read by CLI,
 
     const streams = await (await fetch(`${broker.httpUrl}/api/streams`)).json() as { streams: Array<{ name: string, records: number }> }
     assert.deepEqual(streams.streams.map(s => [s.name, s.records]).sort(), [['alarms', 1], ['applogs', 1], ['events', 1], ['telemetry', 2]])
+    const metrics = await (await fetch(`${broker.httpUrl}/metrics`)).text()
+    assert.match(metrics, /^swallow_bridge_records_total\{stream="telemetry"\} 2$/m)
+    assert.match(metrics, /^swallow_bridge_records_total\{stream="applogs"\} 1$/m)
 
     const log = openLog(broker.dataDir)
     const records = []
