@@ -150,6 +150,9 @@ function fanIn (pubs: number, perPub: (quick: boolean) => number): Scenario {
   }
 }
 
+/** Unmeasured seconds of the same stream before a latency scenario measures (every target). */
+const WARM_UP_SECONDS = 10
+
 function latency (rate: number): Scenario {
   const seconds = (quick: boolean): number => quick ? 1 : 10
   return {
@@ -163,11 +166,12 @@ function latency (rate: number): Scenario {
     async run (target, quick) {
       const flow = { ...base(quick), rate, latency: true, pubs: 1, subs: 1, qos: 1 as const, window: 1000, topic: 'bench/lat', filter: 'bench/lat' }
       const ms = (v: number | undefined): number | null => v === undefined ? null : v / 1000
-      // A fresh Node process compiles its hot paths during its first second at this rate: one
-      // stall of 100-250 ms at 10k msgs/s in Swallow, none in Mosquitto (bench/README.md). Every
-      // target first gets one second of the same stream, reported apart as "cold", so that the
-      // measured figures are a running broker's.
-      const cold = quick ? null : await runFlow(target, { ...flow, capMs: 3000, perPub: rate })
+      // A fresh Node process compiles its hot paths and sizes its heap during its first seconds
+      // at a new load: at 10k msgs/s its first 10 s gave p99 4-18 ms, later runs against the same
+      // process 1.4-3.2 ms, Mosquitto 2.1-2.8 (bench/README.md). Every target first gets
+      // WARM_UP_SECONDS of the same stream, reported apart as "cold", so that the measured
+      // figures are a running broker's.
+      const cold = quick ? null : await runFlow(target, { ...flow, capMs: WARM_UP_SECONDS * 1000 + 2000, perPub: rate * WARM_UP_SECONDS })
       const o = await runFlow(target, { ...flow, capMs: seconds(quick) * 1000 + 2000, perPub: rate * seconds(quick) })
       const h = o.histogram
       return result(o, [
@@ -175,7 +179,7 @@ function latency (rate: number): Scenario {
         metric('p99', 'p99 latency', 'ms', 'lower', ms(h?.getValueAtPercentile(99))),
         metric('p999', 'p99.9 latency', 'ms', 'lower', ms(h?.getValueAtPercentile(99.9))),
         metric('max', 'max latency', 'ms', 'lower', ms(h?.maxValue)),
-        metric('coldP99', 'p99 latency of the first second (fresh process, not counted above)', 'ms', 'none', ms(cold?.histogram?.getValueAtPercentile(99))),
+        metric('coldP99', `p99 latency of the first ${WARM_UP_SECONDS} s (fresh process, not counted above)`, 'ms', 'none', ms(cold?.histogram?.getValueAtPercentile(99))),
         metric('rate', 'delivered msgs/s', 'msgs/s', 'none', o.deliveriesPerSecond)
       ], 1)
     }
