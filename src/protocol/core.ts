@@ -70,6 +70,8 @@ export interface Core {
   sharedQoS0: SharedQoS0Bytes
   /** This node's deletion timers of sessions that ended with a finite expiry, by client id. */
   expiringSessions: Map<string, NodeJS.Timeout>
+  /** A session's offline markers being written, by client id (a CONNECT of the id waits for them: session.ts). */
+  offlineWrites: Map<string, Promise<void>>
   /** Bytes of unfinished packets over all connections (--max-buffered-bytes). */
   partials: PartialPackets
   /** The shared-subscription groups of this node's connections (with Redis storage they span the cluster). */
@@ -156,6 +158,7 @@ export function createCore ({ broker, config, persistence, storedSessions, metri
     delayedWills: new Map(),
     sharedQoS0: new SharedQoS0Bytes(),
     expiringSessions: new Map(),
+    offlineWrites: new Map(),
     partials: new PartialPackets({ maxBufferedBytes: config.maxBufferedBytes, partialPacketTimeout: config.partialPacketTimeout }),
     shared,
     route,

@@ -35,6 +35,9 @@ export async function restoreSession (conn: Connection): Promise<boolean> {
   }
   const disconnectMarkers = stored.filter(isDisconnectMarker).map(sub => sub.topic)
   if (disconnectMarkers.length > 0) await conn.persistence.removeSubscriptions(conn, disconnectMarkers)
+  // Markers alone are no session: a disconnect's marker write that landed after a clean
+  // start deleted the session (on another node, which this node cannot wait for).
+  if (disconnectMarkers.length === stored.length) return false
   // Before its subscriptions route again: live messages then wait in the stored queue behind the older ones.
   if (stored.length > 0) conn.outbound.followStoredQueue()
   let marked = false
@@ -204,11 +207,20 @@ export const NEVER_EXPIRES = 0xffffffff
  */
 function storeOffline (core: Core, clientId: string, now: number, expiryMs: number | null): void {
   const deadline = expiryMs === null ? null : now + expiryMs
-  core.persistence.addSubscriptions({ id: clientId }, deadline === null ? [offlineMarker(now)] : [offlineMarker(now), expiryMarker(deadline)])
+  const write = core.persistence.addSubscriptions({ id: clientId }, deadline === null ? [offlineMarker(now)] : [offlineMarker(now), expiryMarker(deadline)])
     .catch(err => core.log.warn({ err, clientId }, deadline === null
       ? 'could not store when a session went offline'
       : 'could not store a session\'s expiry deadline; it stays until the client connects again'))
+    .finally(() => { if (core.offlineWrites.get(clientId) === write) core.offlineWrites.delete(clientId) })
+  // A CONNECT of this id right after the disconnect waits for it (awaitOfflineWrite): a clean
+  // start's deletion that ran first would leave the markers behind as a session.
+  core.offlineWrites.set(clientId, write)
   if (deadline !== null) armExpiryTimer(core, clientId, deadline)
+}
+
+/** Resolves once the markers a disconnect of this id on this node began to store are stored (or failed). */
+export function awaitOfflineWrite (core: Core, clientId: string): Promise<void> | undefined {
+  return core.offlineWrites.get(clientId)
 }
 
 function armExpiryTimer (core: Core, clientId: string, deadline: number): void {

@@ -12,7 +12,7 @@ import { beginExchange, stepExchange } from '../extended-auth.js'
 import type { HandlerDone } from '../inbox.js'
 import { connackCode, ReasonCode, reasonFromReturnCode } from '../reason-codes.js'
 import { SessionLimitReached } from '../session-limit.js'
-import { cancelExpiry, deleteStoredSession, endDelayedWill, markSession, NEVER_EXPIRES, replayStoredQueue, restoreSession, storeWill } from '../session.js'
+import { awaitOfflineWrite, cancelExpiry, deleteStoredSession, endDelayedWill, markSession, NEVER_EXPIRES, replayStoredQueue, restoreSession, storeWill } from '../session.js'
 import { OutboundAliases } from '../topic-aliases.js'
 import { validTopicName } from '../topic-rules.js'
 
@@ -133,6 +133,7 @@ async function openSession (conn: Connection, packet: IConnectPacket, assignedId
   const cleanStart = packet.clean !== false
   endDelayedWill(core, conn.id, cleanStart)
   cancelExpiry(core, conn.id)
+  await awaitOfflineWrite(core, conn.id)
   let present = false
   if (cleanStart) {
     await deleteStoredSession(core, conn)
